@@ -1,0 +1,377 @@
+//! An Ansible inventory, held the way Ansible's `InventoryData` holds it: groups
+//! and hosts in the order first seen, group parent/child edges, per-group and
+//! per-host variables. `ini` fills it from a hosts.ini file; `output` prints it
+//! as `ansible-inventory --list/--graph` would.
+
+pub mod hostpattern;
+pub mod ini;
+pub mod output;
+pub mod pyliteral;
+pub mod shlex;
+pub mod value;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::diag::Diagnostic;
+pub use value::Value;
+
+/// One variable assignment and the line it came from (for diagnostics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Var {
+    pub key: String,
+    pub value: Value,
+    pub line: usize,
+}
+
+/// Insertion-ordered variables where a later assignment replaces the value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Vars(pub Vec<Var>);
+
+impl Vars {
+    pub fn set(&mut self, key: &str, value: Value, line: usize) {
+        match self.0.iter_mut().find(|v| v.key == key) {
+            Some(v) => {
+                v.value = value;
+                v.line = line;
+            }
+            None => self.0.push(Var {
+                key: key.to_string(),
+                value,
+                line,
+            }),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Var> {
+        self.0.iter().find(|v| v.key == key)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `self | other`: other's values win.
+    pub fn merge(&mut self, other: &Vars) {
+        for v in &other.0 {
+            self.set(&v.key, v.value.clone(), v.line);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub hosts: Vec<usize>,
+    pub children: Vec<usize>,
+    pub parents: Vec<usize>,
+    pub vars: Vars,
+    pub priority: i64,
+    /// Line of the first section header naming the group.
+    pub line: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    pub vars: Vars,
+    /// Line where the host first appeared.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub path: PathBuf,
+    pub groups: Vec<Group>,
+    pub hosts: Vec<Host>,
+    group_index: HashMap<String, usize>,
+    host_index: HashMap<String, usize>,
+    /// Things Ansible accepts silently that an operator should hear about.
+    pub warnings: Vec<Diagnostic>,
+}
+
+pub const ALL: usize = 0;
+pub const UNGROUPED: usize = 1;
+
+/// Variables `ansible-inventory` never shows (Ansible's `INTERNAL_STATIC_VARS`).
+const INTERNAL_VARS: &[&str] = &[
+    "ansible_async_path",
+    "ansible_collection_name",
+    "ansible_config_file",
+    "ansible_dependent_role_names",
+    "ansible_diff_mode",
+    "ansible_facts",
+    "ansible_forks",
+    "ansible_inventory_sources",
+    "ansible_limit",
+    "ansible_play_batch",
+    "ansible_play_hosts",
+    "ansible_play_hosts_all",
+    "ansible_play_role_names",
+    "ansible_playbook_python",
+    "ansible_role_name",
+    "ansible_role_names",
+    "ansible_run_tags",
+    "ansible_skip_tags",
+    "ansible_verbosity",
+    "ansible_version",
+    "inventory_dir",
+    "inventory_file",
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "groups",
+    "group_names",
+    "hostvars",
+    "playbook_dir",
+    "play_hosts",
+    "role_name",
+    "role_names",
+    "role_path",
+    "role_uuid",
+];
+
+impl Inventory {
+    pub fn new(path: PathBuf) -> Self {
+        let mut inv = Inventory {
+            path,
+            groups: Vec::new(),
+            hosts: Vec::new(),
+            group_index: HashMap::new(),
+            host_index: HashMap::new(),
+            warnings: Vec::new(),
+        };
+        inv.add_group("all");
+        inv.add_group("ungrouped");
+        inv.add_child(ALL, UNGROUPED).expect("fresh groups have no cycle");
+        inv
+    }
+
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.group_index.get(name).map(|&i| &self.groups[i])
+    }
+
+    pub fn group_id(&self, name: &str) -> Option<usize> {
+        self.group_index.get(name).copied()
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.host_index.get(name).map(|&i| &self.hosts[i])
+    }
+
+    pub fn host_id(&self, name: &str) -> Option<usize> {
+        self.host_index.get(name).copied()
+    }
+
+    pub fn add_group(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.group_index.get(name) {
+            return i;
+        }
+        self.groups.push(Group {
+            name: name.to_string(),
+            hosts: Vec::new(),
+            children: Vec::new(),
+            parents: Vec::new(),
+            vars: Vars::default(),
+            priority: 1,
+            line: None,
+        });
+        let i = self.groups.len() - 1;
+        self.group_index.insert(name.to_string(), i);
+        i
+    }
+
+    /// Adds the host if new; returns its index and whether it was created.
+    pub fn add_host(&mut self, name: &str, line: usize) -> (usize, bool) {
+        if let Some(&i) = self.host_index.get(name) {
+            return (i, false);
+        }
+        self.hosts.push(Host {
+            name: name.to_string(),
+            vars: Vars::default(),
+            line,
+        });
+        let i = self.hosts.len() - 1;
+        self.host_index.insert(name.to_string(), i);
+        (i, true)
+    }
+
+    pub fn add_host_to_group(&mut self, group: usize, host: usize) {
+        if !self.groups[group].hosts.contains(&host) {
+            self.groups[group].hosts.push(host);
+        }
+    }
+
+    /// Ancestors of a group (not including itself).
+    pub fn ancestors(&self, group: usize) -> Vec<usize> {
+        let mut seen = Vec::new();
+        let mut todo: Vec<usize> = self.groups[group].parents.clone();
+        while let Some(g) = todo.pop() {
+            if !seen.contains(&g) {
+                seen.push(g);
+                todo.extend(self.groups[g].parents.iter().copied());
+            }
+        }
+        seen
+    }
+
+    pub fn add_child(&mut self, parent: usize, child: usize) -> Result<(), String> {
+        if parent == child {
+            return Err(format!("can't add group '{}' to itself", self.groups[parent].name));
+        }
+        if self.groups[parent].children.contains(&child) {
+            return Ok(());
+        }
+        if self.ancestors(parent).contains(&child) {
+            return Err(format!(
+                "Adding group '{}' as child to '{}' creates a recursive dependency loop.",
+                self.groups[child].name, self.groups[parent].name
+            ));
+        }
+        self.groups[parent].children.push(child);
+        if !self.groups[child].parents.contains(&parent) {
+            self.groups[child].parents.push(parent);
+        }
+        Ok(())
+    }
+
+    /// Ansible's `set_variable(entity, ...)`: a name that is both a group and a
+    /// host sets the group's variable, as Ansible does.
+    pub fn set_host_variable(&mut self, host: usize, key: &str, value: Value, line: usize) {
+        let name = self.hosts[host].name.clone();
+        if let Some(&g) = self.group_index.get(&name) {
+            self.set_group_variable(g, key, value, line);
+        } else {
+            self.hosts[host].vars.set(key, value, line);
+        }
+    }
+
+    pub fn set_group_variable(&mut self, group: usize, key: &str, value: Value, line: usize) {
+        if key == "ansible_group_priority" {
+            let p = match &value {
+                Value::Int(i) => i.parse().ok(),
+                Value::Bool(b) => Some(*b as i64),
+                Value::Float(f) => Some(f.trunc() as i64),
+                Value::Str(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            if let Some(p) = p {
+                self.groups[group].priority = p;
+            }
+            return;
+        }
+        self.groups[group].vars.set(key, value, line);
+    }
+
+    /// Ansible's `reconcile_inventory`: parentless groups join `all`, hosts in
+    /// no group join `ungrouped`, and `ungrouped` loses hosts that have a group.
+    pub fn reconcile(&mut self) {
+        for g in 0..self.groups.len() {
+            if g != ALL && self.groups[g].parents.is_empty() {
+                self.add_child(ALL, g).expect("all is nobody's descendant");
+            }
+        }
+        for h in 0..self.hosts.len() {
+            let direct = self.direct_groups(h);
+            if direct.contains(&UNGROUPED) {
+                let closure = self.host_groups(h);
+                if closure.iter().any(|g| *g != ALL && *g != UNGROUPED) {
+                    self.groups[UNGROUPED].hosts.retain(|x| *x != h);
+                }
+            } else if direct.iter().all(|g| *g == ALL) {
+                self.add_host_to_group(UNGROUPED, h);
+            }
+        }
+    }
+
+    pub fn direct_groups(&self, host: usize) -> Vec<usize> {
+        (0..self.groups.len())
+            .filter(|g| self.groups[*g].hosts.contains(&host))
+            .collect()
+    }
+
+    /// Every group the host is in, directly or through a child group.
+    pub fn host_groups(&self, host: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        for g in self.direct_groups(host) {
+            if !out.contains(&g) {
+                out.push(g);
+            }
+            for a in self.ancestors(g) {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// Longest path from `all`, which is what Ansible's incremental depth ends at.
+    pub fn depths(&self) -> Vec<usize> {
+        let mut depth = vec![0usize; self.groups.len()];
+        // Relax edges until stable; the graph is acyclic and small.
+        for _ in 0..=self.groups.len() {
+            let mut changed = false;
+            for (p, g) in self.groups.iter().enumerate() {
+                for &c in &g.children {
+                    if depth[c] < depth[p] + 1 {
+                        depth[c] = depth[p] + 1;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        depth
+    }
+
+    /// A host's variables as a play sees them: `all`, then its groups by
+    /// (depth, priority, name), then the host's own.
+    pub fn host_vars(&self, host: usize) -> Vars {
+        let depth = self.depths();
+        let mut groups: Vec<usize> = self.host_groups(host).into_iter().filter(|g| *g != ALL).collect();
+        groups.sort_by(|a, b| {
+            (depth[*a], self.groups[*a].priority, &self.groups[*a].name).cmp(&(
+                depth[*b],
+                self.groups[*b].priority,
+                &self.groups[*b].name,
+            ))
+        });
+        let mut vars = self.groups[ALL].vars.clone();
+        for g in groups {
+            vars.merge(&self.groups[g].vars);
+        }
+        vars.merge(&self.hosts[host].vars);
+        vars.0.retain(|v| !INTERNAL_VARS.contains(&v.key.as_str()));
+        vars
+    }
+
+    /// Hosts of a group and all its descendants, in Ansible's order.
+    pub fn hosts_of(&self, group: usize) -> Vec<usize> {
+        let mut order = vec![group];
+        let mut i = 0;
+        while i < order.len() {
+            for &c in &self.groups[order[i]].children {
+                if !order.contains(&c) {
+                    order.push(c);
+                }
+            }
+            i += 1;
+        }
+        let mut hosts = Vec::new();
+        for g in order {
+            for &h in &self.groups[g].hosts {
+                if !hosts.contains(&h) {
+                    hosts.push(h);
+                }
+            }
+        }
+        hosts
+    }
+
+    /// Hosts of a group by name, or an empty list when the group is absent.
+    pub fn hosts_named(&self, group: &str) -> Vec<usize> {
+        self.group_id(group).map(|g| self.hosts_of(g)).unwrap_or_default()
+    }
+}

@@ -9,7 +9,11 @@ use crate::diag::Invalid;
 use crate::inventory::{ini, output};
 
 #[derive(Parser, Debug)]
-#[command(name = "ksinstall", version, about = "Legacy-compatible Kubernetes + KubeSphere installer")]
+#[command(
+    name = "ksinstall",
+    version,
+    about = "Legacy-compatible Kubernetes + KubeSphere installer"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub verb: Verb,
@@ -48,7 +52,11 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.verb {
-        Verb::Inventory { inventory, list, graph } => {
+        Verb::Inventory {
+            inventory,
+            list,
+            graph,
+        } => {
             let path = inventory.unwrap_or_else(|| PathBuf::from("conf/hosts.ini"));
             let inv = ini::load(&path).map_err(|d| {
                 let mut r = crate::diag::Report::default();

@@ -36,7 +36,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Inventory, Diagnostic> {
     };
     parser.run(&lines)?;
     let mut inv = parser.inv;
-    inv.reconcile();
+    inv.reconcile()
+        .map_err(|(line, e)| Diagnostic::error(CHECK, e).at(path, Some(line)))?;
     Ok(inv)
 }
 
@@ -44,9 +45,10 @@ fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// Python's `str.splitlines()`, or for undecodable files Ansible's fallback:
-/// split bytes on newlines and blank out comment lines, failing on any other
-/// line that is not UTF-8.
+/// Python's `str.splitlines()`. For a file that is not UTF-8 we deliberately
+/// differ from Ansible: it decodes with `surrogateescape` and carries the stray
+/// bytes into names and values (printed as `?`); we accept them only in comment
+/// lines, which we blank out, and fail on any other line.
 fn split_lines(path: &Path, bytes: &[u8]) -> Result<Vec<String>, Diagnostic> {
     if let Ok(text) = std::str::from_utf8(bytes) {
         let mut lines = Vec::new();
@@ -60,9 +62,8 @@ fn split_lines(path: &Path, bytes: &[u8]) -> Result<Vec<String>, Diagnostic> {
                     }
                     lines.push(std::mem::take(&mut cur));
                 }
-                '\n' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
-                    lines.push(std::mem::take(&mut cur))
-                }
+                '\n' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}'
+                | '\u{2028}' | '\u{2029}' => lines.push(std::mem::take(&mut cur)),
                 c => cur.push(c),
             }
         }
@@ -76,11 +77,18 @@ fn split_lines(path: &Path, bytes: &[u8]) -> Result<Vec<String>, Diagnostic> {
     let mut n = 0;
     while !rest.is_empty() {
         n += 1;
-        let end = rest.iter().position(|b| *b == b'\n' || *b == b'\r').unwrap_or(rest.len());
+        let end = rest
+            .iter()
+            .position(|b| *b == b'\n' || *b == b'\r')
+            .unwrap_or(rest.len());
         let line = &rest[..end];
         let mut skip = end;
         if skip < rest.len() {
-            skip += if rest[skip] == b'\r' && rest.get(skip + 1) == Some(&b'\n') { 2 } else { 1 };
+            skip += if rest[skip] == b'\r' && rest.get(skip + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
         }
         rest = &rest[skip..];
         if matches!(line.first(), Some(b'#') | Some(b';')) {
@@ -140,7 +148,10 @@ impl Parser<'_> {
                     "children" => State::Children,
                     "vars" => State::Vars,
                     other => {
-                        return Err(self.err(n, format!("Section [{name}:{other}] has unknown type: {other}")))
+                        return Err(self.err(
+                            n,
+                            format!("Section [{name}:{other}] has unknown type: {other}"),
+                        ))
                     }
                 };
                 let is_vars = matches!(state, State::Vars);
@@ -178,11 +189,22 @@ impl Parser<'_> {
                         return Err(self.err(n, format!("Expected key=value, got: {line}")));
                     };
                     let value = self.value(v.trim_matches(is_py_space), n)?;
-                    self.inv.set_group_variable(group, k.trim_matches(is_py_space), value, n);
+                    self.inv
+                        .set_group_variable(group, k.trim_matches(is_py_space), value, n)
+                        .map_err(|e| self.err(n, e))?;
                 }
                 State::Children => {
-                    let child = group_name_line(line).ok_or_else(|| self.err(n, format!("Expected group name, got: {line}")))?;
+                    let child = group_name_line(line)
+                        .ok_or_else(|| self.err(n, format!("Expected group name, got: {line}")))?;
                     match self.inv.group_id(child) {
+                        // Ansible takes this edge, then fails when it puts the
+                        // parentless top group under `all`; say so at this line.
+                        Some(super::ALL) if group != super::ALL => {
+                            return Err(self.err(
+                                n,
+                                format!("group 'all' cannot be a child of '{}': every group is already under 'all', so this creates a recursive dependency loop.", self.inv.groups[group].name),
+                            ))
+                        }
                         Some(c) => self.inv.add_child(group, c).map_err(|e| self.err(n, e))?,
                         None => match self.pending.get_mut(child) {
                             Some(p) => p.parents.push(group),
@@ -197,7 +219,9 @@ impl Parser<'_> {
                 let msg = if p.is_vars {
                     format!("Section [{name}:vars] not valid for undefined group '{name}'.")
                 } else {
-                    let parent = &self.inv.groups[*p.parents.last().expect("children entries have a parent")].name;
+                    let parent = &self.inv.groups
+                        [*p.parents.last().expect("children entries have a parent")]
+                    .name;
                     format!("Section [{parent}:children] includes undefined group '{name}'.")
                 };
                 return Err(self.err(p.line, msg));
@@ -220,10 +244,14 @@ impl Parser<'_> {
     }
 
     fn add_pending_children(&mut self, name: &str, line: usize) -> Result<(), Diagnostic> {
-        let Some(p) = self.pending.remove(name) else { return Ok(()) };
+        let Some(p) = self.pending.remove(name) else {
+            return Ok(());
+        };
         let child = self.inv.group_id(name).expect("declared before resolving");
         for parent in p.parents {
-            self.inv.add_child(parent, child).map_err(|e| self.err(line, e))?;
+            self.inv
+                .add_child(parent, child)
+                .map_err(|e| self.err(line, e))?;
             let parent_name = self.inv.groups[parent].name.clone();
             if self.pending.get(&parent_name).is_some_and(|pp| !pp.is_vars) {
                 self.add_pending_children(&parent_name, line)?;
@@ -241,15 +269,22 @@ impl Parser<'_> {
     }
 
     fn host_line(&mut self, line: &str, group: usize, n: usize) -> Result<(), Diagnostic> {
-        let split = shlex::split(line).map_err(|e| self.err(n, format!("Error parsing host definition '{line}': {e}")))?;
+        let split = shlex::split(line)
+            .map_err(|e| self.err(n, format!("Error parsing host definition '{line}': {e}")))?;
         let Some(first) = split.tokens.first() else {
-            return Err(self.err(n, format!("Error parsing host definition '{line}': no host name")));
+            return Err(self.err(
+                n,
+                format!("Error parsing host definition '{line}': no host name"),
+            ));
         };
         let pattern = hostpattern::expand(first).map_err(|e| self.err(n, e))?;
         let mut vars = Vec::new();
         for t in &split.tokens[1..] {
             let Some((k, v)) = t.split_once('=') else {
-                return Err(self.err(n, format!("Expected key=value host variable assignment, got: {t}")));
+                return Err(self.err(
+                    n,
+                    format!("Expected key=value host variable assignment, got: {t}"),
+                ));
             };
             vars.push((k.to_string(), self.value(v, n)?));
         }
@@ -265,12 +300,16 @@ impl Parser<'_> {
             if created {
                 if let Some(port) = pattern.port.as_deref().map(|p| p.trim_start_matches('0')) {
                     if !port.is_empty() {
-                        self.inv.hosts[h].vars.set("ansible_port", Value::Int(port.to_string()), n);
+                        self.inv.hosts[h]
+                            .vars
+                            .set("ansible_port", Value::Int(port.to_string()), n);
                     }
                 }
             }
             for (k, v) in &vars {
-                self.inv.set_host_variable(h, k, v.clone(), n);
+                self.inv
+                    .set_host_variable(h, k, v.clone(), n)
+                    .map_err(|e| self.err(n, e))?;
             }
         }
         Ok(())
@@ -278,9 +317,17 @@ impl Parser<'_> {
 
     /// `pass=ab#cd` is `pass=ab` to Ansible (kubesphere#2295): say so, without the value.
     fn warn_cut_value(&mut self, line: &str, at: usize, tokens: &[String], n: usize) {
-        let glued = at > 0 && line[..at].chars().last().is_some_and(|c| !c.is_whitespace());
-        let Some(last) = tokens.last().filter(|_| glued && tokens.len() > 1) else { return };
-        let Some((key, _)) = last.split_once('=') else { return };
+        let glued = at > 0
+            && line[..at]
+                .chars()
+                .last()
+                .is_some_and(|c| !c.is_whitespace());
+        let Some(last) = tokens.last().filter(|_| glued && tokens.len() > 1) else {
+            return;
+        };
+        let Some((key, _)) = last.split_once('=') else {
+            return;
+        };
         self.inv.warnings.push(
             Diagnostic::warning(
                 "UnquotedHash",
@@ -305,7 +352,9 @@ fn section_header(line: &str) -> Option<(&str, Option<&str>)> {
     let mut after = &rest[name_end..];
     let mut kind = None;
     if let Some(k) = after.strip_prefix(':') {
-        let kend = k.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(k.len());
+        let kend = k
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(k.len());
         if kend == 0 {
             return None;
         }
@@ -323,7 +372,9 @@ fn section_header(line: &str) -> Option<(&str, Option<&str>)> {
 
 /// `^([^:\]\s]+)\s*(?:#.*)?$`
 fn group_name_line(line: &str) -> Option<&str> {
-    let end = line.find(|c: char| c == ':' || c == ']' || is_py_space(c)).unwrap_or(line.len());
+    let end = line
+        .find(|c: char| c == ':' || c == ']' || is_py_space(c))
+        .unwrap_or(line.len());
     if end == 0 {
         return None;
     }
@@ -338,6 +389,7 @@ fn group_name_line(line: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::PyInt;
 
     fn inv(text: &str) -> Inventory {
         parse(Path::new("hosts.ini"), text.as_bytes()).unwrap()
@@ -363,17 +415,51 @@ mod tests {
     #[test]
     fn undefined_child_group_is_an_error_with_its_line() {
         let e = parse(Path::new("h.ini"), b"[a:children]\nnope\n").unwrap_err();
-        assert!(e.message.contains("includes undefined group 'nope'"), "{}", e.message);
+        assert!(
+            e.message.contains("includes undefined group 'nope'"),
+            "{}",
+            e.message
+        );
         assert_eq!(e.location.unwrap().line, Some(2));
     }
 
     #[test]
     fn host_vars_merge_by_depth_then_host() {
-        let i = inv("[all:vars]\nx=0\ny=0\n[p:children]\nc\n[p:vars]\nx=1\n[c]\nh z=3\n[c:vars]\ny=2\n");
+        let i = inv(
+            "[all:vars]\nx=0\ny=0\n[p:children]\nc\n[p:vars]\nx=1\n[c]\nh z=3\n[c:vars]\ny=2\n",
+        );
         let h = i.host_id("h").unwrap();
         let vars = i.host_vars(h);
         let get = |k: &str| vars.get(k).unwrap().value.to_text();
-        assert_eq!((get("x"), get("y"), get("z")), ("1".into(), "2".into(), "3".into()));
+        assert_eq!(
+            (get("x"), get("y"), get("z")),
+            ("1".into(), "2".into(), "3".into())
+        );
+    }
+
+    #[test]
+    fn group_priority_goes_through_python_int() {
+        let i = inv("[a]\nh\n[b]\nh\n[a:vars]\nansible_group_priority=\" 1_0 \"\nv=a\n[b:vars]\nansible_group_priority=9.9\nv=b\n");
+        let h = i.host_id("h").unwrap();
+        assert_eq!(i.host_vars(h).get("v").unwrap().value.to_text(), "a");
+        for bad in ["high", "None", "[1]", "1e400"] {
+            let text = format!("[a]\nh\n[a:vars]\nansible_group_priority={bad}\n");
+            let e = parse(Path::new("h.ini"), text.as_bytes()).unwrap_err();
+            assert_eq!(e.location.unwrap().line, Some(4), "{bad}");
+        }
+        assert!(PyInt::parse("-007").unwrap() < PyInt::parse("3").unwrap());
+        assert!(PyInt::parse("99999999999999999999999").unwrap() > PyInt::from(i64::MAX));
+        assert!(PyInt::parse("-99999999999999999999999").unwrap() < PyInt::from(i64::MIN));
+    }
+
+    #[test]
+    fn lone_all_host_named_like_a_group_puts_the_group_under_ungrouped() {
+        let i = inv("[all]\ncache\n[cache]\nc1\n");
+        let ungrouped = &i.groups[super::super::UNGROUPED];
+        assert!(ungrouped.hosts.is_empty());
+        assert_eq!(ungrouped.children, [i.group_id("cache").unwrap()]);
+        let e = parse(Path::new("h.ini"), b"[all]\nx\n[x:children]\nungrouped\n").unwrap_err();
+        assert_eq!(e.location.unwrap().line, Some(2));
     }
 
     #[test]

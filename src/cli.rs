@@ -13,7 +13,11 @@ use crate::model::{self, Cluster, Connection, Mode, Role, Sources};
 use crate::{report, validate};
 
 #[derive(Parser, Debug)]
-#[command(name = "ksinstall", version, about = "Legacy-compatible Kubernetes + KubeSphere installer")]
+#[command(
+    name = "ksinstall",
+    version,
+    about = "Legacy-compatible Kubernetes + KubeSphere installer"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub verb: Verb,
@@ -142,7 +146,11 @@ impl SourceArgs {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.verb {
-        Verb::Inventory { inventory, list: _, graph } => {
+        Verb::Inventory {
+            inventory,
+            list: _,
+            graph,
+        } => {
             let path = inventory.unwrap_or_else(|| default_conf_dir().join("hosts.ini"));
             let inv = ini::load(&path).map_err(|d| {
                 let mut r = Report::default();
@@ -168,7 +176,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let c = src.load_valid()?;
             println!("{}", report::hosts_table(&c));
             print!("{}", report::settings(&c));
-            println!("\nok: {} hosts checked; nothing was changed on any host", c.nodes.len());
+            println!(
+                "\nok: {} hosts checked; nothing was changed on any host",
+                c.nodes.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Verb::Convert { src, output } => {
@@ -177,7 +188,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match output {
                 Some(path) => {
                     write_private(&path, &text)?;
-                    eprintln!("wrote {} (mode 0600: it holds the SSH passwords)", path.display());
+                    eprintln!(
+                        "wrote {} (mode 0600: it holds the SSH passwords)",
+                        path.display()
+                    );
                 }
                 None => print!("{text}"),
             }
@@ -214,7 +228,13 @@ pub fn to_kubekey(c: &Cluster) -> KkFile {
                     t.password.as_ref().map(|p| p.expose().to_string()),
                     t.key_file.as_ref().map(|k| k.display().to_string()),
                 ),
-                Connection::Local => (n.ip.clone().unwrap_or_else(|| "127.0.0.1".into()), None, None, None, None),
+                Connection::Local => (
+                    n.ip.clone().unwrap_or_else(|| "127.0.0.1".into()),
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
             };
             KkHost {
                 name: n.name.clone(),
@@ -228,10 +248,16 @@ pub fn to_kubekey(c: &Cluster) -> KkFile {
             }
         })
         .collect();
-    let group = |role: Role| c.with_role(role).map(|n| n.name.clone()).collect::<Vec<_>>();
+    let group = |role: Role| {
+        c.with_role(role)
+            .map(|n| n.name.clone())
+            .collect::<Vec<_>>()
+    };
     let cfg = &c.config;
     let list = |key: &str| match cfg.get(key) {
-        Some(serde_yaml::Value::Sequence(items)) => items.iter().map(crate::config::yaml_text).collect(),
+        Some(serde_yaml::Value::Sequence(items)) => {
+            items.iter().map(crate::config::yaml_text).collect()
+        }
         _ => Vec::new(),
     };
     KkFile {

@@ -50,8 +50,15 @@ pub fn hosts_table(c: &Cluster) -> String {
                     if auth.is_empty() {
                         auth.push("agent/default keys");
                     }
-                    let via = t.bastion.as_ref().map(|b| format!(" via {}", b.address)).unwrap_or_default();
-                    (format!("{}@{}:{}{}", t.user, t.address, t.port, via), auth.join("+"))
+                    let via = t
+                        .bastion
+                        .as_ref()
+                        .map(|b| format!(" via {}", b.address))
+                        .unwrap_or_default();
+                    (
+                        format!("{}@{}:{}{}", t.user, t.address, t.port, via),
+                        auth.join("+"),
+                    )
                 }
             };
             let become_ = match &n.become_ {
@@ -59,7 +66,11 @@ pub fn hosts_table(c: &Cluster) -> String {
                 Some(b) => format!(
                     "sudo to {} ({})",
                     b.user,
-                    if b.password.is_some() { "password set" } else { "no password" }
+                    if b.password.is_some() {
+                        "password set"
+                    } else {
+                        "no password"
+                    }
                 ),
             };
             let ip = match (&n.ip, &n.access_ip) {
@@ -71,12 +82,19 @@ pub fn hosts_table(c: &Cluster) -> String {
             let roles = if n.roles.is_empty() {
                 "-".to_string()
             } else {
-                n.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ")
+                n.roles
+                    .iter()
+                    .map(|r| r.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             vec![n.name.clone(), target, auth, become_, ip, roles]
         })
         .collect();
-    table(&["HOST", "SSH TARGET", "AUTH", "BECOME", "IP", "ROLES"], &rows)
+    table(
+        &["HOST", "SSH TARGET", "AUTH", "BECOME", "IP", "ROLES"],
+        &rows,
+    )
 }
 
 pub fn settings(c: &Cluster) -> String {
@@ -99,25 +117,49 @@ pub fn settings(c: &Cluster) -> String {
     } else {
         cfg.storage
             .iter()
-            .map(|s| format!("{} [{}]{}", s.name, s.kind.label(), if s.is_default { " (default)" } else { "" }))
+            .map(|s| {
+                format!(
+                    "{} [{}]{}",
+                    s.name,
+                    s.kind.label(),
+                    if s.is_default { " (default)" } else { "" }
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
     let mirrors = match cfg.get("docker_registry_mirrors") {
-        Some(serde_yaml::Value::Sequence(m)) if !m.is_empty() => {
-            m.iter().map(crate::config::yaml_text).collect::<Vec<_>>().join(", ")
-        }
+        Some(serde_yaml::Value::Sequence(m)) if !m.is_empty() => m
+            .iter()
+            .map(crate::config::yaml_text)
+            .collect::<Vec<_>>()
+            .join(", "),
         _ => "(none)".into(),
     };
     let rows = vec![
-        vec!["Mode".into(), match c.mode { Mode::AllInOne => "all-in-one".into(), Mode::MultiNode => "multi-node".to_string() }],
-        vec!["KubeSphere".into(), format!("{} (console NodePort {})", cfg.ks_version, cfg.console_port)],
-        vec!["Kubernetes".into(), format!("{} (etcd {})", cfg.kube_version, cfg.etcd_version)],
+        vec![
+            "Mode".into(),
+            match c.mode {
+                Mode::AllInOne => "all-in-one".into(),
+                Mode::MultiNode => "multi-node".to_string(),
+            },
+        ],
+        vec![
+            "KubeSphere".into(),
+            format!("{} (console NodePort {})", cfg.ks_version, cfg.console_port),
+        ],
+        vec![
+            "Kubernetes".into(),
+            format!("{} (etcd {})", cfg.kube_version, cfg.etcd_version),
+        ],
         vec![
             "Network".into(),
             format!(
                 "{}, services {}, pods {} (/{} per node), kube-proxy {}, max {} pods per node",
-                match net.plugin { NetworkPlugin::Calico => "calico", NetworkPlugin::Flannel => "flannel" },
+                match net.plugin {
+                    NetworkPlugin::Calico => "calico",
+                    NetworkPlugin::Flannel => "flannel",
+                },
                 net.service_cidr,
                 net.pod_cidr,
                 net.node_prefix,
@@ -134,7 +176,11 @@ pub fn settings(c: &Cluster) -> String {
             if cfg.files.is_empty() {
                 "(built-in defaults)".into()
             } else {
-                cfg.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+                cfg.files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         ],
     ];

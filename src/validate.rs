@@ -36,16 +36,22 @@ fn roles(c: &Cluster, r: &mut Report) {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    for (role, group) in [(Role::Master, "kube-master"), (Role::Worker, "kube-node"), (Role::Etcd, "etcd")] {
+    for (role, group) in [
+        (Role::Master, "kube-master"),
+        (Role::Worker, "kube-node"),
+        (Role::Etcd, "etcd"),
+    ] {
         if c.with_role(role).next().is_none() {
             r.push(Diagnostic::error(
                 "RequiredGroups",
-                format!("{file}: group [{group}] has no hosts; list at least one host name under it"),
+                format!(
+                    "{file}: group [{group}] has no hosts; list at least one host name under it"
+                ),
             ));
         }
     }
     let etcd = c.etcd().len();
-    if etcd > 0 && etcd % 2 == 0 {
+    if etcd > 0 && etcd.is_multiple_of(2) {
         r.push(Diagnostic::error(
             "EtcdOddCount",
             format!("{file}: [etcd] has {etcd} members; etcd needs an odd number (1, 3, 5) to keep a quorum through failures"),
@@ -72,7 +78,12 @@ fn roles(c: &Cluster, r: &mut Report) {
             ));
         }
     }
-    let locals: Vec<&str> = c.nodes.iter().filter(|n| n.is_local()).map(|n| n.name.as_str()).collect();
+    let locals: Vec<&str> = c
+        .nodes
+        .iter()
+        .filter(|n| n.is_local())
+        .map(|n| n.name.as_str())
+        .collect();
     if locals.len() > 1 {
         r.push(Diagnostic::error(
             "DuplicateLocal",
@@ -88,7 +99,8 @@ pub fn valid_hostname(name: &str) -> bool {
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
@@ -98,7 +110,9 @@ pub fn valid_hostname(name: &str) -> bool {
 fn names(c: &Cluster, r: &mut Report) {
     for n in &c.nodes {
         if !valid_hostname(&n.name) {
-            let hint = if n.name.to_ascii_lowercase() != n.name && valid_hostname(&n.name.to_ascii_lowercase()) {
+            let hint = if n.name.to_ascii_lowercase() != n.name
+                && valid_hostname(&n.name.to_ascii_lowercase())
+            {
                 format!(" (write it as '{}')", n.name.to_ascii_lowercase())
             } else {
                 String::new()
@@ -131,7 +145,10 @@ fn addresses(c: &Cluster, r: &mut Report) {
                     Some(ip) if key == "ip" => by_ip.entry(ip).or_default().push(&n.name),
                     Some(_) => {}
                     None => r.push(c.at_node(
-                        Diagnostic::error("Address", format!("'{}': {key}={v:?} is not an IP address", n.name)),
+                        Diagnostic::error(
+                            "Address",
+                            format!("'{}': {key}={v:?} is not an IP address", n.name),
+                        ),
                         n,
                     )),
                 }
@@ -142,19 +159,28 @@ fn addresses(c: &Cluster, r: &mut Report) {
                 r.push(c.at_node(
                     Diagnostic::error(
                         "Address",
-                        format!("'{}': ansible_host={:?} is neither an IP address nor a host name", n.name, t.address),
+                        format!(
+                            "'{}': ansible_host={:?} is neither an IP address nor a host name",
+                            n.name, t.address
+                        ),
                     ),
                     n,
                 ));
             }
-            by_target.entry((t.address.clone(), t.port)).or_default().push(&n.name);
+            by_target
+                .entry((t.address.clone(), t.port))
+                .or_default()
+                .push(&n.name);
         }
     }
     for (ip, names) in by_ip {
         if names.len() > 1 {
             r.push(Diagnostic::error(
                 "DuplicateAddress",
-                format!("{} all have ip={ip}; each node needs its own address", names.join(", ")),
+                format!(
+                    "{} all have ip={ip}; each node needs its own address",
+                    names.join(", ")
+                ),
             ));
         }
     }
@@ -162,7 +188,10 @@ fn addresses(c: &Cluster, r: &mut Report) {
         if names.len() > 1 {
             r.push(Diagnostic::error(
                 "DuplicateAddress",
-                format!("{} all connect to {addr}:{port}: two inventory names for one machine", names.join(", ")),
+                format!(
+                    "{} all connect to {addr}:{port}: two inventory names for one machine",
+                    names.join(", ")
+                ),
             ));
         }
     }
@@ -185,7 +214,8 @@ fn valid_dns_name(s: &str) -> bool {
         && s.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 && !l.starts_with('-')
         })
 }
@@ -225,7 +255,9 @@ fn credentials(c: &Cluster, r: &mut Report) {
 
 fn networks(c: &Cluster, r: &mut Report) {
     let net = &c.config.network;
-    if net.service_cidr.contains(&net.pod_cidr.network()) || net.pod_cidr.contains(&net.service_cidr.network()) {
+    if net.service_cidr.contains(&net.pod_cidr.network())
+        || net.pod_cidr.contains(&net.service_cidr.network())
+    {
         r.push(c.config.diag_at(
             Diagnostic::error(
                 "CidrOverlap",
@@ -243,9 +275,16 @@ fn networks(c: &Cluster, r: &mut Report) {
             Connection::Ssh(t) => Some(t.address.as_str()),
             Connection::Local => None,
         };
-        for (key, v) in [("ip", n.ip.as_deref()), ("access_ip", n.access_ip.as_deref()), ("ansible_host", ssh)] {
+        for (key, v) in [
+            ("ip", n.ip.as_deref()),
+            ("access_ip", n.access_ip.as_deref()),
+            ("ansible_host", ssh),
+        ] {
             if let Some(ip) = v.and_then(parse_ip) {
-                if !node_addrs.iter().any(|(name, _, seen)| *name == n.name && *seen == ip) {
+                if !node_addrs
+                    .iter()
+                    .any(|(name, _, seen)| *name == n.name && *seen == ip)
+                {
                     node_addrs.push((n.name.clone(), key, ip));
                 }
             }
@@ -256,7 +295,10 @@ fn networks(c: &Cluster, r: &mut Report) {
             node_addrs.push(("the load balancer".into(), "address", ip));
         }
     }
-    for (key, cidr) in [("kube_service_addresses", net.service_cidr), ("kube_pods_subnet", net.pod_cidr)] {
+    for (key, cidr) in [
+        ("kube_service_addresses", net.service_cidr),
+        ("kube_pods_subnet", net.pod_cidr),
+    ] {
         let clashes: Vec<String> = node_addrs
             .iter()
             .filter(|(_, _, ip)| cidr.contains(ip))
@@ -280,7 +322,11 @@ fn networks(c: &Cluster, r: &mut Report) {
             r.push(c.config.diag_at(
                 Diagnostic::error(
                     "NodePrefix",
-                    format!("kube_network_node_prefix /{} must be between the pod subnet's /{} and /32", net.node_prefix, pods.prefix_len()),
+                    format!(
+                        "kube_network_node_prefix /{} must be between the pod subnet's /{} and /32",
+                        net.node_prefix,
+                        pods.prefix_len()
+                    ),
                 ),
                 "kube_network_node_prefix",
             ));
@@ -301,7 +347,10 @@ fn networks(c: &Cluster, r: &mut Report) {
         }
     }
     if net.plugin == NetworkPlugin::Flannel && c.nodes.iter().any(|n| n.has(Role::CalicoRr)) {
-        r.push(Diagnostic::warning("NetworkPlugin", "[calico-rr] hosts are ignored with kube_network_plugin: flannel"));
+        r.push(Diagnostic::warning(
+            "NetworkPlugin",
+            "[calico-rr] hosts are ignored with kube_network_plugin: flannel",
+        ));
     }
 }
 
@@ -322,19 +371,33 @@ fn versions(c: &Cluster, r: &mut Report) {
 /// Keys each storage backend cannot work without.
 fn required_keys(kind: StorageKind, c: &Cluster) -> Vec<&'static str> {
     match kind {
-        StorageKind::CephRbd => vec!["ceph_rbd_monitors", "ceph_rbd_admin_secret", "ceph_rbd_user_secret"],
+        StorageKind::CephRbd => vec![
+            "ceph_rbd_monitors",
+            "ceph_rbd_admin_secret",
+            "ceph_rbd_user_secret",
+        ],
         StorageKind::GlusterFs => {
-            let mut k = vec!["glusterfs_provisioner_resturl", "glusterfs_provisioner_clusterid"];
+            let mut k = vec![
+                "glusterfs_provisioner_resturl",
+                "glusterfs_provisioner_clusterid",
+            ];
             if c.config.flag("glusterfs_provisioner_restauthenabled") {
                 k.push("jwt_admin_key");
             }
             k
         }
         StorageKind::NfsClient => vec!["nfs_server", "nfs_path"],
-        StorageKind::QingcloudCsi => vec!["qingcloud_access_key_id", "qingcloud_secret_access_key", "qingcloud_zone"],
+        StorageKind::QingcloudCsi => vec![
+            "qingcloud_access_key_id",
+            "qingcloud_secret_access_key",
+            "qingcloud_zone",
+        ],
         StorageKind::NeonsanCsi => vec!["neonsan_server_address", "neonsan_cluster_name"],
         StorageKind::AlicloudDiskCsi => vec!["ali_access_key_id", "ali_access_key_secret"],
-        StorageKind::TencentCbsCsi => vec!["tecentcloud_cbs_api_secret_id", "tecentcloud_cbs_api_secret_key"],
+        StorageKind::TencentCbsCsi => vec![
+            "tecentcloud_cbs_api_secret_id",
+            "tecentcloud_cbs_api_secret_key",
+        ],
         _ => vec![],
     }
 }
@@ -343,7 +406,10 @@ fn storage(c: &Cluster, r: &mut Report) {
     let cfg = &c.config;
     for sc in &cfg.storage {
         let enabled_key = format!("{}_enabled", sc.kind.prefix());
-        let missing: Vec<&str> = required_keys(sc.kind, c).into_iter().filter(|k| cfg.is_unset(k)).collect();
+        let missing: Vec<&str> = required_keys(sc.kind, c)
+            .into_iter()
+            .filter(|k| cfg.is_unset(k))
+            .collect();
         if !missing.is_empty() {
             r.push(cfg.diag_at(
                 Diagnostic::error(
@@ -371,16 +437,28 @@ fn storage(c: &Cluster, r: &mut Report) {
     }
     if sc_kind_enabled(c, StorageKind::GlusterFs) {
         let url = cfg.text("glusterfs_provisioner_resturl");
-        if !cfg.is_unset("glusterfs_provisioner_resturl") && !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !cfg.is_unset("glusterfs_provisioner_resturl")
+            && !url.starts_with("http://")
+            && !url.starts_with("https://")
+        {
             r.push(cfg.diag_at(
                 Diagnostic::error("StorageConfig", format!("glusterfs_provisioner_resturl {url:?} must be an http:// or https:// URL of Heketi")),
                 "glusterfs_provisioner_resturl",
             ));
         }
     }
-    if sc_kind_enabled(c, StorageKind::NfsClient) && !cfg.is_unset("nfs_path") && !cfg.text("nfs_path").starts_with('/') {
+    if sc_kind_enabled(c, StorageKind::NfsClient)
+        && !cfg.is_unset("nfs_path")
+        && !cfg.text("nfs_path").starts_with('/')
+    {
         r.push(cfg.diag_at(
-            Diagnostic::error("StorageConfig", format!("nfs_path {:?} must be an absolute path on the NFS server", cfg.text("nfs_path"))),
+            Diagnostic::error(
+                "StorageConfig",
+                format!(
+                    "nfs_path {:?} must be an absolute path on the NFS server",
+                    cfg.text("nfs_path")
+                ),
+            ),
             "nfs_path",
         ));
     }
@@ -391,16 +469,30 @@ fn storage(c: &Cluster, r: &mut Report) {
             "no storage class is enabled: KubeSphere needs one default class (e.g. nfs_client_enabled: true and nfs_client_is_default_class: true)",
         ));
     } else if defaults.is_empty() {
-        let enabled: Vec<String> = cfg.storage.iter().map(|s| format!("{}_is_default_class", s.kind.prefix())).collect();
+        let enabled: Vec<String> = cfg
+            .storage
+            .iter()
+            .map(|s| format!("{}_is_default_class", s.kind.prefix()))
+            .collect();
         r.push(Diagnostic::error(
             "DefaultStorageClass",
-            format!("no default storage class: set exactly one of {} to true", enabled.join(", ")),
+            format!(
+                "no default storage class: set exactly one of {} to true",
+                enabled.join(", ")
+            ),
         ));
     } else if defaults.len() > 1 {
-        let names: Vec<String> = defaults.iter().map(|s| format!("{} ({}_is_default_class)", s.name, s.kind.prefix())).collect();
+        let names: Vec<String> = defaults
+            .iter()
+            .map(|s| format!("{} ({}_is_default_class)", s.name, s.kind.prefix()))
+            .collect();
         r.push(Diagnostic::error(
             "DefaultStorageClass",
-            format!("only one default storage class can be set, found {}: {}", defaults.len(), names.join(", ")),
+            format!(
+                "only one default storage class can be set, found {}: {}",
+                defaults.len(),
+                names.join(", ")
+            ),
         ));
     }
 }

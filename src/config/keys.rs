@@ -7,7 +7,10 @@
 pub const ALIASES: &[(&str, &str)] = &[
     // 1.0.x → 2.1 local volume
     ("local_volume_provisioner_enabled", "local_volume_enabled"),
-    ("local_volume_provisioner_storage_class", "local_volume_storage_class"),
+    (
+        "local_volume_provisioner_storage_class",
+        "local_volume_storage_class",
+    ),
     // in-cluster NFS server: 1.0.0 and 1.0.1 names
     ("nfs_server_enable", "nfs_server_enabled"),
     ("nfs_in_k8s_enable", "nfs_server_enabled"),
@@ -32,7 +35,10 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("qy_stepSize", "qingcloud_stepSize"),
     ("qy_fsType", "qingcloud_fsType"),
     // GlusterFS default flag
-    ("glusterfs_is_default_class", "glusterfs_provisioner_is_default_class"),
+    (
+        "glusterfs_is_default_class",
+        "glusterfs_provisioner_is_default_class",
+    ),
     // components
     ("qingcloud_lb_enable", "qingcloud_lb_enabled"),
     ("harbor_enable", "harbor_enabled"),
@@ -45,9 +51,15 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("disableMultiLogin", "enable_multi_login"),
     ("prometheus_replica", "prometheus_replicas"),
     ("prometheus_memory_size", "prometheus_memory_request"),
-    ("elasticsearch_master_replica", "elasticsearch_master_replicas"),
+    (
+        "elasticsearch_master_replica",
+        "elasticsearch_master_replicas",
+    ),
     ("elasticsearch_data_replica", "elasticsearch_data_replicas"),
-    ("elasticsearch_volume_size", "elasticsearch_data_volume_size"),
+    (
+        "elasticsearch_volume_size",
+        "elasticsearch_data_volume_size",
+    ),
     ("keep_log_days", "log_max_age"),
 ];
 
@@ -125,7 +137,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("apiserver_loadbalancer_domain_name", "lb.kubesphere.local"),
     ("container_manager", "docker"),
     ("docker_data_root", "/var/lib/docker"),
-    ("docker_log_opts", "--log-opt max-size=50m --log-opt max-file=5"),
+    (
+        "docker_log_opts",
+        "--log-opt max-size=50m --log-opt max-file=5",
+    ),
     ("kube_image_repo", "k8s.gcr.io"),
     ("ipip", "true"),
     ("ipip_mode", "Always"),
@@ -383,7 +398,10 @@ mod tests {
 
     #[test]
     fn legacy_spellings_map_to_one_key() {
-        assert_eq!(canonical("local_volume_provisioner_enabled"), "local_volume_enabled");
+        assert_eq!(
+            canonical("local_volume_provisioner_enabled"),
+            "local_volume_enabled"
+        );
         assert_eq!(canonical("qy_csi_enabled"), "qingcloud_csi_enabled");
         assert_eq!(canonical("kube_version"), "kube_version");
         assert!(is_known("nfs_in_k8s_enable"));

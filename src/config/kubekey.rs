@@ -61,15 +61,19 @@ fn strings(v: Option<&Yaml>) -> Vec<String> {
 }
 
 pub fn read(path: &Path) -> Result<KkFile, Diagnostic> {
-    let text_all = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::error("InventoryFile", format!("cannot read: {e}")).at(path, None))?;
+    let text_all = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::error("InventoryFile", format!("cannot read: {e}")).at(path, None)
+    })?;
     parse(path, &text_all)
 }
 
 pub fn parse(path: &Path, source: &str) -> Result<KkFile, Diagnostic> {
-    let bad = |msg: &str, line: Option<usize>| Diagnostic::error("KubeKeyConfig", msg.to_string()).at(path, line);
+    let bad = |msg: &str, line: Option<usize>| {
+        Diagnostic::error("KubeKeyConfig", msg.to_string()).at(path, line)
+    };
     let doc: Yaml = serde_yaml::from_str(source).map_err(|e| {
-        Diagnostic::error("KubeKeyConfig", format!("not valid YAML: {e}")).at(path, e.location().map(|l| l.line()))
+        Diagnostic::error("KubeKeyConfig", format!("not valid YAML: {e}"))
+            .at(path, e.location().map(|l| l.line()))
     })?;
     let spec = doc
         .as_mapping()
@@ -83,19 +87,29 @@ pub fn parse(path: &Path, source: &str) -> Result<KkFile, Diagnostic> {
             .map(|i| i + 1)
     };
     let mut out = KkFile::default();
-    for h in get(spec, "hosts").and_then(Yaml::as_sequence).into_iter().flatten() {
+    for h in get(spec, "hosts")
+        .and_then(Yaml::as_sequence)
+        .into_iter()
+        .flatten()
+    {
         let Some(m) = h.as_mapping() else {
-            return Err(bad("each entry of spec.hosts must be a mapping like {name: ..., address: ...}", None));
+            return Err(bad(
+                "each entry of spec.hosts must be a mapping like {name: ..., address: ...}",
+                None,
+            ));
         };
         let name = text(m, "name").ok_or_else(|| bad("a host in spec.hosts has no name", None))?;
         let line = host_line(&name);
-        let address = text(m, "address").ok_or_else(|| bad(&format!("host '{name}' has no address"), line))?;
+        let address = text(m, "address")
+            .ok_or_else(|| bad(&format!("host '{name}' has no address"), line))?;
         let port = match text(m, "port") {
             None => None,
-            Some(p) => Some(
-                p.parse::<u16>()
-                    .map_err(|_| bad(&format!("host '{name}': port {p:?} is not a port number"), line))?,
-            ),
+            Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                bad(
+                    &format!("host '{name}': port {p:?} is not a port number"),
+                    line,
+                )
+            })?),
         };
         out.hosts.push(KkHost {
             name,
@@ -112,7 +126,8 @@ pub fn parse(path: &Path, source: &str) -> Result<KkFile, Diagnostic> {
         for (k, v) in groups {
             let mut names = Vec::new();
             for pattern in strings(Some(v)) {
-                let expanded = hostpattern::expand(&pattern).map_err(|e| bad(&format!("roleGroups: {e}"), None))?;
+                let expanded = hostpattern::expand(&pattern)
+                    .map_err(|e| bad(&format!("roleGroups: {e}"), None))?;
                 names.extend(expanded.names);
             }
             out.role_groups.push((yaml_text(k), names));
@@ -168,18 +183,36 @@ pub fn write(file: &KkFile) -> String {
         groups.insert(s(g), Yaml::Sequence(names.iter().map(|n| s(n)).collect()));
     }
     let mut endpoint = Mapping::new();
-    endpoint.insert(s("domain"), s(file.lb_domain.as_deref().unwrap_or("lb.kubesphere.local")));
+    endpoint.insert(
+        s("domain"),
+        s(file.lb_domain.as_deref().unwrap_or("lb.kubesphere.local")),
+    );
     endpoint.insert(s("address"), s(file.lb_address.as_deref().unwrap_or("")));
     endpoint.insert(s("port"), Yaml::Number(file.lb_port.unwrap_or(6443).into()));
     let mut kubernetes = Mapping::new();
-    kubernetes.insert(s("version"), s(file.kube_version.as_deref().unwrap_or("v1.16.7")));
+    kubernetes.insert(
+        s("version"),
+        s(file.kube_version.as_deref().unwrap_or("v1.16.7")),
+    );
     kubernetes.insert(s("clusterName"), s("cluster.local"));
     let mut network = Mapping::new();
-    network.insert(s("plugin"), s(file.network_plugin.as_deref().unwrap_or("calico")));
-    network.insert(s("kubePodsCIDR"), s(file.pod_cidr.as_deref().unwrap_or("10.233.64.0/18")));
-    network.insert(s("kubeServiceCIDR"), s(file.service_cidr.as_deref().unwrap_or("10.233.0.0/18")));
+    network.insert(
+        s("plugin"),
+        s(file.network_plugin.as_deref().unwrap_or("calico")),
+    );
+    network.insert(
+        s("kubePodsCIDR"),
+        s(file.pod_cidr.as_deref().unwrap_or("10.233.64.0/18")),
+    );
+    network.insert(
+        s("kubeServiceCIDR"),
+        s(file.service_cidr.as_deref().unwrap_or("10.233.0.0/18")),
+    );
     let mut registry = Mapping::new();
-    registry.insert(s("registryMirrors"), Yaml::Sequence(file.registry_mirrors.iter().map(|m| s(m)).collect()));
+    registry.insert(
+        s("registryMirrors"),
+        Yaml::Sequence(file.registry_mirrors.iter().map(|m| s(m)).collect()),
+    );
     registry.insert(
         s("insecureRegistries"),
         Yaml::Sequence(file.insecure_registries.iter().map(|m| s(m)).collect()),
@@ -212,7 +245,10 @@ mod tests {
         let f = parse(Path::new("config-sample.yaml"), SAMPLE).unwrap();
         assert_eq!(f.hosts.len(), 2);
         assert_eq!(f.hosts[1].port, Some(8022));
-        assert_eq!(f.role_groups[2], ("worker".to_string(), vec!["node1".to_string()]));
+        assert_eq!(
+            f.role_groups[2],
+            ("worker".to_string(), vec!["node1".to_string()])
+        );
         assert_eq!(f.lb_address, None);
         assert_eq!(f.lb_port, Some(6443));
     }
@@ -221,7 +257,10 @@ mod tests {
     fn write_then_read_round_trips() {
         let f = parse(Path::new("c.yaml"), SAMPLE).unwrap();
         let again = parse(Path::new("c.yaml"), &write(&f)).unwrap();
-        assert_eq!(again.hosts.iter().map(|h| &h.name).collect::<Vec<_>>(), ["master", "node1"]);
+        assert_eq!(
+            again.hosts.iter().map(|h| &h.name).collect::<Vec<_>>(),
+            ["master", "node1"]
+        );
         assert_eq!(again.role_groups, f.role_groups);
     }
 }

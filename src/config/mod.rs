@@ -49,9 +49,16 @@ impl KubeVersion {
         let major = it.next()?.parse().ok()?;
         let minor = it.next()?.parse().ok()?;
         let patch_text = it.next().unwrap_or("0");
-        let digits: String = patch_text.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let digits: String = patch_text
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
         let patch = digits.parse().ok()?;
-        Some(KubeVersion { major, minor, patch })
+        Some(KubeVersion {
+            major,
+            minor,
+            patch,
+        })
     }
 
     pub fn minor_at_least(&self, minor: u32) -> bool {
@@ -202,7 +209,9 @@ impl Config {
     pub fn is_unset(&self, key: &str) -> bool {
         match self.get(key) {
             None | Some(Yaml::Null) => true,
-            Some(Yaml::Sequence(items)) => items.is_empty() || items.iter().all(|v| is_placeholder(&yaml_text(v))),
+            Some(Yaml::Sequence(items)) => {
+                items.is_empty() || items.iter().all(|v| is_placeholder(&yaml_text(v)))
+            }
             Some(v) => is_placeholder(&yaml_text(v)),
         }
     }
@@ -226,7 +235,10 @@ impl Config {
 
     /// The whole configuration as template variables.
     pub fn vars(&self) -> BTreeMap<String, Yaml> {
-        self.settings.iter().map(|(k, s)| (k.clone(), s.value.clone())).collect()
+        self.settings
+            .iter()
+            .map(|(k, s)| (k.clone(), s.value.clone()))
+            .collect()
     }
 }
 
@@ -235,7 +247,10 @@ fn is_placeholder(s: &str) -> bool {
     t.is_empty()
         || t == "SHOULD_BE_REPLACED"
         || t.starts_with("TYPE_")
-        || matches!(t, "ACCESS_KEY_ID" | "ACCESS_KEY_SECRET" | "ZONE" | "IP:PORT" | "CLUSTER_NAME")
+        || matches!(
+            t,
+            "ACCESS_KEY_ID" | "ACCESS_KEY_SECRET" | "ZONE" | "IP:PORT" | "CLUSTER_NAME"
+        )
 }
 
 pub fn yaml_text(v: &Yaml) -> String {
@@ -244,7 +259,10 @@ pub fn yaml_text(v: &Yaml) -> String {
         Yaml::Bool(b) => b.to_string(),
         Yaml::Number(n) => n.to_string(),
         Yaml::String(s) => s.clone(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim_end().to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim_end()
+            .to_string(),
     }
 }
 
@@ -265,7 +283,13 @@ pub fn yaml_bool(v: &Yaml) -> Option<bool> {
 pub fn conf_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml") | Some("yml")))
+        .filter(|p| {
+            p.is_file()
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("yaml") | Some("yml")
+                )
+        })
         .filter(|p| !kubekey::looks_like_kubekey(p))
         .collect();
     files.sort();
@@ -279,7 +303,8 @@ pub fn load_dir(dir: &Path, report: &mut Report) -> Option<Config> {
         Ok(f) => f,
         Err(e) => {
             report.push(
-                Diagnostic::error("ConfigFile", format!("cannot read the conf directory: {e}")).at(dir, None),
+                Diagnostic::error("ConfigFile", format!("cannot read the conf directory: {e}"))
+                    .at(dir, None),
             );
             return None;
         }
@@ -297,7 +322,8 @@ pub fn load_dir(dir: &Path, report: &mut Report) -> Option<Config> {
     for f in &files {
         match std::fs::read_to_string(f) {
             Ok(text) => raw.push((f.clone(), text)),
-            Err(e) => report.push(Diagnostic::error("ConfigFile", format!("cannot read: {e}")).at(f, None)),
+            Err(e) => report
+                .push(Diagnostic::error("ConfigFile", format!("cannot read: {e}")).at(f, None)),
         }
     }
     from_texts(&raw, report)
@@ -351,7 +377,10 @@ pub fn from_texts(files: &[(PathBuf, String)], report: &mut Report) -> Option<Co
                     report.push(
                         Diagnostic::warning(
                             "DuplicateKey",
-                            format!("'{key}' and '{}' set the same thing; the later one wins", prev.spelled),
+                            format!(
+                                "'{key}' and '{}' set the same thing; the later one wins",
+                                prev.spelled
+                            ),
                         )
                         .at(path, line),
                     );
@@ -370,14 +399,19 @@ pub fn from_texts(files: &[(PathBuf, String)], report: &mut Report) -> Option<Co
     }
     for (key, default) in keys::DEFAULTS {
         settings.entry(key.to_string()).or_insert_with(|| Setting {
-            value: serde_yaml::from_str(default).unwrap_or_else(|_| Yaml::String(default.to_string())),
+            value: serde_yaml::from_str(default)
+                .unwrap_or_else(|_| Yaml::String(default.to_string())),
             file: None,
             line: None,
             spelled: key.to_string(),
         });
     }
     resolve_templates(&mut settings, report);
-    Some(typed(files.iter().map(|(p, _)| p.clone()).collect(), settings, report))
+    Some(typed(
+        files.iter().map(|(p, _)| p.clone()).collect(),
+        settings,
+        report,
+    ))
 }
 
 fn parse_mapping(path: &Path, text: &str) -> Result<Vec<(String, Yaml)>, Diagnostic> {
@@ -398,7 +432,11 @@ fn parse_mapping(path: &Path, text: &str) -> Result<Vec<(String, Yaml)>, Diagnos
             }
             Ok(out)
         }
-        _ => Err(Diagnostic::error("ConfigSyntax", "the file must be a mapping of `key: value` lines").at(path, Some(1))),
+        _ => Err(Diagnostic::error(
+            "ConfigSyntax",
+            "the file must be a mapping of `key: value` lines",
+        )
+        .at(path, Some(1))),
     }
 }
 
@@ -423,12 +461,17 @@ fn key_lines(text: &str) -> BTreeMap<String, usize> {
 /// deep; what names something unknown here (a host fact) stays for later.
 fn resolve_templates(settings: &mut BTreeMap<String, Setting>, report: &mut Report) {
     for _round in 0..5 {
-        let ctx: BTreeMap<String, Yaml> = settings.iter().map(|(k, s)| (k.clone(), s.value.clone())).collect();
+        let ctx: BTreeMap<String, Yaml> = settings
+            .iter()
+            .map(|(k, s)| (k.clone(), s.value.clone()))
+            .collect();
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         let mut changed = false;
         for (key, s) in settings.iter_mut() {
-            let Yaml::String(text) = &s.value else { continue };
+            let Yaml::String(text) = &s.value else {
+                continue;
+            };
             if !(text.contains("{{") || text.contains("{%")) {
                 continue;
             }
@@ -443,7 +486,10 @@ fn resolve_templates(settings: &mut BTreeMap<String, Setting>, report: &mut Repo
                 Ok(_) => {}
                 Err(e) if e.kind() == minijinja::ErrorKind::UndefinedError => {}
                 Err(e) => {
-                    let d = Diagnostic::error("ConfigTemplate", format!("'{key}': cannot evaluate the expression: {e}"));
+                    let d = Diagnostic::error(
+                        "ConfigTemplate",
+                        format!("'{key}': cannot evaluate the expression: {e}"),
+                    );
                     report.push(match &s.file {
                         Some(f) => d.at(f, s.line),
                         None => d,
@@ -460,7 +506,12 @@ fn resolve_templates(settings: &mut BTreeMap<String, Setting>, report: &mut Repo
 
 /// Settings from a KubeKey cluster file win over conf/ (they are the more
 /// specific file): version, network, registry and control-plane endpoint.
-pub fn apply_kubekey(cfg: Config, path: &Path, kk: &kubekey::KkFile, report: &mut Report) -> Config {
+pub fn apply_kubekey(
+    cfg: Config,
+    path: &Path,
+    kk: &kubekey::KkFile,
+    report: &mut Report,
+) -> Config {
     let mut settings = cfg.settings;
     let mut set = |key: &str, value: Yaml| {
         settings.insert(
@@ -488,7 +539,10 @@ pub fn apply_kubekey(cfg: Config, path: &Path, kk: &kubekey::KkFile, report: &mu
     if let Some(address) = &kk.lb_address {
         let mut m = serde_yaml::Mapping::new();
         m.insert("address".into(), Yaml::String(address.clone()));
-        m.insert("port".into(), Yaml::Number(kk.lb_port.unwrap_or(6443).into()));
+        m.insert(
+            "port".into(),
+            Yaml::Number(kk.lb_port.unwrap_or(6443).into()),
+        );
         set("loadbalancer_apiserver", Yaml::Mapping(m));
     }
     let list = |items: &[String]| Yaml::Sequence(items.iter().cloned().map(Yaml::String).collect());
@@ -508,7 +562,11 @@ fn typed(files: Vec<PathBuf>, settings: BTreeMap<String, Setting>, report: &mut 
         files,
         settings,
         ks_version: String::new(),
-        kube_version: KubeVersion { major: 1, minor: 16, patch: 7 },
+        kube_version: KubeVersion {
+            major: 1,
+            minor: 16,
+            patch: 7,
+        },
         etcd_version: String::new(),
         network: Network {
             plugin: NetworkPlugin::Calico,
@@ -530,7 +588,10 @@ fn typed(files: Vec<PathBuf>, settings: BTreeMap<String, Setting>, report: &mut 
         None => report.push(cfg.diag_at(
             Diagnostic::error(
                 "KubeVersion",
-                format!("kube_version {:?} is not a version like v1.16.7", cfg.text("kube_version")),
+                format!(
+                    "kube_version {:?} is not a version like v1.16.7",
+                    cfg.text("kube_version")
+                ),
             ),
             "kube_version",
         )),
@@ -559,24 +620,35 @@ fn typed(files: Vec<PathBuf>, settings: BTreeMap<String, Setting>, report: &mut 
             Ok(net) => report.push(cfg.diag_at(
                 Diagnostic::error(
                     "Cidr",
-                    format!("{key} {text:?} has host bits set; did you mean {}?", net.trunc()),
+                    format!(
+                        "{key} {text:?} has host bits set; did you mean {}?",
+                        net.trunc()
+                    ),
                 ),
                 key,
             )),
             Err(_) => report.push(cfg.diag_at(
-                Diagnostic::error("Cidr", format!("{key} {text:?} is not a CIDR such as 10.233.0.0/18")),
+                Diagnostic::error(
+                    "Cidr",
+                    format!("{key} {text:?} is not a CIDR such as 10.233.0.0/18"),
+                ),
                 key,
             )),
         }
     }
-    cfg.network.node_prefix = number(&cfg, "kube_network_node_prefix", 1, 128, report).unwrap_or(24) as u8;
-    cfg.network.max_pods = number(&cfg, "kubelet_max_pods", 1, 10_000, report).unwrap_or(110) as u32;
+    cfg.network.node_prefix =
+        number(&cfg, "kube_network_node_prefix", 1, 128, report).unwrap_or(24) as u8;
+    cfg.network.max_pods =
+        number(&cfg, "kubelet_max_pods", 1, 10_000, report).unwrap_or(110) as u32;
     cfg.network.proxy_mode = cfg.text("kube_proxy_mode");
     if !matches!(cfg.network.proxy_mode.as_str(), "ipvs" | "iptables") {
         report.push(cfg.diag_at(
             Diagnostic::error(
                 "ProxyMode",
-                format!("kube_proxy_mode {:?} is not supported: use ipvs or iptables", cfg.network.proxy_mode),
+                format!(
+                    "kube_proxy_mode {:?} is not supported: use ipvs or iptables",
+                    cfg.network.proxy_mode
+                ),
             ),
             "kube_proxy_mode",
         ));
@@ -602,7 +674,10 @@ fn number(cfg: &Config, key: &str, min: u64, max: u64, report: &mut Report) -> O
         Ok(n) if (min..=max).contains(&n) => Some(n),
         _ => {
             report.push(cfg.diag_at(
-                Diagnostic::error("ConfigValue", format!("{key} must be a number from {min} to {max}, not {text:?}")),
+                Diagnostic::error(
+                    "ConfigValue",
+                    format!("{key} must be a number from {min} to {max}, not {text:?}"),
+                ),
                 key,
             ));
             None
@@ -642,7 +717,10 @@ fn load_balancer(cfg: &Config, report: &mut Report) -> Option<LoadBalancer> {
         Ok(p) if p > 0 => p,
         _ => {
             report.push(cfg.diag_at(
-                Diagnostic::error("LoadBalancer", format!("loadbalancer_apiserver.port {port_text:?} is not a port number")),
+                Diagnostic::error(
+                    "LoadBalancer",
+                    format!("loadbalancer_apiserver.port {port_text:?} is not a port number"),
+                ),
                 "loadbalancer_apiserver",
             ));
             6443
@@ -661,7 +739,11 @@ mod tests {
 
     fn load(text: &str) -> (Config, Report) {
         let mut r = Report::default();
-        let c = from_texts(&[(PathBuf::from("conf/vars.yml"), text.to_string())], &mut r).unwrap();
+        let c = from_texts(
+            &[(PathBuf::from("conf/vars.yml"), text.to_string())],
+            &mut r,
+        )
+        .unwrap();
         (c, r)
     }
 
@@ -670,7 +752,10 @@ mod tests {
         let (c, r) = load("");
         assert!(!r.has_errors(), "{}", r.render());
         assert_eq!(c.network.service_cidr.to_string(), "10.233.0.0/18");
-        assert_eq!(c.text("apiserver_loadbalancer_domain_name"), "lb.kubesphere.local");
+        assert_eq!(
+            c.text("apiserver_loadbalancer_domain_name"),
+            "lb.kubesphere.local"
+        );
         assert_eq!(c.console_port, 30880);
         assert_eq!(c.storage.len(), 1);
     }
@@ -691,7 +776,11 @@ mod tests {
     #[test]
     fn unknown_keys_warn_with_a_suggestion() {
         let (_, r) = load("kube_verison: v1.15.5\n");
-        let w = r.items.iter().find(|d| d.name == "UnknownKey").expect("a warning");
+        let w = r
+            .items
+            .iter()
+            .find(|d| d.name == "UnknownKey")
+            .expect("a warning");
         assert!(w.message.contains("kube_version"), "{}", w.message);
         assert_eq!(w.location.as_ref().unwrap().line, Some(1));
     }

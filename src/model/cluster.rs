@@ -220,24 +220,42 @@ fn node_from_vars(
     report: &mut dyn FnMut(Diagnostic),
 ) -> Node {
     let local = var_text(vars, &["ansible_connection"]).as_deref() == Some("local");
-    let user = var_text(vars, &["ansible_user", "ansible_ssh_user"]).unwrap_or_else(|| "root".into());
-    let become_pass = var_text(vars, &["ansible_become_pass", "ansible_become_password", "ansible_sudo_pass"]);
-    let become_user = var_text(vars, &["ansible_become_user", "ansible_sudo_user"]).unwrap_or_else(|| "root".into());
-    let port = match vars.get("ansible_port").or_else(|| vars.get("ansible_ssh_port")) {
+    let user =
+        var_text(vars, &["ansible_user", "ansible_ssh_user"]).unwrap_or_else(|| "root".into());
+    let become_pass = var_text(
+        vars,
+        &[
+            "ansible_become_pass",
+            "ansible_become_password",
+            "ansible_sudo_pass",
+        ],
+    );
+    let become_user = var_text(vars, &["ansible_become_user", "ansible_sudo_user"])
+        .unwrap_or_else(|| "root".into());
+    let port = match vars
+        .get("ansible_port")
+        .or_else(|| vars.get("ansible_ssh_port"))
+    {
         None => 22,
         Some(v) => match v.value.to_text().trim().parse::<u16>() {
             Ok(p) if p > 0 => p,
             _ => {
                 report(Diagnostic::error(
                     "HostPort",
-                    format!("'{name}': ansible_port {:?} is not a port number (1-65535)", v.value.to_text()),
+                    format!(
+                        "'{name}': ansible_port {:?} is not a port number (1-65535)",
+                        v.value.to_text()
+                    ),
                 ));
                 22
             }
         },
     };
     if let Some(v) = vars.get("ansible_become") {
-        if matches!(v.value, Value::Str(_)) && !v.value.truthy() && !is_false_word(&v.value.to_text()) {
+        if matches!(v.value, Value::Str(_))
+            && !v.value.truthy()
+            && !is_false_word(&v.value.to_text())
+        {
             report(Diagnostic::warning(
                 "HostVar",
                 format!("'{name}': ansible_become={:?} is neither true nor false; every step runs with sudo anyway", v.value.to_text()),
@@ -248,11 +266,24 @@ fn node_from_vars(
         Connection::Local
     } else {
         Connection::Ssh(SshTarget {
-            address: var_text(vars, &["ansible_host", "ansible_ssh_host"]).unwrap_or_else(|| name.to_string()),
+            address: var_text(vars, &["ansible_host", "ansible_ssh_host"])
+                .unwrap_or_else(|| name.to_string()),
             port,
             user: user.clone(),
-            password: var_text(vars, &["ansible_ssh_pass", "ansible_password", "ansible_ssh_password"]).map(Secret::new),
-            key_file: var_text(vars, &["ansible_ssh_private_key_file", "ansible_private_key_file"]).map(PathBuf::from),
+            password: var_text(
+                vars,
+                &[
+                    "ansible_ssh_pass",
+                    "ansible_password",
+                    "ansible_ssh_password",
+                ],
+            )
+            .map(Secret::new),
+            key_file: var_text(
+                vars,
+                &["ansible_ssh_private_key_file", "ansible_private_key_file"],
+            )
+            .map(PathBuf::from),
             bastion: None,
         })
     };
@@ -273,5 +304,8 @@ fn node_from_vars(
 }
 
 fn is_false_word(s: &str) -> bool {
-    matches!(s.trim().to_ascii_lowercase().as_str(), "no" | "off" | "0" | "false" | "n" | "f")
+    matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "no" | "off" | "0" | "false" | "n" | "f"
+    )
 }

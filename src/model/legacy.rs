@@ -16,7 +16,8 @@ pub fn copy_become_password(text: &str) -> (String, Vec<usize>) {
                 None => (line, ""),
             },
         };
-        let applies = body.contains("ansible_user") && !body.contains('#') && !body.contains("root");
+        let applies =
+            body.contains("ansible_user") && !body.contains('#') && !body.contains("root");
         let value = body
             .split_whitespace()
             .nth(4)
@@ -43,12 +44,16 @@ mod tests {
     fn copies_only_on_the_documented_layout() {
         let text = "[all]\n\
             node1  ansible_host=192.168.0.2  ip=192.168.0.2  ansible_user=ubuntu  ansible_become_pass=Qcloud@123\n\
-            node2  ansible_host=192.168.0.3  ansible_user=ubuntu  ip=192.168.0.3  ansible_become_pass=x\n\
+            node2  ansible_host=192.168.0.3  ansible_user=ubuntu  ip=192.168.0.3  x=1  ansible_become_pass=x\n\
             node3  ansible_host=192.168.0.4  ip=192.168.0.4  ansible_user=root  ansible_become_pass=y\n\
             # node4  ansible_host=192.168.0.5  ip=192.168.0.5  ansible_user=ubuntu  ansible_become_pass=z\n";
         let (out, changed) = copy_become_password(text);
         assert_eq!(changed, [2]);
-        assert!(out.lines().nth(1).unwrap().ends_with("ansible_become_pass=Qcloud@123  ansible_ssh_pass=Qcloud@123"));
+        assert!(out
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with("ansible_become_pass=Qcloud@123  ansible_ssh_pass=Qcloud@123"));
         assert_eq!(out.lines().nth(2), text.lines().nth(2));
     }
 }

@@ -20,12 +20,17 @@ pub struct Sources {
 
 impl Sources {
     pub fn inventory_path(&self) -> PathBuf {
-        self.inventory.clone().unwrap_or_else(|| self.conf_dir.join("hosts.ini"))
+        self.inventory
+            .clone()
+            .unwrap_or_else(|| self.conf_dir.join("hosts.ini"))
     }
 }
 
 fn is_kubekey_file(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml") | Some("yml"))
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml") | Some("yml")
+    )
 }
 
 /// Loads everything; all problems found go to `report`. `None` only when

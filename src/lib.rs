@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod install;
 pub mod inventory;
 pub mod model;
 pub mod report;

@@ -9,7 +9,11 @@ use crate::diag::Invalid;
 use crate::inventory::{ini, output};
 
 #[derive(Parser, Debug)]
-#[command(name = "ksinstall", version, about = "Legacy-compatible Kubernetes + KubeSphere installer")]
+#[command(
+    name = "ksinstall",
+    version,
+    about = "Legacy-compatible Kubernetes + KubeSphere installer"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub verb: Verb,
@@ -28,6 +32,29 @@ pub enum Verb {
         /// Print the tree of `ansible-inventory --graph [GROUP]`.
         #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "GROUP")]
         graph: Option<String>,
+    },
+    /// Run a shell command on hosts of the inventory (like `ansible -m shell`).
+    Run {
+        #[command(flatten)]
+        exec: crate::exec::verbs::ExecArgs,
+        /// The command, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// Copy a local file to hosts of the inventory (atomic, skipped when unchanged).
+    Copy {
+        #[command(flatten)]
+        exec: crate::exec::verbs::ExecArgs,
+        /// Local file.
+        src: PathBuf,
+        /// Absolute path on the hosts (ending in / for a directory).
+        dest: String,
+        /// File mode, octal (default: keep the existing file's, else 0644).
+        #[arg(long, value_name = "MODE")]
+        mode: Option<String>,
+        /// Owner as user[:group] (default: keep the existing file's).
+        #[arg(long, value_name = "OWNER")]
+        owner: Option<String>,
     },
 }
 
@@ -48,7 +75,11 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.verb {
-        Verb::Inventory { inventory, list, graph } => {
+        Verb::Inventory {
+            inventory,
+            list,
+            graph,
+        } => {
             let path = inventory.unwrap_or_else(|| PathBuf::from("conf/hosts.ini"));
             let inv = ini::load(&path).map_err(|d| {
                 let mut r = crate::diag::Report::default();
@@ -69,5 +100,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Verb::Run { exec, cmd } => crate::exec::verbs::run(&exec, &cmd),
+        Verb::Copy {
+            exec,
+            src,
+            dest,
+            mode,
+            owner,
+        } => crate::exec::verbs::copy(&exec, &src, &dest, mode.as_deref(), owner.as_deref()),
     }
 }

@@ -5,5 +5,6 @@
 
 pub mod cli;
 pub mod diag;
+pub mod exec;
 pub mod inventory;
 pub mod model;

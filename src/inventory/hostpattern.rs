@@ -62,7 +62,10 @@ fn parse_address(address: &str) -> Option<(String, Option<String>)> {
     for re in [&p.bracketed_hostport, &p.hostport] {
         let caps = re.captures(&address).ok().flatten();
         if let Some(caps) = caps {
-            let host = caps.get(1).map(|m| m.as_str().to_string()).unwrap_or_default();
+            let host = caps
+                .get(1)
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default();
             port = caps.get(2).map(|m| m.as_str().to_string());
             address = host;
         }
@@ -112,7 +115,11 @@ fn py_int(s: &str) -> Option<i64> {
         Some(d) => (true, d),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
         return None;
     }
     let clean: String = digits.chars().filter(|c| *c != '_').collect();
@@ -156,7 +163,8 @@ fn expand_range(line: &str) -> Result<Vec<String>, String> {
         Some(w) => zfill(&s, w),
         None => s,
     };
-    let step = py_int(step_text).ok_or_else(|| format!("invalid literal for int() with base 10: '{step_text}'"))?;
+    let step = py_int(step_text)
+        .ok_or_else(|| format!("invalid literal for int() with base 10: '{step_text}'"))?;
     let seq: Vec<String> = match (ASCII_LETTERS.find(beg), ASCII_LETTERS.find(end)) {
         // Python's `ascii_letters.index(beg)` finds any substring, not just one letter.
         (Some(b), Some(e)) => {
@@ -168,21 +176,33 @@ fn expand_range(line: &str) -> Result<Vec<String>, String> {
             }
             let letters: Vec<char> = ASCII_LETTERS[b..=e].chars().collect();
             if step > 0 {
-                letters.iter().step_by(step as usize).map(|c| c.to_string()).collect()
+                letters
+                    .iter()
+                    .step_by(step as usize)
+                    .map(|c| c.to_string())
+                    .collect()
             } else {
                 // Python slicing [b:e+1:-n] walks backwards from b: always empty here.
                 vec![]
             }
         }
         _ => {
-            let b = py_int(beg).ok_or_else(|| format!("invalid literal for int() with base 10: '{beg}'"))?;
-            let e = py_int(end).ok_or_else(|| format!("invalid literal for int() with base 10: '{end}'"))?;
+            let b = py_int(beg)
+                .ok_or_else(|| format!("invalid literal for int() with base 10: '{beg}'"))?;
+            let e = py_int(end)
+                .ok_or_else(|| format!("invalid literal for int() with base 10: '{end}'"))?;
             if step == 0 {
                 return Err("range() arg 3 must not be zero".into());
             }
-            let count = if step > 0 { (e + 1 - b).max(0) / step } else { (b - e - 1).max(0) / -step };
+            let count = if step > 0 {
+                (e + 1 - b).max(0) / step
+            } else {
+                (b - e - 1).max(0) / -step
+            };
             if count > 1_000_000 {
-                return Err(format!("host range '{line}' expands to more than a million hosts"));
+                return Err(format!(
+                    "host range '{line}' expands to more than a million hosts"
+                ));
             }
             let mut out = Vec::new();
             let mut v = b;
@@ -243,10 +263,25 @@ mod tests {
     #[test]
     fn ports_and_addresses() {
         assert_eq!(expand("host:2222").unwrap().port.as_deref(), Some("2222"));
-        assert_eq!(expand("[::1]:22").unwrap(), HostPattern { names: vec!["::1".into()], port: Some("22".into()) });
-        assert_eq!(expand("10.0.0.[1:2]:22").unwrap().names, ["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(
+            expand("[::1]:22").unwrap(),
+            HostPattern {
+                names: vec!["::1".into()],
+                port: Some("22".into())
+            }
+        );
+        assert_eq!(
+            expand("10.0.0.[1:2]:22").unwrap().names,
+            ["10.0.0.1", "10.0.0.2"]
+        );
         // Not an address: kept whole, colon and all.
-        assert_eq!(expand("bad_:22").unwrap(), HostPattern { names: vec!["bad_:22".into()], port: None });
+        assert_eq!(
+            expand("bad_:22").unwrap(),
+            HostPattern {
+                names: vec!["bad_:22".into()],
+                port: None
+            }
+        );
         assert!(expand("host:").is_err());
     }
 }

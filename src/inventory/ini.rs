@@ -60,9 +60,8 @@ fn split_lines(path: &Path, bytes: &[u8]) -> Result<Vec<String>, Diagnostic> {
                     }
                     lines.push(std::mem::take(&mut cur));
                 }
-                '\n' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
-                    lines.push(std::mem::take(&mut cur))
-                }
+                '\n' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}'
+                | '\u{2028}' | '\u{2029}' => lines.push(std::mem::take(&mut cur)),
                 c => cur.push(c),
             }
         }
@@ -76,11 +75,18 @@ fn split_lines(path: &Path, bytes: &[u8]) -> Result<Vec<String>, Diagnostic> {
     let mut n = 0;
     while !rest.is_empty() {
         n += 1;
-        let end = rest.iter().position(|b| *b == b'\n' || *b == b'\r').unwrap_or(rest.len());
+        let end = rest
+            .iter()
+            .position(|b| *b == b'\n' || *b == b'\r')
+            .unwrap_or(rest.len());
         let line = &rest[..end];
         let mut skip = end;
         if skip < rest.len() {
-            skip += if rest[skip] == b'\r' && rest.get(skip + 1) == Some(&b'\n') { 2 } else { 1 };
+            skip += if rest[skip] == b'\r' && rest.get(skip + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
         }
         rest = &rest[skip..];
         if matches!(line.first(), Some(b'#') | Some(b';')) {
@@ -140,7 +146,10 @@ impl Parser<'_> {
                     "children" => State::Children,
                     "vars" => State::Vars,
                     other => {
-                        return Err(self.err(n, format!("Section [{name}:{other}] has unknown type: {other}")))
+                        return Err(self.err(
+                            n,
+                            format!("Section [{name}:{other}] has unknown type: {other}"),
+                        ))
                     }
                 };
                 let is_vars = matches!(state, State::Vars);
@@ -178,10 +187,12 @@ impl Parser<'_> {
                         return Err(self.err(n, format!("Expected key=value, got: {line}")));
                     };
                     let value = self.value(v.trim_matches(is_py_space), n)?;
-                    self.inv.set_group_variable(group, k.trim_matches(is_py_space), value, n);
+                    self.inv
+                        .set_group_variable(group, k.trim_matches(is_py_space), value, n);
                 }
                 State::Children => {
-                    let child = group_name_line(line).ok_or_else(|| self.err(n, format!("Expected group name, got: {line}")))?;
+                    let child = group_name_line(line)
+                        .ok_or_else(|| self.err(n, format!("Expected group name, got: {line}")))?;
                     match self.inv.group_id(child) {
                         Some(c) => self.inv.add_child(group, c).map_err(|e| self.err(n, e))?,
                         None => match self.pending.get_mut(child) {
@@ -197,7 +208,9 @@ impl Parser<'_> {
                 let msg = if p.is_vars {
                     format!("Section [{name}:vars] not valid for undefined group '{name}'.")
                 } else {
-                    let parent = &self.inv.groups[*p.parents.last().expect("children entries have a parent")].name;
+                    let parent = &self.inv.groups
+                        [*p.parents.last().expect("children entries have a parent")]
+                    .name;
                     format!("Section [{parent}:children] includes undefined group '{name}'.")
                 };
                 return Err(self.err(p.line, msg));
@@ -220,10 +233,14 @@ impl Parser<'_> {
     }
 
     fn add_pending_children(&mut self, name: &str, line: usize) -> Result<(), Diagnostic> {
-        let Some(p) = self.pending.remove(name) else { return Ok(()) };
+        let Some(p) = self.pending.remove(name) else {
+            return Ok(());
+        };
         let child = self.inv.group_id(name).expect("declared before resolving");
         for parent in p.parents {
-            self.inv.add_child(parent, child).map_err(|e| self.err(line, e))?;
+            self.inv
+                .add_child(parent, child)
+                .map_err(|e| self.err(line, e))?;
             let parent_name = self.inv.groups[parent].name.clone();
             if self.pending.get(&parent_name).is_some_and(|pp| !pp.is_vars) {
                 self.add_pending_children(&parent_name, line)?;
@@ -241,15 +258,22 @@ impl Parser<'_> {
     }
 
     fn host_line(&mut self, line: &str, group: usize, n: usize) -> Result<(), Diagnostic> {
-        let split = shlex::split(line).map_err(|e| self.err(n, format!("Error parsing host definition '{line}': {e}")))?;
+        let split = shlex::split(line)
+            .map_err(|e| self.err(n, format!("Error parsing host definition '{line}': {e}")))?;
         let Some(first) = split.tokens.first() else {
-            return Err(self.err(n, format!("Error parsing host definition '{line}': no host name")));
+            return Err(self.err(
+                n,
+                format!("Error parsing host definition '{line}': no host name"),
+            ));
         };
         let pattern = hostpattern::expand(first).map_err(|e| self.err(n, e))?;
         let mut vars = Vec::new();
         for t in &split.tokens[1..] {
             let Some((k, v)) = t.split_once('=') else {
-                return Err(self.err(n, format!("Expected key=value host variable assignment, got: {t}")));
+                return Err(self.err(
+                    n,
+                    format!("Expected key=value host variable assignment, got: {t}"),
+                ));
             };
             vars.push((k.to_string(), self.value(v, n)?));
         }
@@ -265,7 +289,9 @@ impl Parser<'_> {
             if created {
                 if let Some(port) = pattern.port.as_deref().map(|p| p.trim_start_matches('0')) {
                     if !port.is_empty() {
-                        self.inv.hosts[h].vars.set("ansible_port", Value::Int(port.to_string()), n);
+                        self.inv.hosts[h]
+                            .vars
+                            .set("ansible_port", Value::Int(port.to_string()), n);
                     }
                 }
             }
@@ -278,9 +304,17 @@ impl Parser<'_> {
 
     /// `pass=ab#cd` is `pass=ab` to Ansible (kubesphere#2295): say so, without the value.
     fn warn_cut_value(&mut self, line: &str, at: usize, tokens: &[String], n: usize) {
-        let glued = at > 0 && line[..at].chars().last().is_some_and(|c| !c.is_whitespace());
-        let Some(last) = tokens.last().filter(|_| glued && tokens.len() > 1) else { return };
-        let Some((key, _)) = last.split_once('=') else { return };
+        let glued = at > 0
+            && line[..at]
+                .chars()
+                .last()
+                .is_some_and(|c| !c.is_whitespace());
+        let Some(last) = tokens.last().filter(|_| glued && tokens.len() > 1) else {
+            return;
+        };
+        let Some((key, _)) = last.split_once('=') else {
+            return;
+        };
         self.inv.warnings.push(
             Diagnostic::warning(
                 "UnquotedHash",
@@ -305,7 +339,9 @@ fn section_header(line: &str) -> Option<(&str, Option<&str>)> {
     let mut after = &rest[name_end..];
     let mut kind = None;
     if let Some(k) = after.strip_prefix(':') {
-        let kend = k.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(k.len());
+        let kend = k
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(k.len());
         if kend == 0 {
             return None;
         }
@@ -323,7 +359,9 @@ fn section_header(line: &str) -> Option<(&str, Option<&str>)> {
 
 /// `^([^:\]\s]+)\s*(?:#.*)?$`
 fn group_name_line(line: &str) -> Option<&str> {
-    let end = line.find(|c: char| c == ':' || c == ']' || is_py_space(c)).unwrap_or(line.len());
+    let end = line
+        .find(|c: char| c == ':' || c == ']' || is_py_space(c))
+        .unwrap_or(line.len());
     if end == 0 {
         return None;
     }
@@ -363,17 +401,26 @@ mod tests {
     #[test]
     fn undefined_child_group_is_an_error_with_its_line() {
         let e = parse(Path::new("h.ini"), b"[a:children]\nnope\n").unwrap_err();
-        assert!(e.message.contains("includes undefined group 'nope'"), "{}", e.message);
+        assert!(
+            e.message.contains("includes undefined group 'nope'"),
+            "{}",
+            e.message
+        );
         assert_eq!(e.location.unwrap().line, Some(2));
     }
 
     #[test]
     fn host_vars_merge_by_depth_then_host() {
-        let i = inv("[all:vars]\nx=0\ny=0\n[p:children]\nc\n[p:vars]\nx=1\n[c]\nh z=3\n[c:vars]\ny=2\n");
+        let i = inv(
+            "[all:vars]\nx=0\ny=0\n[p:children]\nc\n[p:vars]\nx=1\n[c]\nh z=3\n[c:vars]\ny=2\n",
+        );
         let h = i.host_id("h").unwrap();
         let vars = i.host_vars(h);
         let get = |k: &str| vars.get(k).unwrap().value.to_text();
-        assert_eq!((get("x"), get("y"), get("z")), ("1".into(), "2".into(), "3".into()));
+        assert_eq!(
+            (get("x"), get("y"), get("z")),
+            ("1".into(), "2".into(), "3".into())
+        );
     }
 
     #[test]

@@ -142,7 +142,8 @@ impl Inventory {
         };
         inv.add_group("all");
         inv.add_group("ungrouped");
-        inv.add_child(ALL, UNGROUPED).expect("fresh groups have no cycle");
+        inv.add_child(ALL, UNGROUPED)
+            .expect("fresh groups have no cycle");
         inv
     }
 
@@ -216,7 +217,10 @@ impl Inventory {
 
     pub fn add_child(&mut self, parent: usize, child: usize) -> Result<(), String> {
         if parent == child {
-            return Err(format!("can't add group '{}' to itself", self.groups[parent].name));
+            return Err(format!(
+                "can't add group '{}' to itself",
+                self.groups[parent].name
+            ));
         }
         if self.groups[parent].children.contains(&child) {
             return Ok(());
@@ -330,7 +334,11 @@ impl Inventory {
     /// (depth, priority, name), then the host's own.
     pub fn host_vars(&self, host: usize) -> Vars {
         let depth = self.depths();
-        let mut groups: Vec<usize> = self.host_groups(host).into_iter().filter(|g| *g != ALL).collect();
+        let mut groups: Vec<usize> = self
+            .host_groups(host)
+            .into_iter()
+            .filter(|g| *g != ALL)
+            .collect();
         groups.sort_by(|a, b| {
             (depth[*a], self.groups[*a].priority, &self.groups[*a].name).cmp(&(
                 depth[*b],
@@ -372,6 +380,8 @@ impl Inventory {
 
     /// Hosts of a group by name, or an empty list when the group is absent.
     pub fn hosts_named(&self, group: &str) -> Vec<usize> {
-        self.group_id(group).map(|g| self.hosts_of(g)).unwrap_or_default()
+        self.group_id(group)
+            .map(|g| self.hosts_of(g))
+            .unwrap_or_default()
     }
 }

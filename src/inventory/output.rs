@@ -22,7 +22,10 @@ pub fn list_json(inv: &Inventory) -> String {
             hostvars.push((Value::str(inv.hosts[h].name.clone()), Value::Dict(dict)));
         }
     }
-    let mut top: Vec<(Value, Value)> = groups.into_iter().map(|(k, v)| (Value::Str(k), v)).collect();
+    let mut top: Vec<(Value, Value)> = groups
+        .into_iter()
+        .map(|(k, v)| (Value::Str(k), v))
+        .collect();
     top.push((
         Value::str("_meta"),
         Value::Dict(vec![(Value::str("hostvars"), Value::Dict(hostvars))]),
@@ -39,7 +42,11 @@ fn format_group(inv: &Inventory, g: usize, seen: &mut [bool], out: &mut Vec<(Str
     let slot = out.len();
     out.push((group.name.clone(), Value::None));
     if g != ALL && !group.hosts.is_empty() {
-        let hosts = group.hosts.iter().map(|h| Value::str(inv.hosts[*h].name.clone())).collect();
+        let hosts = group
+            .hosts
+            .iter()
+            .map(|h| Value::str(inv.hosts[*h].name.clone()))
+            .collect();
         entry.push((Value::str("hosts"), Value::List(hosts)));
     }
     let mut children = Vec::new();

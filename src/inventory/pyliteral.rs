@@ -59,7 +59,9 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
             break;
         } else if c == '\\' && chars.get(i + 1) == Some(&'\n') {
             i += 2;
-        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let (tok, next) = number(&chars, i)?;
             out.push(tok);
             i = next;
@@ -574,7 +576,9 @@ fn is_number(tok: &Tok) -> bool {
 fn convert(node: &Node) -> Result<Option<Lit>, String> {
     Ok(match node {
         Node::Const(tok) => Some(const_value(tok)),
-        Node::List(items) | Node::Tuple(items) => convert_all(items)?.map(|v| Lit::Value(Value::List(v))),
+        Node::List(items) | Node::Tuple(items) => {
+            convert_all(items)?.map(|v| Lit::Value(Value::List(v)))
+        }
         Node::Set(items) => match convert_all(items)? {
             Some(v) => {
                 check_hashable(&v)?;
@@ -602,14 +606,22 @@ fn convert(node: &Node) -> Result<Option<Lit>, String> {
             Some(Lit::Value(Value::Dict(out)))
         }
         Node::Bin(sub, left, right) => {
-            let Some(l) = signed_num(left) else { return Ok(None) };
-            let Some(Lit::Complex(_, im)) = num(right) else { return Ok(None) };
+            let Some(l) = signed_num(left) else {
+                return Ok(None);
+            };
+            let Some(Lit::Complex(_, im)) = num(right) else {
+                return Ok(None);
+            };
             let re = match l {
                 Lit::Value(Value::Int(i)) => i.parse::<f64>().unwrap_or(f64::INFINITY),
                 Lit::Value(Value::Float(f)) => f,
                 _ => return Ok(None),
             };
-            let (re, im) = if *sub { (re - 0.0, 0.0 - im) } else { (re + 0.0, 0.0 + im) };
+            let (re, im) = if *sub {
+                (re - 0.0, 0.0 - im)
+            } else {
+                (re + 0.0, 0.0 + im)
+            };
             Some(Lit::Complex(re, im))
         }
         other => signed_num(other),
@@ -704,13 +716,35 @@ mod tests {
         assert_eq!(json("1_000"), "1000");
         assert_eq!(json("-5"), "-5");
         assert_eq!(json("00"), "0");
-        assert_eq!(json("0xFFFFFFFFFFFFFFFFFFFFFFFF"), "79228162514264337593543950335");
-        assert_eq!(json("123456789012345678901234567890"), "123456789012345678901234567890");
+        assert_eq!(
+            json("0xFFFFFFFFFFFFFFFFFFFFFFFF"),
+            "79228162514264337593543950335"
+        );
+        assert_eq!(
+            json("123456789012345678901234567890"),
+            "123456789012345678901234567890"
+        );
     }
 
     #[test]
     fn not_literals_stay_text() {
-        for s in ["0644", "yes", "true", "a#b", "1.2.3", "192.168.0.1", "--1", "-True", "1abc", "f'x'", "", "x=1", "{{ a }}", "1+2", "P@ss"] {
+        for s in [
+            "0644",
+            "yes",
+            "true",
+            "a#b",
+            "1.2.3",
+            "192.168.0.1",
+            "--1",
+            "-True",
+            "1abc",
+            "f'x'",
+            "",
+            "x=1",
+            "{{ a }}",
+            "1+2",
+            "P@ss",
+        ] {
             assert!(eval(s).is_none(), "{s:?} should not be a literal");
         }
     }

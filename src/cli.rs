@@ -75,6 +75,29 @@ pub enum Verb {
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
     },
+    /// Run a shell command on hosts of the inventory (like `ansible -m shell`).
+    Run {
+        #[command(flatten)]
+        exec: crate::exec::verbs::ExecArgs,
+        /// The command, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// Copy a local file to hosts of the inventory (atomic, skipped when unchanged).
+    Copy {
+        #[command(flatten)]
+        exec: crate::exec::verbs::ExecArgs,
+        /// Local file.
+        src: PathBuf,
+        /// Absolute path on the hosts (ending in / for a directory).
+        dest: String,
+        /// File mode, octal (default: keep the existing file's, else 0644).
+        #[arg(long, value_name = "MODE")]
+        mode: Option<String>,
+        /// Owner as user[:group] (default: keep the existing file's).
+        #[arg(long, value_name = "OWNER")]
+        owner: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -197,6 +220,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Verb::Run { exec, cmd } => crate::exec::verbs::run(&exec, &cmd),
+        Verb::Copy {
+            exec,
+            src,
+            dest,
+            mode,
+            owner,
+        } => crate::exec::verbs::copy(&exec, &src, &dest, mode.as_deref(), owner.as_deref()),
     }
 }
 

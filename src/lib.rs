@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod exec;
 pub mod install;
 pub mod inventory;
 pub mod model;

@@ -14,7 +14,7 @@ use super::transport::ConnectOptions;
 use crate::inventory::ini;
 use crate::model::Secret;
 
-/// Options shared by the verbs that reach hosts.
+/// Host selection for the ad-hoc verbs.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExecArgs {
     /// Inventory file (default: conf/hosts.ini)
@@ -29,6 +29,16 @@ pub struct ExecArgs {
     /// Become root with sudo (password: ansible_become_pass).
     #[arg(short = 'b', long = "become")]
     pub become_: bool,
+    /// Seconds a command may run before it is killed (default: no limit).
+    #[arg(short = 't', long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// How to reach hosts: shared by every verb that connects.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnArgs {
     /// Hosts worked on at once.
     #[arg(short = 'f', long, default_value_t = DEFAULT_FORKS)]
     pub forks: usize,
@@ -38,9 +48,6 @@ pub struct ExecArgs {
     /// Seconds allowed for TCP connect, and for the SSH handshake.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
-    /// Seconds a command may run before it is killed (default: no limit).
-    #[arg(short = 't', long, value_name = "SECS")]
-    pub timeout: Option<u64>,
     /// known_hosts file (default: ~/.ssh/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
@@ -56,6 +63,48 @@ pub struct ExecArgs {
     /// No per-host progress lines.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// An engine over `nodes`, connecting as `conn` says, logging to
+/// `<log_dir>/<Verb>[date].log`.
+pub fn engine_for(
+    nodes: Vec<crate::model::Node>,
+    conn: &ConnArgs,
+    verb: &str,
+    command_timeout: Option<Duration>,
+) -> anyhow::Result<Engine> {
+    let kh_path = conn.known_hosts.clone().unwrap_or_else(|| {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/root"));
+        home.join(".ssh").join("known_hosts")
+    });
+    let policy = if conn.strict_host_keys {
+        HostKeyPolicy::Strict
+    } else {
+        HostKeyPolicy::TrustOnFirstUse
+    };
+    let known_hosts = Arc::new(KnownHosts::load(&kh_path, policy)?);
+    let mut connect = ConnectOptions::new(known_hosts);
+    connect.connect_timeout = Duration::from_secs(conn.connect_timeout.max(1));
+    if let Some(f) = &conn.key_passphrase_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+        connect.key_passphrase = Some(Secret::new(text.trim_end_matches(['\n', '\r'])));
+    }
+    let mut opts = EngineOptions::new(connect);
+    opts.forks = conn.forks.max(1);
+    opts.dry_run = conn.dry_run;
+    opts.command_timeout = command_timeout;
+    let redactor: Redactor = super::engine::redactor_for(&nodes, &opts.connect);
+    let log = RunLog::create(&conn.log_dir, verb, redactor.clone()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the run log in {}: {e}",
+            conn.log_dir.display()
+        )
+    })?;
+    let progress = Progress::new(redactor, conn.quiet);
+    Ok(Engine::new(nodes, opts, log, progress)?)
 }
 
 fn build_engine(args: &ExecArgs, verb: &str) -> anyhow::Result<(Engine, Vec<usize>)> {
@@ -79,38 +128,12 @@ fn build_engine(args: &ExecArgs, verb: &str) -> anyhow::Result<(Engine, Vec<usiz
     let nodes: Vec<_> = (0..inv.hosts.len())
         .map(|h| node_from_inventory(&inv, h, args.become_))
         .collect();
-    let kh_path = args.known_hosts.clone().unwrap_or_else(|| {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/root"));
-        home.join(".ssh").join("known_hosts")
-    });
-    let policy = if args.strict_host_keys {
-        HostKeyPolicy::Strict
-    } else {
-        HostKeyPolicy::TrustOnFirstUse
-    };
-    let known_hosts = Arc::new(KnownHosts::load(&kh_path, policy)?);
-    let mut connect = ConnectOptions::new(known_hosts);
-    connect.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
-    if let Some(f) = &args.key_passphrase_file {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
-        connect.key_passphrase = Some(Secret::new(text.trim_end_matches(['\n', '\r'])));
-    }
-    let mut opts = EngineOptions::new(connect);
-    opts.forks = args.forks.max(1);
-    opts.dry_run = args.dry_run;
-    opts.command_timeout = args.timeout.map(Duration::from_secs);
-    let redactor: Redactor = super::engine::redactor_for(&nodes, &opts.connect);
-    let log = RunLog::create(&args.log_dir, verb, redactor.clone()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create the run log in {}: {e}",
-            args.log_dir.display()
-        )
-    })?;
-    let progress = Progress::new(redactor, args.quiet);
-    let engine = Engine::new(nodes, opts, log, progress)?;
+    let engine = engine_for(
+        nodes,
+        &args.conn,
+        verb,
+        args.timeout.map(Duration::from_secs),
+    )?;
     Ok((engine, hosts))
 }
 

@@ -195,7 +195,7 @@ impl Phase for Packages {
             .collect();
         let list = "/etc/apt/sources.list.d/ksinstall.list";
         ops.push(Op::file(
-            &list,
+            list,
             format!("deb [trusted=yes] file:{dir} ./\n"),
             0o644,
         ));

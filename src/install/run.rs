@@ -205,6 +205,7 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         State::default()
     };
     let mut stage = None;
+    let mut totals: BTreeMap<&'static str, usize> = BTreeMap::new();
     for &i in &chosen {
         let phase: &dyn Phase = phases::ALL[i];
         if stage != Some(phase.stage()) {
@@ -234,6 +235,7 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         });
         let mut failed = Vec::new();
         for h in &step.hosts {
+            *totals.entry(h.status.label()).or_default() += 1;
             match h.status {
                 Status::Ok | Status::Changed => {
                     if !dry {
@@ -264,7 +266,14 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
             );
             return Ok(std::process::ExitCode::from(1));
         }
+        pause_point(phase.name());
     }
+    println!(
+        "\nok={} changed={} (host-phases); log: {}",
+        totals.get("ok").unwrap_or(&0),
+        totals.get("changed").unwrap_or(&0),
+        engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()
+    );
     if dry {
         print_plan(&engine);
     } else {
@@ -282,6 +291,24 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     }
     engine.close_all();
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Fault injection for the end-to-end tests: with
+/// `KSINSTALL_PAUSE_AFTER=<phase>:<file>`, the run waits after that phase
+/// until the file is removed (at most two minutes), so a test can cut a
+/// host's link between two phases deterministically.
+fn pause_point(phase: &str) {
+    let Ok(spec) = std::env::var("KSINSTALL_PAUSE_AFTER") else { return };
+    let Some((when, file)) = spec.split_once(':') else { return };
+    if when != phase {
+        return;
+    }
+    let file = std::path::Path::new(file);
+    println!("paused after phase {phase} until {} is removed", file.display());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 fn next_phase(i: usize) -> &'static str {

@@ -23,6 +23,7 @@ echo "init=$(cat /proc/1/comm 2>/dev/null)"
 echo "addresses=$(ip -o addr show 2>/dev/null | awk '{split($4,a,"/"); print a[1]}' | tr '\n' '|')"
 echo "routes=$(ip -o route show 2>/dev/null | awk '{print $1}' | tr '\n' '|')"
 echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{print $4}' | sed 's/.*://' | sort -un | tr '\n' '|')"
+echo "debs=$(dpkg-query -W -f='${Package}=${Version}|' 2>/dev/null)"
 for t in sudo curl openssl tar socat conntrack ebtables ipset containerd etcd kubelet kubeadm haproxy chronyd systemctl; do
   if command -v "$t" >/dev/null 2>&1; then echo "tool_$t=yes"; else echo "tool_$t=no"; fi
 done
@@ -49,6 +50,8 @@ pub struct Facts {
     pub routes: Vec<String>,
     pub listening_ports: Vec<u16>,
     pub tools: BTreeMap<String, bool>,
+    /// Debian packages installed: name -> version.
+    pub debs: BTreeMap<String, String>,
 }
 
 impl Facts {
@@ -83,6 +86,12 @@ impl Facts {
                 "routes" => f.routes = list(),
                 "listening" => {
                     f.listening_ports = list().iter().filter_map(|p| p.parse().ok()).collect()
+                }
+                "debs" => {
+                    f.debs = list()
+                        .iter()
+                        .filter_map(|d| d.split_once('=').map(|(n, v)| (n.to_string(), v.to_string())))
+                        .collect()
                 }
                 k if k.starts_with("tool_") => {
                     f.tools.insert(k["tool_".len()..].to_string(), v == "yes");

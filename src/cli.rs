@@ -1,12 +1,16 @@
-//! Command-line verbs. Each verb is a thin function over the library.
+//! Command-line verbs. Each verb is a thin function over the library; exit
+//! status 2 means "bad input, nothing was changed on any host".
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::diag::Invalid;
+use crate::config::kubekey::{self, KkFile, KkHost};
+use crate::diag::{Invalid, Report};
 use crate::inventory::{ini, output};
+use crate::model::{self, Cluster, Connection, Mode, Role, Sources};
+use crate::{report, validate};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -19,19 +23,118 @@ pub struct Cli {
     pub verb: Verb,
 }
 
+/// Where the cluster description comes from; every verb that reads it takes these.
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// The conf directory (vars.yml, or common.yaml + plugin-*.yaml).
+    /// Default: the installer directory's conf/.
+    #[arg(long, value_name = "DIR")]
+    pub conf: Option<PathBuf>,
+    /// Inventory: hosts.ini, or a KubeKey config-sample.yaml. Default: CONF/hosts.ini.
+    #[arg(short = 'i', long = "inventory", value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// all-in-one ignores the inventory and installs on this machine.
+    #[arg(long, value_enum, default_value = "multi-node")]
+    pub mode: ModeArg,
+    /// Downgrade these named errors to warnings (comma-separated, or `all`).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub ignore_errors: Vec<String>,
+}
+
+/// Which phases of the install to run.
+#[derive(Args, Debug, Clone)]
+pub struct PhaseArgs {
+    /// Continue a failed install: skip phases already finished on each host.
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only this phase.
+    #[arg(long, value_name = "PHASE", conflicts_with_all = ["from", "until"])]
+    pub only: Option<String>,
+    /// Start at this phase.
+    #[arg(long, value_name = "PHASE")]
+    pub from: Option<String>,
+    /// Stop after this phase.
+    #[arg(long, value_name = "PHASE")]
+    pub until: Option<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeArg {
+    AllInOne,
+    MultiNode,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Verb {
     /// Show the inventory exactly as ansible-inventory would.
     Inventory {
-        /// Inventory file (default: conf/hosts.ini)
+        /// Inventory file (default: conf/hosts.ini of the installer directory).
         #[arg(short = 'i', long = "inventory")]
         inventory: Option<PathBuf>,
-        /// Print the JSON of `ansible-inventory --list`.
+        /// Print the JSON of `ansible-inventory --list` (the default).
         #[arg(long, conflicts_with = "graph")]
         list: bool,
         /// Print the tree of `ansible-inventory --graph [GROUP]`.
         #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "GROUP")]
         graph: Option<String>,
+    },
+    /// Read and validate the inventory and config; print the hosts and settings.
+    /// Touches no host.
+    Check {
+        #[command(flatten)]
+        src: SourceArgs,
+    },
+    /// Write a KubeKey v3 config-sample.yaml from hosts.ini + vars.
+    Convert {
+        #[command(flatten)]
+        src: SourceArgs,
+        /// Output file (mode 0600: it holds the SSH passwords). Default: stdout.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+    },
+    /// Install the cluster: facts, preflight, then every phase in order.
+    Install {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        #[command(flatten)]
+        phases: PhaseArgs,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Print, per host, every change the install would make; change nothing.
+    Plan {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        #[command(flatten)]
+        phases: PhaseArgs,
+    },
+    /// Run a shell command on hosts of the inventory (like `ansible -m shell`).
+    Run {
+        #[command(flatten)]
+        exec: crate::exec::verbs::ExecArgs,
+        /// The command, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// Copy a local file to hosts of the inventory (atomic, skipped when unchanged).
+    Copy {
+        #[command(flatten)]
+        exec: crate::exec::verbs::ExecArgs,
+        /// Local file.
+        src: PathBuf,
+        /// Absolute path on the hosts (ending in / for a directory).
+        dest: String,
+        /// File mode, octal (default: keep the existing file's, else 0644).
+        #[arg(long, value_name = "MODE")]
+        mode: Option<String>,
+        /// Owner as user[:group] (default: keep the existing file's).
+        #[arg(long, value_name = "OWNER")]
+        owner: Option<String>,
     },
 }
 
@@ -50,32 +153,275 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The installer directory's conf/: `$KSINSTALL_HOME/conf`, `./conf`,
+/// `../conf` (run from scripts/ like the legacy scripts), or next to the binary.
+pub fn default_conf_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("KSINSTALL_HOME") {
+        return PathBuf::from(home).join("conf");
+    }
+    for c in ["conf", "../conf"] {
+        if Path::new(c).is_dir() {
+            return PathBuf::from(c);
+        }
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1) {
+            if dir.join("conf").is_dir() && dir.join("scripts").is_dir() {
+                return dir.join("conf");
+            }
+        }
+    }
+    PathBuf::from("conf")
+}
+
+impl SourceArgs {
+    pub fn sources(&self) -> Sources {
+        Sources {
+            conf_dir: self.conf.clone().unwrap_or_else(default_conf_dir),
+            inventory: self.inventory.clone(),
+            mode: match self.mode {
+                ModeArg::AllInOne => Mode::AllInOne,
+                ModeArg::MultiNode => Mode::MultiNode,
+            },
+        }
+    }
+
+    /// Loads and validates the cluster. Warnings are printed; errors (after
+    /// `--ignore-errors`) fail with every diagnostic listed.
+    pub fn load_valid(&self) -> anyhow::Result<Cluster> {
+        let mut report = Report::default();
+        let cluster = model::load(&self.sources(), &mut report);
+        if let Some(c) = &cluster {
+            report.extend(validate::check(c).items);
+        }
+        report.ignore(&self.ignore_errors);
+        match cluster {
+            Some(c) if !report.has_errors() => {
+                eprint!("{}", report.render());
+                Ok(c)
+            }
+            _ => Err(Invalid(report).into()),
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.verb {
         Verb::Inventory {
             inventory,
-            list,
+            list: _,
             graph,
         } => {
-            let path = inventory.unwrap_or_else(|| PathBuf::from("conf/hosts.ini"));
+            let path = inventory.unwrap_or_else(|| default_conf_dir().join("hosts.ini"));
             let inv = ini::load(&path).map_err(|d| {
-                let mut r = crate::diag::Report::default();
+                let mut r = Report::default();
                 r.push(d);
                 Invalid(r)
             })?;
             for w in &inv.warnings {
                 eprintln!("{w}");
             }
-            if let Some(group) = graph {
-                match output::graph(&inv, &group) {
+            match graph {
+                Some(group) => match output::graph(&inv, &group) {
                     Some(text) => println!("{text}"),
-                    None => anyhow::bail!("Pattern must be valid group name when using --graph: no group {group:?} in {}", path.display()),
-                }
-            } else {
-                let _ = list;
-                println!("{}", output::list_json(&inv));
+                    None => anyhow::bail!(
+                        "Pattern must be valid group name when using --graph: no group {group:?} in {}",
+                        path.display()
+                    ),
+                },
+                None => println!("{}", output::list_json(&inv)),
             }
             Ok(ExitCode::SUCCESS)
         }
+        Verb::Check { src } => {
+            let c = src.load_valid()?;
+            println!("{}", report::hosts_table(&c));
+            print!("{}", report::settings(&c));
+            println!(
+                "\nok: {} hosts checked; nothing was changed on any host",
+                c.nodes.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Verb::Convert { src, output } => {
+            let c = src.load_valid()?;
+            let text = kubekey::write(&to_kubekey(&c));
+            match output {
+                Some(path) => {
+                    write_private(&path, &text)?;
+                    eprintln!(
+                        "wrote {} (mode 0600: it holds the SSH passwords)",
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Verb::Install {
+            src,
+            conn,
+            phases,
+            yes,
+        } => {
+            let cluster = src.load_valid()?;
+            if !yes {
+                confirm(&cluster)?;
+            }
+            run_install(&src, cluster, conn, phases)
+        }
+        Verb::Plan {
+            src,
+            mut conn,
+            phases,
+        } => {
+            conn.dry_run = true;
+            let cluster = src.load_valid()?;
+            run_install(&src, cluster, conn, phases)
+        }
+        Verb::Run { exec, cmd } => crate::exec::verbs::run(&exec, &cmd),
+        Verb::Copy {
+            exec,
+            src,
+            dest,
+            mode,
+            owner,
+        } => crate::exec::verbs::copy(&exec, &src, &dest, mode.as_deref(), owner.as_deref()),
     }
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The cluster as a KubeKey file: the same hosts, roles and endpoint.
+pub fn to_kubekey(c: &Cluster) -> KkFile {
+    let hosts = c
+        .nodes
+        .iter()
+        .map(|n| {
+            let (address, port, user, password, key) = match &n.connection {
+                Connection::Ssh(t) => (
+                    t.address.clone(),
+                    (t.port != 22).then_some(t.port),
+                    Some(t.user.clone()),
+                    t.password.as_ref().map(|p| p.expose().to_string()),
+                    t.key_file.as_ref().map(|k| k.display().to_string()),
+                ),
+                Connection::Local => (
+                    n.ip.clone().unwrap_or_else(|| "127.0.0.1".into()),
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
+            };
+            KkHost {
+                name: n.name.clone(),
+                address,
+                internal_address: n.ip.clone(),
+                port,
+                user,
+                password,
+                private_key_path: key,
+                line: None,
+            }
+        })
+        .collect();
+    let group = |role: Role| {
+        c.with_role(role)
+            .map(|n| n.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let cfg = &c.config;
+    let list = |key: &str| match cfg.get(key) {
+        Some(serde_yaml::Value::Sequence(items)) => {
+            items.iter().map(crate::config::yaml_text).collect()
+        }
+        _ => Vec::new(),
+    };
+    KkFile {
+        hosts,
+        role_groups: vec![
+            ("etcd".into(), group(Role::Etcd)),
+            ("control-plane".into(), group(Role::Master)),
+            ("worker".into(), group(Role::Worker)),
+        ],
+        lb_domain: Some(cfg.text("apiserver_loadbalancer_domain_name")),
+        lb_address: cfg.load_balancer.as_ref().map(|lb| lb.address.clone()),
+        lb_port: Some(cfg.load_balancer.as_ref().map(|lb| lb.port).unwrap_or(6443)),
+        kube_version: Some(cfg.kube_version.to_string()),
+        pod_cidr: Some(cfg.network.pod_cidr.to_string()),
+        service_cidr: Some(cfg.network.service_cidr.to_string()),
+        network_plugin: Some(cfg.text("kube_network_plugin")),
+        registry_mirrors: list("docker_registry_mirrors"),
+        insecure_registries: list("docker_insecure_registries"),
+    }
+}
+
+/// Asks before touching hosts, when someone is there to answer.
+fn confirm(c: &Cluster) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("refusing to install without confirmation: pass --yes (nothing was changed on any host)");
+    }
+    print!(
+        "Install on {} host(s): {}? (yes/no) ",
+        c.nodes.len(),
+        c.nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != "yes" {
+        anyhow::bail!("not confirmed; nothing was changed on any host");
+    }
+    Ok(())
+}
+
+fn run_install(
+    src: &SourceArgs,
+    cluster: Cluster,
+    mut conn: crate::exec::verbs::ConnArgs,
+    phases: PhaseArgs,
+) -> anyhow::Result<ExitCode> {
+    let sources = src.sources();
+    let installer_dir = sources
+        .conf_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    if conn.log_dir == Path::new("logs") {
+        conn.log_dir = installer_dir.join("logs");
+    }
+    crate::install::run::install(
+        cluster,
+        crate::install::run::RunOptions {
+            conn,
+            selection: crate::install::run::Selection {
+                only: phases.only,
+                from: phases.from,
+                until: phases.until,
+                resume: phases.resume,
+            },
+            ignore_errors: src.ignore_errors.clone(),
+            installer_dir,
+            offline: Default::default(),
+        },
+    )
 }

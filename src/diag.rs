@@ -87,12 +87,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds a diagnostic unless the very same one is already there.
     pub fn push(&mut self, d: Diagnostic) {
-        self.items.push(d);
+        if !self.items.contains(&d) {
+            self.items.push(d);
+        }
     }
 
     pub fn extend(&mut self, other: impl IntoIterator<Item = Diagnostic>) {
-        self.items.extend(other);
+        for d in other {
+            self.push(d);
+        }
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {

@@ -1,8 +1,15 @@
 //! ksinstall: a legacy-compatible, inventory-driven Kubernetes + KubeSphere installer.
 //!
 //! The flow reads off the module tree:
-//! `inventory` + `config` → `model` (typed cluster) → `validate` → `cli` verbs.
+//! `inventory` + `config` → `model` (typed cluster) → `validate` → `report`,
+//! driven by the verbs in `cli`.
 
 pub mod cli;
+pub mod config;
 pub mod diag;
+pub mod exec;
+pub mod install;
 pub mod inventory;
+pub mod model;
+pub mod report;
+pub mod validate;

@@ -108,6 +108,9 @@ pub fn expand(pattern: &str) -> Result<HostPattern, String> {
     Ok(HostPattern { names, port })
 }
 
+/// Far beyond any real cluster; stops `n[0:99999][0:99999]` from exhausting memory.
+const MAX_HOSTS: usize = 100_000;
+
 const ASCII_LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 /// Python's `int()` on range bounds: optional sign and surrounding whitespace,
@@ -202,9 +205,9 @@ fn expand_range(line: &str) -> Result<Vec<String>, String> {
             } else {
                 (b - e - 1).max(0) / -step
             };
-            if count > 1_000_000 {
+            if count > MAX_HOSTS as i64 {
                 return Err(format!(
-                    "host range '{line}' expands to more than a million hosts"
+                    "host range '{line}' expands to more than {MAX_HOSTS} hosts"
                 ));
             }
             let mut out = Vec::new();
@@ -223,6 +226,11 @@ fn expand_range(line: &str) -> Result<Vec<String>, String> {
             hosts.extend(expand_range(&name)?);
         } else {
             hosts.push(name);
+        }
+        if hosts.len() > MAX_HOSTS {
+            return Err(format!(
+                "host range '{line}' expands to more than {MAX_HOSTS} hosts"
+            ));
         }
     }
     Ok(hosts)

@@ -51,8 +51,18 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
     let chars: Vec<char> = src.chars().collect();
     let mut i = 0;
     let mut out = Vec::new();
+    let mut depth = 0usize;
     while i < chars.len() {
         let c = chars[i];
+        if "([{".contains(c) {
+            // Python's tokenizer refuses more than 200 nested brackets (a SyntaxError).
+            depth += 1;
+            if depth > 200 {
+                return None;
+            }
+        } else if ")]}".contains(c) {
+            depth = depth.saturating_sub(1);
+        }
         if c == ' ' || c == '\t' || c == '\u{c}' {
             i += 1;
         } else if c == '#' {

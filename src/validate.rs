@@ -1,0 +1,515 @@
+//! Checks on the model before any host is touched. Each check has a name
+//! (kubeadm style) so an operator can downgrade it with `--ignore-errors`.
+//! All checks run; every problem is reported at once.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::config::{NetworkPlugin, StorageKind};
+use crate::diag::{Diagnostic, Report};
+use crate::model::{Cluster, Connection, Mode, Role};
+
+/// Kubernetes minors the templates render (kubeadm v1alpha3 … v1beta4).
+pub const KUBE_MINOR_RANGE: (u32, u32) = (12, 33);
+
+pub fn check(c: &Cluster) -> Report {
+    let mut r = Report::default();
+    roles(c, &mut r);
+    names(c, &mut r);
+    addresses(c, &mut r);
+    credentials(c, &mut r);
+    networks(c, &mut r);
+    versions(c, &mut r);
+    storage(c, &mut r);
+    kubesphere(c, &mut r);
+    r
+}
+
+fn roles(c: &Cluster, r: &mut Report) {
+    if c.mode == Mode::AllInOne {
+        return;
+    }
+    let file = c
+        .inventory_path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    for (role, group) in [
+        (Role::Master, "kube-master"),
+        (Role::Worker, "kube-node"),
+        (Role::Etcd, "etcd"),
+    ] {
+        if c.with_role(role).next().is_none() {
+            r.push(Diagnostic::error(
+                "RequiredGroups",
+                format!(
+                    "{file}: group [{group}] has no hosts; list at least one host name under it"
+                ),
+            ));
+        }
+    }
+    let etcd = c.etcd().len();
+    if etcd > 0 && etcd.is_multiple_of(2) {
+        r.push(Diagnostic::error(
+            "EtcdOddCount",
+            format!("{file}: [etcd] has {etcd} members; etcd needs an odd number (1, 3, 5) to keep a quorum through failures"),
+        ));
+    }
+    if c.masters().len() > 1 && c.config.load_balancer.is_none() {
+        r.push(Diagnostic::warning(
+            "MultiMasterNoLB",
+            format!(
+                "{} masters and no loadbalancer_apiserver: every node gets an internal load balancer to all masters (haproxy on 127.0.0.1:{})",
+                c.masters().len(),
+                c.config.text("kube_apiserver_port")
+            ),
+        ));
+    }
+    for n in &c.nodes {
+        if n.roles.is_empty() {
+            r.push(c.at_node(
+                Diagnostic::warning(
+                    "NoRole",
+                    format!("'{}' is in none of [kube-master], [kube-node], [etcd]: it will be checked but not installed", n.name),
+                ),
+                n,
+            ));
+        }
+    }
+    let locals: Vec<&str> = c
+        .nodes
+        .iter()
+        .filter(|n| n.is_local())
+        .map(|n| n.name.as_str())
+        .collect();
+    if locals.len() > 1 {
+        r.push(Diagnostic::error(
+            "DuplicateLocal",
+            format!(
+                "{file}: {} all use ansible_connection=local, i.e. this same machine; only one host can be the taskbox",
+                locals.join(", ")
+            ),
+        ));
+    }
+}
+
+pub fn valid_hostname(name: &str) -> bool {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    name.len() <= 253 && name.split('.').all(label_ok)
+}
+
+fn names(c: &Cluster, r: &mut Report) {
+    for n in &c.nodes {
+        if !valid_hostname(&n.name) {
+            let hint = if n.name.to_ascii_lowercase() != n.name
+                && valid_hostname(&n.name.to_ascii_lowercase())
+            {
+                format!(" (write it as '{}')", n.name.to_ascii_lowercase())
+            } else {
+                String::new()
+            };
+            r.push(c.at_node(
+                Diagnostic::error(
+                    "Hostname",
+                    format!(
+                        "'{}' cannot be a node name: it becomes the hostname and Kubernetes node name, which must be lower-case letters, digits, '-' and '.' (RFC 1123){hint}",
+                        n.name
+                    ),
+                ),
+                n,
+            ));
+        }
+    }
+}
+
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    s.trim().parse().ok()
+}
+
+fn addresses(c: &Cluster, r: &mut Report) {
+    let mut by_ip: BTreeMap<IpAddr, Vec<&str>> = BTreeMap::new();
+    let mut by_target: BTreeMap<(String, u16), Vec<&str>> = BTreeMap::new();
+    for n in &c.nodes {
+        for (key, value) in [("ip", &n.ip), ("access_ip", &n.access_ip)] {
+            if let Some(v) = value {
+                match parse_ip(v) {
+                    Some(ip) if key == "ip" => by_ip.entry(ip).or_default().push(&n.name),
+                    Some(_) => {}
+                    None => r.push(c.at_node(
+                        Diagnostic::error(
+                            "Address",
+                            format!("'{}': {key}={v:?} is not an IP address", n.name),
+                        ),
+                        n,
+                    )),
+                }
+            }
+        }
+        if let Connection::Ssh(t) = &n.connection {
+            if parse_ip(&t.address).is_none() && !valid_dns_name(&t.address) {
+                r.push(c.at_node(
+                    Diagnostic::error(
+                        "Address",
+                        format!(
+                            "'{}': ansible_host={:?} is neither an IP address nor a host name",
+                            n.name, t.address
+                        ),
+                    ),
+                    n,
+                ));
+            }
+            by_target
+                .entry((t.address.clone(), t.port))
+                .or_default()
+                .push(&n.name);
+        }
+    }
+    for (ip, names) in by_ip {
+        if names.len() > 1 {
+            r.push(Diagnostic::error(
+                "DuplicateAddress",
+                format!(
+                    "{} all have ip={ip}; each node needs its own address",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    for ((addr, port), names) in by_target {
+        if names.len() > 1 {
+            r.push(Diagnostic::error(
+                "DuplicateAddress",
+                format!(
+                    "{} all connect to {addr}:{port}: two inventory names for one machine",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(lb) = &c.config.load_balancer {
+        if parse_ip(&lb.address).is_none() {
+            r.push(c.config.diag_at(
+                Diagnostic::error(
+                    "LoadBalancer",
+                    format!("loadbalancer_apiserver.address {:?} must be an IP address (it is written to /etc/hosts as {})", lb.address, lb.domain),
+                ),
+                "loadbalancer_apiserver",
+            ));
+        }
+    }
+}
+
+fn valid_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !l.starts_with('-')
+        })
+}
+
+fn credentials(c: &Cluster, r: &mut Report) {
+    for n in &c.nodes {
+        if let Connection::Ssh(t) = &n.connection {
+            if t.password.is_none() && t.key_file.is_none() {
+                r.push(c.at_node(
+                    Diagnostic::warning(
+                        "NoCredentials",
+                        format!(
+                            "'{}': no ansible_ssh_pass and no ansible_ssh_private_key_file: ssh-agent and ~/.ssh keys will be tried for {}@{}",
+                            n.name, t.user, t.address
+                        ),
+                    ),
+                    n,
+                ));
+            }
+        }
+        if let Some(b) = &n.become_ {
+            if b.password.is_none() {
+                r.push(c.at_node(
+                    Diagnostic::warning(
+                        "NoBecomePassword",
+                        format!(
+                            "'{}': the login user is not root and no ansible_become_pass is set: sudo must work without a password there",
+                            n.name
+                        ),
+                    ),
+                    n,
+                ));
+            }
+        }
+    }
+}
+
+fn networks(c: &Cluster, r: &mut Report) {
+    let net = &c.config.network;
+    if net.service_cidr.contains(&net.pod_cidr.network())
+        || net.pod_cidr.contains(&net.service_cidr.network())
+    {
+        r.push(c.config.diag_at(
+            Diagnostic::error(
+                "CidrOverlap",
+                format!(
+                    "kube_service_addresses {} and kube_pods_subnet {} overlap; they must be disjoint",
+                    net.service_cidr, net.pod_cidr
+                ),
+            ),
+            "kube_pods_subnet",
+        ));
+    }
+    let mut node_addrs: Vec<(String, &str, IpAddr)> = Vec::new();
+    for n in &c.nodes {
+        let ssh = match &n.connection {
+            Connection::Ssh(t) => Some(t.address.as_str()),
+            Connection::Local => None,
+        };
+        for (key, v) in [
+            ("ip", n.ip.as_deref()),
+            ("access_ip", n.access_ip.as_deref()),
+            ("ansible_host", ssh),
+        ] {
+            if let Some(ip) = v.and_then(parse_ip) {
+                if !node_addrs
+                    .iter()
+                    .any(|(name, _, seen)| *name == n.name && *seen == ip)
+                {
+                    node_addrs.push((n.name.clone(), key, ip));
+                }
+            }
+        }
+    }
+    if let Some(lb) = &c.config.load_balancer {
+        if let Some(ip) = parse_ip(&lb.address) {
+            node_addrs.push(("the load balancer".into(), "address", ip));
+        }
+    }
+    for (key, cidr) in [
+        ("kube_service_addresses", net.service_cidr),
+        ("kube_pods_subnet", net.pod_cidr),
+    ] {
+        let clashes: Vec<String> = node_addrs
+            .iter()
+            .filter(|(_, _, ip)| cidr.contains(ip))
+            .map(|(name, k, ip)| format!("{name} ({k}={ip})"))
+            .collect();
+        if !clashes.is_empty() {
+            r.push(c.config.diag_at(
+                Diagnostic::error(
+                    "CidrOverlap",
+                    format!(
+                        "{key} {cidr} contains node addresses: {}. Pick a range no machine uses (set {key} in the conf file)",
+                        clashes.join(", ")
+                    ),
+                ),
+                key,
+            ));
+        }
+    }
+    if let IpNet::V4(pods) = net.pod_cidr {
+        if net.node_prefix < pods.prefix_len() || net.node_prefix > 32 {
+            r.push(c.config.diag_at(
+                Diagnostic::error(
+                    "NodePrefix",
+                    format!(
+                        "kube_network_node_prefix /{} must be between the pod subnet's /{} and /32",
+                        net.node_prefix,
+                        pods.prefix_len()
+                    ),
+                ),
+                "kube_network_node_prefix",
+            ));
+        } else {
+            let per_node = (1u64 << (32 - net.node_prefix as u32)).saturating_sub(2);
+            if net.max_pods as u64 > per_node {
+                r.push(c.config.diag_at(
+                    Diagnostic::error(
+                        "MaxPods",
+                        format!(
+                            "kubelet_max_pods {} does not fit a /{} pod range per node ({per_node} addresses)",
+                            net.max_pods, net.node_prefix
+                        ),
+                    ),
+                    "kubelet_max_pods",
+                ));
+            }
+        }
+    }
+    if net.plugin == NetworkPlugin::Flannel && c.nodes.iter().any(|n| n.has(Role::CalicoRr)) {
+        r.push(Diagnostic::warning(
+            "NetworkPlugin",
+            "[calico-rr] hosts are ignored with kube_network_plugin: flannel",
+        ));
+    }
+}
+
+fn versions(c: &Cluster, r: &mut Report) {
+    let v = &c.config.kube_version;
+    let (lo, hi) = KUBE_MINOR_RANGE;
+    if v.major != 1 || v.minor < lo || v.minor > hi {
+        r.push(c.config.diag_at(
+            Diagnostic::error(
+                "KubeVersion",
+                format!("kube_version {v} is not supported: this installer renders Kubernetes v1.{lo} to v1.{hi}"),
+            ),
+            "kube_version",
+        ));
+    }
+}
+
+/// Keys each storage backend cannot work without.
+fn required_keys(kind: StorageKind, c: &Cluster) -> Vec<&'static str> {
+    match kind {
+        StorageKind::CephRbd => vec![
+            "ceph_rbd_monitors",
+            "ceph_rbd_admin_secret",
+            "ceph_rbd_user_secret",
+        ],
+        StorageKind::GlusterFs => {
+            let mut k = vec![
+                "glusterfs_provisioner_resturl",
+                "glusterfs_provisioner_clusterid",
+            ];
+            if c.config.flag("glusterfs_provisioner_restauthenabled") {
+                k.push("jwt_admin_key");
+            }
+            k
+        }
+        StorageKind::NfsClient => vec!["nfs_server", "nfs_path"],
+        StorageKind::QingcloudCsi => vec![
+            "qingcloud_access_key_id",
+            "qingcloud_secret_access_key",
+            "qingcloud_zone",
+        ],
+        StorageKind::NeonsanCsi => vec!["neonsan_server_address", "neonsan_cluster_name"],
+        StorageKind::AlicloudDiskCsi => vec!["ali_access_key_id", "ali_access_key_secret"],
+        StorageKind::TencentCbsCsi => vec![
+            "tecentcloud_cbs_api_secret_id",
+            "tecentcloud_cbs_api_secret_key",
+        ],
+        _ => vec![],
+    }
+}
+
+fn storage(c: &Cluster, r: &mut Report) {
+    let cfg = &c.config;
+    for sc in &cfg.storage {
+        let enabled_key = format!("{}_enabled", sc.kind.prefix());
+        let missing: Vec<&str> = required_keys(sc.kind, c)
+            .into_iter()
+            .filter(|k| cfg.is_unset(k))
+            .collect();
+        if !missing.is_empty() {
+            r.push(cfg.diag_at(
+                Diagnostic::error(
+                    "StorageConfig",
+                    format!(
+                        "{} is enabled but {} {} not set (still empty or SHOULD_BE_REPLACED)",
+                        sc.kind.label(),
+                        missing.join(", "),
+                        if missing.len() == 1 { "is" } else { "are" }
+                    ),
+                ),
+                &enabled_key,
+            ));
+        }
+        if sc.kind == StorageKind::LocalVolume && c.mode == Mode::MultiNode {
+            r.push(cfg.diag_at(
+                Diagnostic::error(
+                    "LocalVolumeMultiNode",
+                    "local volume keeps each volume on one node's disk and is for all-in-one only: set local_volume_enabled: false \
+                     and enable a shared storage (nfs_client_enabled, ceph_rbd_enabled, glusterfs_provisioner_enabled, ...) as the default class",
+                ),
+                &enabled_key,
+            ));
+        }
+    }
+    if sc_kind_enabled(c, StorageKind::GlusterFs) {
+        let url = cfg.text("glusterfs_provisioner_resturl");
+        if !cfg.is_unset("glusterfs_provisioner_resturl")
+            && !url.starts_with("http://")
+            && !url.starts_with("https://")
+        {
+            r.push(cfg.diag_at(
+                Diagnostic::error("StorageConfig", format!("glusterfs_provisioner_resturl {url:?} must be an http:// or https:// URL of Heketi")),
+                "glusterfs_provisioner_resturl",
+            ));
+        }
+    }
+    if sc_kind_enabled(c, StorageKind::NfsClient)
+        && !cfg.is_unset("nfs_path")
+        && !cfg.text("nfs_path").starts_with('/')
+    {
+        r.push(cfg.diag_at(
+            Diagnostic::error(
+                "StorageConfig",
+                format!(
+                    "nfs_path {:?} must be an absolute path on the NFS server",
+                    cfg.text("nfs_path")
+                ),
+            ),
+            "nfs_path",
+        ));
+    }
+    let defaults = cfg.default_storage();
+    if cfg.storage.is_empty() {
+        r.push(Diagnostic::error(
+            "DefaultStorageClass",
+            "no storage class is enabled: KubeSphere needs one default class (e.g. nfs_client_enabled: true and nfs_client_is_default_class: true)",
+        ));
+    } else if defaults.is_empty() {
+        let enabled: Vec<String> = cfg
+            .storage
+            .iter()
+            .map(|s| format!("{}_is_default_class", s.kind.prefix()))
+            .collect();
+        r.push(Diagnostic::error(
+            "DefaultStorageClass",
+            format!(
+                "no default storage class: set exactly one of {} to true",
+                enabled.join(", ")
+            ),
+        ));
+    } else if defaults.len() > 1 {
+        let names: Vec<String> = defaults
+            .iter()
+            .map(|s| format!("{} ({}_is_default_class)", s.name, s.kind.prefix()))
+            .collect();
+        r.push(Diagnostic::error(
+            "DefaultStorageClass",
+            format!(
+                "only one default storage class can be set, found {}: {}",
+                defaults.len(),
+                names.join(", ")
+            ),
+        ));
+    }
+}
+
+fn sc_kind_enabled(c: &Cluster, kind: StorageKind) -> bool {
+    c.config.storage.iter().any(|s| s.kind == kind)
+}
+
+fn kubesphere(c: &Cluster, r: &mut Report) {
+    let p = c.config.console_port;
+    if !(30000..=32767).contains(&p) || [30180, 30280, 30380].contains(&p) {
+        r.push(c.config.diag_at(
+            Diagnostic::error(
+                "ConsolePort",
+                format!("console_port {p} must be a NodePort in 30000-32767, other than 30180/30280/30380 (used by Jenkins, Harbor and GitLab)"),
+            ),
+            "console_port",
+        ));
+    }
+}

@@ -76,6 +76,10 @@ impl ExecError {
                 | ExecError::NoRoute { .. }
                 | ExecError::Resolve { .. }
                 | ExecError::ConnectionLost { .. }
+                // No reply by the command's own limit plus the grace: the
+                // host or the link is gone (a command that merely ran too
+                // long is killed remotely and reported as timed_out).
+                | ExecError::OpTimedOut { .. }
         )
     }
 
@@ -156,7 +160,7 @@ impl fmt::Display for ExecError {
             ),
             ExecError::SudoFailed { user, detail } => write!(f, "sudo as {user} failed: {detail}"),
             ExecError::ConnectionLost { detail } => write!(f, "connection lost: {detail}"),
-            ExecError::OpTimedOut { what, secs } => write!(f, "{what} did not finish within {secs}s"),
+            ExecError::OpTimedOut { what, secs } => write!(f, "no reply to {what} within {secs}s: the host or the link stopped answering"),
             ExecError::Other(s) => f.write_str(s),
         }
     }

@@ -28,7 +28,11 @@ fn stdout_of(e: &Engine, cmd: &str) -> Result<String, (Status, Option<&'static s
 fn password_auth() {
     let Some(s) = sshd() else { return };
     let d = tmp();
-    let e = engine(vec![ssh_node("n1", s.with_password(SUDO_USER))], options(d.path()), d.path());
+    let e = engine(
+        vec![ssh_node("n1", s.with_password(SUDO_USER))],
+        options(d.path()),
+        d.path(),
+    );
     assert_eq!(stdout_of(&e, "id -un").unwrap(), SUDO_USER);
     // The session and shell are reused: the same shell PID answers twice.
     let a = stdout_of(&e, "echo $PPID").unwrap();
@@ -40,7 +44,11 @@ fn password_auth() {
 fn key_auth_and_passphrase() {
     let Some(s) = sshd() else { return };
     let d = tmp();
-    let e = engine(vec![ssh_node("n1", s.root_key())], options(d.path()), d.path());
+    let e = engine(
+        vec![ssh_node("n1", s.root_key())],
+        options(d.path()),
+        d.path(),
+    );
     assert_eq!(stdout_of(&e, "id -un").unwrap(), "root");
 
     let t = SshTarget {
@@ -77,7 +85,12 @@ fn agent_auth() {
     while !sock.exists() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let st = Command::new("ssh-add").arg("-q").arg(&s.key_plain).env("SSH_AUTH_SOCK", &sock).status().unwrap();
+    let st = Command::new("ssh-add")
+        .arg("-q")
+        .arg(&s.key_plain)
+        .env("SSH_AUTH_SOCK", &sock)
+        .status()
+        .unwrap();
     assert!(st.success());
     let mut o = options(d.path());
     o.connect.use_agent = true;
@@ -94,12 +107,21 @@ fn agent_auth() {
 fn local_connection() {
     let Some(_) = sshd() else { return };
     let d = tmp();
-    let e = engine(vec![node("local", Connection::Local)], options(d.path()), d.path());
+    let e = engine(
+        vec![node("local", Connection::Local)],
+        options(d.path()),
+        d.path(),
+    );
     // The command's shell is a child of our shell, which is a child of
     // this very process: no SSH involved.
     let ppid = stdout_of(&e, "cut -d' ' -f4 /proc/$PPID/stat").unwrap();
     assert_eq!(ppid, std::process::id().to_string());
-    assert_eq!(stdout_of(&e, "hostname").unwrap(), String::from_utf8(Command::new("hostname").output().unwrap().stdout).unwrap().trim());
+    assert_eq!(
+        stdout_of(&e, "hostname").unwrap(),
+        String::from_utf8(Command::new("hostname").output().unwrap().stdout)
+            .unwrap()
+            .trim()
+    );
 }
 
 #[test]
@@ -133,7 +155,10 @@ fn wrong_ssh_password() {
     let e = engine(vec![ssh_node("n1", t)], options(d.path()), d.path());
     let (st, kind, msg) = stdout_of(&e, "true").unwrap_err();
     assert_eq!((st, kind), (Status::Failed, Some("AuthFailed")));
-    assert!(msg.contains("tried: password") && msg.contains("offers: publickey,password"), "{msg}");
+    assert!(
+        msg.contains("tried: password") && msg.contains("offers: publickey,password"),
+        "{msg}"
+    );
     assert!(!msg.contains("definitely-wrong"));
 }
 
@@ -170,7 +195,11 @@ fn sudo_errors() {
     });
     let mut tty = ssh_node("tty", s.with_password(TTY_USER));
     tty.become_ = nosudo.become_.clone();
-    let e = engine(vec![wrong, missing, nosudo, tty, s.sudo_node("good")], options(d.path()), d.path());
+    let e = engine(
+        vec![wrong, missing, nosudo, tty, s.sudo_node("good")],
+        options(d.path()),
+        d.path(),
+    );
     let r = run_all(&e, "id -u");
     let kinds: Vec<_> = r.hosts.iter().map(|h| (h.host.as_str(), h.kind)).collect();
     assert_eq!(
@@ -186,7 +215,11 @@ fn sudo_errors() {
     );
     assert_eq!(r.hosts[4].stdout.trim(), "0");
     for h in &r.hosts {
-        assert!(!h.message.contains(&s.password) && !h.message.contains("not-the-password"), "{}", h.message);
+        assert!(
+            !h.message.contains(&s.password) && !h.message.contains("not-the-password"),
+            "{}",
+            h.message
+        );
     }
 }
 
@@ -195,7 +228,11 @@ fn refused_and_connect_timeout() {
     let Some(_) = sshd() else { return };
     let d = tmp();
     // Nothing listens: refused.
-    let dead_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     // A listener whose accept queue is full drops SYNs: connect times out.
     let full = socket_with_full_backlog();
     let mut t1 = SshTarget {
@@ -211,11 +248,20 @@ fn refused_and_connect_timeout() {
     t1.password = Some(Secret::new("x1"));
     let mut o = options(d.path());
     o.connect.connect_timeout = Duration::from_secs(2);
-    let e = engine(vec![ssh_node("down", t1), ssh_node("blackhole", t2)], o, d.path());
+    let e = engine(
+        vec![ssh_node("down", t1), ssh_node("blackhole", t2)],
+        o,
+        d.path(),
+    );
     let t0 = Instant::now();
     let r = run_all(&e, "true");
     assert_eq!(r.hosts[0].status, Status::Unreachable);
-    assert_eq!(r.hosts[0].kind, Some("ConnectionRefused"), "{:?}", r.hosts[0]);
+    assert_eq!(
+        r.hosts[0].kind,
+        Some("ConnectionRefused"),
+        "{:?}",
+        r.hosts[0]
+    );
     assert_eq!(r.hosts[1].status, Status::Unreachable);
     assert_eq!(r.hosts[1].kind, Some("ConnectTimeout"), "{:?}", r.hosts[1]);
     assert!(t0.elapsed() < Duration::from_secs(8));
@@ -232,14 +278,24 @@ fn socket_with_full_backlog() -> (Vec<std::net::TcpStream>, u16, i32) {
         let mut addr: libc::sockaddr_in = std::mem::zeroed();
         addr.sin_family = libc::AF_INET as u16;
         addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-        assert_eq!(libc::bind(fd, &addr as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32), 0);
+        assert_eq!(
+            libc::bind(
+                fd,
+                &addr as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_in>() as u32
+            ),
+            0
+        );
         assert_eq!(libc::listen(fd, 0), 0);
         let mut len = std::mem::size_of::<libc::sockaddr_in>() as u32;
         libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut len);
         let port = u16::from_be(addr.sin_port);
         let mut fill = Vec::new();
         for _ in 0..3 {
-            if let Ok(s) = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)) {
+            if let Ok(s) = std::net::TcpStream::connect_timeout(
+                &([127, 0, 0, 1], port).into(),
+                Duration::from_millis(300),
+            ) {
                 fill.push(s);
             }
         }
@@ -260,7 +316,12 @@ fn host_down_and_link_cut_mid_run() {
     let mut o = options(d.path());
     o.io_timeout = Duration::from_secs(3);
     let e = engine(
-        vec![ssh_node("a", s.root_key()), ssh_node("down", via(&down)), ssh_node("cut", via(&cut)), ssh_node("b", s.root_key())],
+        vec![
+            ssh_node("a", s.root_key()),
+            ssh_node("down", via(&down)),
+            ssh_node("cut", via(&cut)),
+            ssh_node("b", s.root_key()),
+        ],
         o,
         d.path(),
     );
@@ -274,10 +335,19 @@ fn host_down_and_link_cut_mid_run() {
         h.exec("echo two", Some(Duration::from_secs(2)))?;
         Ok(())
     });
-    let st: Vec<_> = r.hosts.iter().map(|h| (h.host.as_str(), h.status)).collect();
+    let st: Vec<_> = r
+        .hosts
+        .iter()
+        .map(|h| (h.host.as_str(), h.status))
+        .collect();
     assert_eq!(
         st,
-        vec![("a", Status::Changed), ("down", Status::Unreachable), ("cut", Status::Unreachable), ("b", Status::Changed)],
+        vec![
+            ("a", Status::Changed),
+            ("down", Status::Unreachable),
+            ("cut", Status::Unreachable),
+            ("b", Status::Changed)
+        ],
         "{r:#?}"
     );
     assert_eq!(r.hosts[1].kind, Some("ConnectionLost"));
@@ -286,8 +356,17 @@ fn host_down_and_link_cut_mid_run() {
 }
 
 fn keygen_fingerprint(pubfile: &std::path::Path) -> String {
-    let out = Command::new("ssh-keygen").arg("-lf").arg(pubfile).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string()
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(pubfile)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -309,32 +388,65 @@ fn host_keys_tofu_strict_and_changed() {
     let e = engine(node(), opts(HostKeyPolicy::TrustOnFirstUse), d.path());
     stdout_of(&e, "true").unwrap();
     let text = std::fs::read_to_string(&kh).unwrap();
-    assert!(text.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", s.port)), "{text}");
+    assert!(
+        text.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", s.port)),
+        "{text}"
+    );
     let e = engine(node(), opts(HostKeyPolicy::Strict), d.path());
     stdout_of(&e, "true").unwrap();
     // ssh itself accepts our file.
     let out = Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o"])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+        ])
         .arg(format!("UserKnownHostsFile={}", kh.display()))
         .arg("-i")
         .arg(&s.key_plain)
         .args(["-p", &s.port.to_string(), "root@127.0.0.1", "true"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Changed: a different key recorded for the host.
     let other = d.path().join("other");
-    assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&other).status().unwrap().success());
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap()
+        .success());
     let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
     let mut f = other_pub.split_whitespace();
-    std::fs::write(&kh, format!("# comment\n[127.0.0.1]:{} {} {}\n", s.port, f.next().unwrap(), f.next().unwrap())).unwrap();
+    std::fs::write(
+        &kh,
+        format!(
+            "# comment\n[127.0.0.1]:{} {} {}\n",
+            s.port,
+            f.next().unwrap(),
+            f.next().unwrap()
+        ),
+    )
+    .unwrap();
     for policy in [HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::Strict] {
         let e = engine(node(), opts(policy), d.path());
         let (st, kind, msg) = stdout_of(&e, "true").unwrap_err();
         assert_eq!((st, kind), (Status::Failed, Some("HostKeyChanged")));
         let expected = keygen_fingerprint(&other.with_extension("pub"));
         let got = keygen_fingerprint(&s.host_key_pub);
-        assert!(msg.contains("n1") && msg.contains(&expected) && msg.contains(&got) && msg.contains(":2 "), "{msg}");
+        assert!(
+            msg.contains("n1")
+                && msg.contains(&expected)
+                && msg.contains(&got)
+                && msg.contains(":2 "),
+            "{msg}"
+        );
     }
 }
 
@@ -347,18 +459,28 @@ fn upload_is_atomic_idempotent_and_survives_interruption() {
     std::fs::write(&dest, b"old content\n").unwrap();
     let proxy = Proxy::new(s.port);
     let e = engine(
-        vec![ssh_node("n1", SshTarget { port: proxy.port, ..s.root_key() })],
+        vec![ssh_node(
+            "n1",
+            SshTarget {
+                port: proxy.port,
+                ..s.root_key()
+            },
+        )],
         options(d.path()),
         d.path(),
     );
     run_all(&e, "true");
     // A large upload, and the connection killed while it is in flight.
-    let big: Vec<u8> = (0..64_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..64_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     let start = proxy.up_bytes.load(std::sync::atomic::Ordering::SeqCst);
     std::thread::scope(|sc| {
         sc.spawn(|| {
             let until = Instant::now() + Duration::from_secs(30);
-            while proxy.up_bytes.load(std::sync::atomic::Ordering::SeqCst) < start + 8_000_000 && Instant::now() < until {
+            while proxy.up_bytes.load(std::sync::atomic::Ordering::SeqCst) < start + 8_000_000
+                && Instant::now() < until
+            {
                 std::thread::sleep(Duration::from_millis(5));
             }
             proxy.kill();
@@ -372,14 +494,21 @@ fn upload_is_atomic_idempotent_and_survives_interruption() {
     assert_eq!(std::fs::read(&dest).unwrap(), b"old content\n");
     // A stale temp file of an interrupted run is removed by the next upload.
     std::fs::write(d.path().join(".target.bin.ksinstall-AbC123"), b"partial").unwrap();
-    let e = engine(vec![ssh_node("n1", s.root_key())], options(d.path()), d.path());
+    let e = engine(
+        vec![ssh_node("n1", s.root_key())],
+        options(d.path()),
+        d.path(),
+    );
     let small = b"new content\n".to_vec();
     let (st, res) = upload1(&e, &small, &dest_s, Some(0o640));
     assert_eq!(st, Status::Changed);
     assert_eq!(res, Some(Change::Changed));
     assert_eq!(std::fs::read(&dest).unwrap(), small);
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777, 0o640);
+    assert_eq!(
+        std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777,
+        0o640
+    );
     let leftovers: Vec<_> = std::fs::read_dir(d.path())
         .unwrap()
         .filter_map(|x| x.ok())
@@ -388,10 +517,19 @@ fn upload_is_atomic_idempotent_and_survives_interruption() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     // Re-run: unchanged, nothing sent.
-    assert_eq!(upload1(&e, &small, &dest_s, Some(0o640)), (Status::Ok, Some(Change::Unchanged)));
+    assert_eq!(
+        upload1(&e, &small, &dest_s, Some(0o640)),
+        (Status::Ok, Some(Change::Unchanged))
+    );
     // Only the mode differs: changed, content untouched.
-    assert_eq!(upload1(&e, &small, &dest_s, Some(0o600)), (Status::Changed, Some(Change::Changed)));
-    assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777, 0o600);
+    assert_eq!(
+        upload1(&e, &small, &dest_s, Some(0o600)),
+        (Status::Changed, Some(Change::Changed))
+    );
+    assert_eq!(
+        std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
     assert_eq!(std::fs::read(&dest).unwrap(), small);
     // Fetch it back.
     let got = std::sync::Mutex::new(Vec::new());
@@ -441,7 +579,11 @@ fn dry_run_changes_nothing() {
 fn command_timeout_kills_the_command_not_the_host() {
     let Some(s) = sshd() else { return };
     let d = tmp();
-    let e = engine(vec![ssh_node("n1", s.root_key())], options(d.path()), d.path());
+    let e = engine(
+        vec![ssh_node("n1", s.root_key())],
+        options(d.path()),
+        d.path(),
+    );
     let r = e.step("slow", &[0], |h| {
         let o = h.exec("sleep 30", Some(Duration::from_secs(1)))?.unwrap();
         assert!(o.timed_out);

@@ -70,33 +70,57 @@ fn sh(cmd: &str) {
 }
 
 fn sh_stdin(cmd: &str, input: &str) {
-    let mut c = Command::new("/bin/sh").arg("-c").arg(cmd).stdin(Stdio::piped()).spawn().unwrap();
+    let mut c = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
     c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     assert!(c.wait().unwrap().success(), "failed: {cmd}");
 }
 
 pub fn random_alnum(n: usize) -> String {
     let mut b = vec![0u8; n];
-    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
     const A: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     b.iter().map(|x| A[*x as usize % A.len()] as char).collect()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
+// The sshd is killed by PID when the test binary exits (atexit); the
+// process is reaped by init after that.
+#[allow(clippy::zombie_processes)]
 fn start_sshd() -> Sshd {
     unsafe {
         libc::atexit(cleanup);
     }
-    let dir = tempfile::Builder::new().prefix("ksi-sshd-").tempdir().unwrap().keep();
+    let dir = tempfile::Builder::new()
+        .prefix("ksi-sshd-")
+        .tempdir()
+        .unwrap()
+        .keep();
     let d = dir.display().to_string();
     let password = format!("Pw{}", random_alnum(14));
     for u in [SUDO_USER, NOSUDO_USER, TTY_USER] {
-        sh(&format!("id {u} >/dev/null 2>&1 || useradd -m -s /bin/bash {u}"));
+        sh(&format!(
+            "id {u} >/dev/null 2>&1 || useradd -m -s /bin/bash {u}"
+        ));
     }
-    let lines: String = [SUDO_USER, NOSUDO_USER, TTY_USER].iter().map(|u| format!("{u}:{password}\n")).collect();
+    let lines: String = [SUDO_USER, NOSUDO_USER, TTY_USER]
+        .iter()
+        .map(|u| format!("{u}:{password}\n"))
+        .collect();
     sh_stdin("chpasswd", &lines);
     let sudoers = format!(
         "{SUDO_USER} ALL=(ALL:ALL) ALL\nDefaults:{TTY_USER} requiretty\n{TTY_USER} ALL=(ALL:ALL) ALL\n"
@@ -121,6 +145,7 @@ fn start_sshd() -> Sshd {
     let child = Command::new("timeout")
         .args(["900", "/usr/sbin/sshd", "-D", "-e", "-f"])
         .arg(dir.join("sshd_config"))
+        .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
         .spawn()
         .unwrap();
@@ -133,7 +158,11 @@ fn start_sshd() -> Sshd {
                 break;
             }
         }
-        assert!(Instant::now() < until, "sshd did not start: {}", std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default());
+        assert!(
+            Instant::now() < until,
+            "sshd did not start: {}",
+            std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     Sshd {
@@ -203,7 +232,9 @@ pub fn ssh_node(name: &str, t: SshTarget) -> Node {
 /// Engine options for tests: no agent, no ~/.ssh keys, TOFU into a fresh
 /// known_hosts under `dir`.
 pub fn options(dir: &Path) -> EngineOptions {
-    let kh = Arc::new(KnownHosts::load(&dir.join("known_hosts"), HostKeyPolicy::TrustOnFirstUse).unwrap());
+    let kh = Arc::new(
+        KnownHosts::load(&dir.join("known_hosts"), HostKeyPolicy::TrustOnFirstUse).unwrap(),
+    );
     let mut c = ConnectOptions::new(kh);
     c.use_agent = false;
     c.default_keys = false;
@@ -258,7 +289,12 @@ impl Proxy {
         let killed = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
         let up_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (f, k, c, ub) = (frozen.clone(), killed.clone(), conns.clone(), up_bytes.clone());
+        let (f, k, c, ub) = (
+            frozen.clone(),
+            killed.clone(),
+            conns.clone(),
+            up_bytes.clone(),
+        );
         l.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(600);

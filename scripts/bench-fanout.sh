@@ -3,7 +3,7 @@
 #
 #   scripts/bench-fanout.sh [--sizes "5 20 50 100"] [--runs 3]
 #                           [--tools "ksinstall floor pyinfra ansible ansible-tuned"]
-#                           [--use-running-lab] [--debug-build]
+#                           [--use-running-lab | --loopback] [--debug-build]
 #
 # Workload W, on every lab host, logged in as `ubuntu` whose sudo needs the
 # password: mkdir, upload 3 files of ~20 KB, run 5 short commands
@@ -25,12 +25,20 @@
 # skipped). Every tool runs inside the lab's network namespace and reaches
 # only the lab's hosts. Prints medians of --runs runs, ratios to ksinstall,
 # and ksinstall's peak RSS (/usr/bin/time -v).
+#
+# --loopback: no lab; instead N throwaway sshd processes on 127.0.1.K:2200
+# (this machine's loopback), a user ksi_bench whose sudo needs its
+# (random) password, all killed by PID and the sudoers drop-in removed at
+# exit. For when the lab is busy; the hosts share the CPU just as lab hosts do.
 set -euo pipefail
 
 SIZES="5 20 50 100"
 RUNS=3
 TOOLS="ksinstall floor pyinfra ansible ansible-tuned"
 USE_RUNNING=0
+LOOPBACK=0
+PORT=22
+USER_=ubuntu
 PROFILE=release
 while (( $# )); do
     case $1 in
@@ -38,6 +46,7 @@ while (( $# )); do
         --runs) RUNS=$2; shift 2 ;;
         --tools) TOOLS=$2; shift 2 ;;
         --use-running-lab) USE_RUNNING=1; shift ;;
+        --loopback) LOOPBACK=1; shift ;;
         --debug-build) PROFILE=debug; shift ;;
         -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -49,10 +58,50 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LAB_SH=${KSINSTALL_LAB_SH:-$ROOT/scripts/lab.sh}
 LAB_DIR=${LAB_DIR:-/var/tmp/ksinstall-lab}
 export LAB_DIR
-[[ -x $LAB_SH || -f $LAB_SH ]] || { echo "bench-fanout: no lab script at $LAB_SH (set KSINSTALL_LAB_SH)" >&2; exit 1; }
 W=${BENCH_DIR:-/var/tmp/ksinstall-bench}
 mkdir -p "$W"; chmod 700 "$W"
 NS="ip netns exec lab"
+PASSWORD_FILE=$LAB_DIR/secrets/ubuntu.password
+if (( LOOPBACK )); then
+    NS=""
+    PORT=2200
+    USER_=ksi_bench
+    PASSWORD_FILE=$W/loopback.password
+else
+    [[ -x $LAB_SH || -f $LAB_SH ]] || { echo "bench-fanout: no lab script at $LAB_SH (set KSINSTALL_LAB_SH)" >&2; exit 1; }
+fi
+
+# ---------------------------------------------------------------- loopback hosts
+SSHD_PIDS=()
+loopback_cleanup() {
+    local p
+    for p in "${SSHD_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -f /etc/sudoers.d/ksinstall-bench
+}
+loopback_setup() {
+    trap loopback_cleanup EXIT
+    id ksi_bench >/dev/null 2>&1 || useradd -m -s /bin/bash ksi_bench
+    ( umask 077; head -c 12 /dev/urandom | base64 | tr -d '/+=' > "$PASSWORD_FILE" )
+    printf 'ksi_bench:%s\n' "$(cat "$PASSWORD_FILE")" | chpasswd
+    echo "ksi_bench ALL=(ALL:ALL) ALL" > /etc/sudoers.d/ksinstall-bench
+    chmod 0440 /etc/sudoers.d/ksinstall-bench
+    mkdir -p /run/sshd
+    [[ -f $W/host_key ]] || ssh-keygen -q -t ed25519 -N '' -f "$W/host_key"
+}
+loopback_up() {  # N
+    local k p
+    for p in "${SSHD_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    SSHD_PIDS=()
+    sleep 0.3
+    for (( k = 1; k <= $1; k++ )); do
+        printf '%s\n' "Port $PORT" "ListenAddress $(host_ip "$k")" "HostKey $W/host_key" "PidFile none" \
+            "UsePAM no" "PasswordAuthentication yes" "KbdInteractiveAuthentication no" \
+            "MaxStartups 200:30:300" "LogLevel ERROR" "Subsystem sftp internal-sftp" > "$W/sshd_config.$k"
+        timeout 3600 /usr/sbin/sshd -D -f "$W/sshd_config.$k" 2>>"$W/sshd.log" &
+        SSHD_PIDS+=($!)
+    done
+    sleep 1
+}
 
 need() { command -v "$1" >/dev/null || { echo "bench-fanout: installing $2" >&2; apt-get install -y -qq "$2" >/dev/null; }; }
 need sshpass sshpass
@@ -87,15 +136,19 @@ make_files() {
     done
 }
 
-host_ip() { local n=$(( 10 + $1 )); echo "10.77.$(( n / 256 )).$(( n % 256 ))"; }
+host_ip() {
+    local n=$(( 10 + $1 ))
+    if (( LOOPBACK )); then echo "127.0.$(( 1 + n / 256 )).$(( n % 256 ))"
+    else echo "10.77.$(( n / 256 )).$(( n % 256 ))"; fi
+}
 
 make_inventories() {  # N
     local n=$1 k pw
-    pw=$(cat "$LAB_DIR/secrets/ubuntu.password")
+    pw=$(cat "$PASSWORD_FILE")
     ( umask 077
       { echo "[all]"
         for (( k = 1; k <= n; k++ )); do
-            echo "node$k ansible_host=$(host_ip "$k") ansible_user=ubuntu ansible_ssh_pass=$pw ansible_become_pass=$pw"
+            echo "node$k ansible_host=$(host_ip "$k") ansible_port=$PORT ansible_user=$USER_ ansible_ssh_pass=$pw ansible_become_pass=$pw"
         done
       } > "$W/hosts.ini"
       for (( k = 1; k <= n; k++ )); do host_ip "$k"; done > "$W/hosts.txt"
@@ -103,7 +156,7 @@ make_inventories() {  # N
       # pyinfra inventory: reads the password from the file at import time.
       cat > "$W/pyinfra_inventory.py" <<EOF
 _pw = open("$W/ubuntu.password").read().strip()
-_data = {"ssh_user": "ubuntu", "ssh_password": _pw, "_sudo": True, "_sudo_password": _pw,
+_data = {"ssh_user": "$USER_", "ssh_port": $PORT, "ssh_password": _pw, "_sudo": True, "_sudo_password": _pw,
          "ssh_known_hosts_file": "$W/kh_pyinfra", "ssh_strict_host_key_checking": "off"}
 hosts = [(ip.strip(), dict(_data)) for ip in open("$W/hosts.txt") if ip.strip()]
 EOF
@@ -197,7 +250,7 @@ run_tool() {  # TOOL N -> prints seconds; 1 on failure
     t0=$(now)
     case $tool in
         ksinstall)
-            $NS /usr/bin/time -v -o "$W/time.txt" "$FANOUT" "$W/hosts.ini" "$W/files" "$W/kh_ks" > "$W/out.txt" 2>&1 || rc=$?
+            $NS /usr/bin/time -v -o "$W/time.txt" "$FANOUT" "$W/hosts.ini" "$W/files" "$W/kh_ks" > "$W/out-$tool.txt" 2>&1 || rc=$?
             ;;
         floor)
             export SSHPASS
@@ -205,27 +258,27 @@ run_tool() {  # TOOL N -> prints seconds; 1 on failure
             $NS xargs -P "$n" -I{} sh -c '
                 for pass in 1 2; do
                   sshpass -e ssh -T -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='"$W"'/kh_floor \
-                    -o PubkeyAuthentication=no -o PreferredAuthentications=password -o LogLevel=ERROR \
-                    ubuntu@{} "sudo -S -p \"\" bash -s" < '"$W"'/floor-payload > '"$W"'/floor-out-{}-$pass || exit 1
-                done' < "$W/hosts.txt" > "$W/out.txt" 2>&1 || rc=$?
+                    -o PubkeyAuthentication=no -o PreferredAuthentications=password -o LogLevel=ERROR -p '"$PORT"' \
+                    '"$USER_"'@{} "sudo -S -p \"\" bash -s" < '"$W"'/floor-payload > '"$W"'/floor-out-{}-$pass || exit 1
+                done' < "$W/hosts.txt" > "$W/out-$tool.txt" 2>&1 || rc=$?
             unset SSHPASS
             ;;
         pyinfra)
             for pass in 1 2; do
-                (cd "$W" && $NS "$W/venv/bin/pyinfra" -y --parallel "$n" pyinfra_inventory.py deploy.py) > "$W/out.txt" 2>&1 || { rc=$?; break; }
+                (cd "$W" && $NS "$W/venv/bin/pyinfra" -y --parallel "$n" pyinfra_inventory.py deploy.py) > "$W/out-$tool.txt" 2>&1 || { rc=$?; break; }
             done
             ;;
         ansible|ansible-tuned)
             if [[ $tool == ansible ]]; then ansible_cfg 5 0; else ansible_cfg "$n" 1; fi
             for pass in 1 2; do
-                (cd "$W" && ANSIBLE_CONFIG=$W/ansible.cfg $NS "$W/venv/bin/ansible-playbook" -i hosts.ini playbook.yml) > "$W/out.txt" 2>&1 || { rc=$?; break; }
+                (cd "$W" && ANSIBLE_CONFIG=$W/ansible.cfg $NS "$W/venv/bin/ansible-playbook" -i hosts.ini playbook.yml) > "$W/out-$tool.txt" 2>&1 || { rc=$?; break; }
             done
             ;;
     esac
     t1=$(now)
     if (( rc != 0 )); then
         echo "bench-fanout: $tool on $n hosts failed (rc=$rc), tail of its output:" >&2
-        tail -5 "$W/out.txt" | sed -E 's/(ansible_(ssh|become)_pass=)[^ ]*/\1***/g' >&2
+        tail -5 "$W/out-$tool.txt" | sed -E 's/(ansible_(ssh|become)_pass=)[^ ]*/\1***/g' >&2
         return 1
     fi
     python3 -c "print(f'{$t1 - $t0:.3f}')"
@@ -237,11 +290,14 @@ median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]
 build_ksinstall
 FANOUT_CLEAN=$W/clean.sh
 make_files
+(( LOOPBACK )) && loopback_setup
 [[ " $TOOLS " == *" pyinfra "* || " $TOOLS " == *" ansible"* ]] && venv
 RESULTS=$W/results.txt
 : > "$RESULTS"
 for n in $SIZES; do
-    if (( USE_RUNNING )); then
+    if (( LOOPBACK )); then
+        loopback_up "$n"
+    elif (( USE_RUNNING )); then
         running=$(awk -F= '$1=="LAB_N"{print $2}' "$LAB_DIR/state" 2>/dev/null || echo 0)
         (( n <= running )) || { echo "bench-fanout: running lab has $running hosts, skipping $n" >&2; continue; }
     else

@@ -493,7 +493,16 @@ fn upload_is_atomic_idempotent_and_survives_interruption() {
     });
     assert_eq!(std::fs::read(&dest).unwrap(), b"old content\n");
     // A stale temp file of an interrupted run is removed by the next upload.
-    std::fs::write(d.path().join(".target.bin.ksinstall-AbC123"), b"partial").unwrap();
+    // (Only those older than 10 minutes: a younger one may belong to an
+    // upload in progress from another run.)
+    let stale = d.path().join(".target.bin.ksinstall-AbC123");
+    std::fs::write(&stale, b"partial").unwrap();
+    assert!(Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(&stale)
+        .status()
+        .unwrap()
+        .success());
     let e = engine(
         vec![ssh_node("n1", s.root_key())],
         options(d.path()),

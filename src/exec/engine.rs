@@ -343,12 +343,14 @@ impl Engine {
 
     /// Closes every open shell (and session).
     pub fn close_all(&self) {
-        for s in &self.slots {
-            let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(mut sh) = s.shell.take() {
-                sh.close();
-            }
-        }
+        self.pool.install(|| {
+            self.slots.par_iter().with_max_len(1).for_each(|s| {
+                let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(mut sh) = s.shell.take() {
+                    sh.close();
+                }
+            })
+        });
     }
 }
 
@@ -626,7 +628,7 @@ impl HostCtx<'_> {
         } else {
             let script = format!(
                 "set -e\nf={q}\nd=${{f%/*}}; d=${{d:-/}}; b=${{f##*/}}\n\
-                 rm -f -- \"$d/.$b\".ksinstall-* 2>/dev/null || :\n\
+                 find \"$d\" -maxdepth 1 -name \".$b.ksinstall-*\" -mmin +10 -delete 2>/dev/null || :\n\
                  t=$(mktemp \"$d/.$b.ksinstall-XXXXXX\")\n\
                  trap 'rm -f -- \"$t\"' EXIT\n\
                  cat >\"$t\"\n\

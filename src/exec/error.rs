@@ -3,6 +3,18 @@
 
 use std::fmt;
 
+/// A recorded host key and the different one the host now presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    pub host: String,
+    pub known_hosts: String,
+    pub line: usize,
+    pub key_type: String,
+    /// SHA256 fingerprints, as OpenSSH prints them.
+    pub expected: String,
+    pub got: String,
+}
+
 /// Why a host could not be reached or used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecError {
@@ -30,14 +42,7 @@ pub enum ExecError {
     /// The key file could not be used (missing, unreadable, wrong passphrase).
     KeyFile { path: String, detail: String },
     /// The host presented a key different from the one recorded.
-    HostKeyChanged {
-        host: String,
-        known_hosts: String,
-        line: usize,
-        key_type: String,
-        expected: String,
-        got: String,
-    },
+    HostKeyChanged(Box<KeyChange>),
     /// The host key is not recorded and `--strict-host-keys` is on.
     HostKeyUnknown {
         host: String,
@@ -76,6 +81,10 @@ impl ExecError {
                 | ExecError::NoRoute { .. }
                 | ExecError::Resolve { .. }
                 | ExecError::ConnectionLost { .. }
+                // No reply by the command's own limit plus the grace: the
+                // host or the link is gone (a command that merely ran too
+                // long is killed remotely and reported as timed_out).
+                | ExecError::OpTimedOut { .. }
         )
     }
 
@@ -89,7 +98,7 @@ impl ExecError {
             ExecError::Handshake { .. } => "Handshake",
             ExecError::AuthFailed { .. } => "AuthFailed",
             ExecError::KeyFile { .. } => "KeyFile",
-            ExecError::HostKeyChanged { .. } => "HostKeyChanged",
+            ExecError::HostKeyChanged(_) => "HostKeyChanged",
             ExecError::HostKeyUnknown { .. } => "HostKeyUnknown",
             ExecError::HostKeyRevoked { .. } => "HostKeyRevoked",
             ExecError::SudoWrongPassword { .. } => "SudoWrongPassword",
@@ -128,10 +137,16 @@ impl fmt::Display for ExecError {
                 )
             }
             ExecError::KeyFile { path, detail } => write!(f, "cannot use private key {path}: {detail}"),
-            ExecError::HostKeyChanged { host, known_hosts, line, key_type, expected, got } => write!(
+            ExecError::HostKeyChanged(c) => write!(
                 f,
                 "REMOTE HOST IDENTIFICATION HAS CHANGED for {host}: {known_hosts}:{line} records {key_type} key {expected}, the host now presents {got}. \
-                 If the host was reinstalled, remove that line (ssh-keygen -R {host}); otherwise someone may be intercepting the connection"
+                 If the host was reinstalled, remove that line (ssh-keygen -R {host}); otherwise someone may be intercepting the connection",
+                host = c.host,
+                known_hosts = c.known_hosts,
+                line = c.line,
+                key_type = c.key_type,
+                expected = c.expected,
+                got = c.got
             ),
             ExecError::HostKeyUnknown { host, known_hosts, key_type, got } => write!(
                 f,
@@ -156,7 +171,7 @@ impl fmt::Display for ExecError {
             ),
             ExecError::SudoFailed { user, detail } => write!(f, "sudo as {user} failed: {detail}"),
             ExecError::ConnectionLost { detail } => write!(f, "connection lost: {detail}"),
-            ExecError::OpTimedOut { what, secs } => write!(f, "{what} did not finish within {secs}s"),
+            ExecError::OpTimedOut { what, secs } => write!(f, "no reply to {what} within {secs}s: the host or the link stopped answering"),
             ExecError::Other(s) => f.write_str(s),
         }
     }

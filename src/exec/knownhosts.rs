@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::error::ExecError;
+use super::error::{ExecError, KeyChange};
 
 /// What to do with a key no line mentions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,14 +190,14 @@ impl KnownHosts {
             }
         }
         if let Some(e) = mismatch {
-            return Err(ExecError::HostKeyChanged {
+            return Err(ExecError::HostKeyChanged(Box::new(KeyChange {
                 host: display.to_string(),
                 known_hosts: self.path.display().to_string(),
                 line: e.line,
                 key_type,
                 expected: fingerprint(&e.key),
                 got,
-            });
+            })));
         }
         match self.policy {
             HostKeyPolicy::Strict => Err(ExecError::HostKeyUnknown {

@@ -331,7 +331,7 @@ impl Shell {
         self.pipe.write_all(&req, write_limit)?;
         let deadline = timeout.map(|d| Instant::now() + d + self.io_timeout);
         let what = "the command";
-        let secs = t;
+        let secs = t + self.io_timeout.as_secs();
         let header = format!("KSI-{} ", self.token);
         let mut noise = String::new();
         let rc = loop {

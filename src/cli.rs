@@ -75,6 +75,8 @@ pub enum Verb {
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
     },
+    /// The offline bundle: build it, verify it, show each host's part.
+    Bundle(crate::bundle::cli::BundleArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -197,6 +199,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Verb::Bundle(args) => crate::bundle::cli::run(args),
     }
 }
 

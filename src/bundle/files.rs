@@ -34,7 +34,7 @@ fn shown(bytes: &[u8]) -> String {
 
 /// A binary artifact: `.tar.gz`/`.tgz` must be gzip, anything else ELF.
 pub fn check_binary(path: &Path, file_name: &str) -> Result<(), String> {
-    let h = head(path, 16)?;
+    let h = head(path, 24)?;
     let (want, what) = if file_name.ends_with(".tar.gz") || file_name.ends_with(".tgz") {
         (GZIP, "a gzip archive")
     } else {

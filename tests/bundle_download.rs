@@ -295,3 +295,197 @@ fn http_client_errors_are_plain() {
         .unwrap_err();
     assert!(e.starts_with(&format!("GET {base}/ok: ")), "{e}");
 }
+
+/// A registry for every image of `plan`: config + one layer per image, a
+/// v2 manifest, and for `pause` an image index over amd64 and arm64.
+/// `calico/node` is only served with a token, as Docker Hub does.
+fn registry_routes(plan: &Plan, base: &str) -> Routes {
+    let mut r = Routes::new();
+    let digest = |b: &[u8]| format!("sha256:{}", sha256_hex(b));
+    for n in plan.needs.iter().filter(|n| n.kind == Kind::Image) {
+        let url = n
+            .url
+            .as_ref()
+            .unwrap()
+            .strip_prefix(base)
+            .unwrap()
+            .to_string();
+        let api = url.rsplit_once("/manifests/").unwrap().0.to_string();
+        let config = format!(
+            "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"image\":\"{}\"}}",
+            n.name
+        )
+        .into_bytes();
+        let layer = gz_bytes(&n.name);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config.len(), "digest": digest(&config)},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": layer.len(), "digest": digest(&layer)}],
+        })
+        .to_string()
+        .into_bytes();
+        let protected = n.name.contains("calico/node");
+        let mut put = |path: String, body: Vec<u8>| {
+            if protected {
+                r.insert(format!("AUTHED {path}"), (200, body));
+                r.insert(
+                    path,
+                    (
+                        401,
+                        br#"Bearer realm="{base}/token",service="test""#.to_vec(),
+                    ),
+                );
+            } else {
+                r.insert(path, (200, body));
+            }
+        };
+        put(format!("{api}/blobs/{}", digest(&config)), config.clone());
+        put(format!("{api}/blobs/{}", digest(&layer)), layer.clone());
+        if n.name.contains("/pause:") {
+            let index = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [
+                    {"digest": "sha256:".to_string() + &"0".repeat(64), "size": 1, "platform": {"os": "linux", "architecture": "arm64"}},
+                    {"digest": digest(&manifest), "size": manifest.len(), "platform": {"os": "linux", "architecture": "amd64"}},
+                ],
+            })
+            .to_string()
+            .into_bytes();
+            put(format!("{api}/manifests/{}", digest(&manifest)), manifest);
+            put(url, index);
+        } else {
+            put(url, manifest);
+        }
+    }
+    r.insert(
+        "/token?service=test".into(),
+        (200, br#"{"token":"good-token"}"#.to_vec()),
+    );
+    r
+}
+
+#[test]
+fn images_are_pulled_from_a_registry_into_oci_tarballs() {
+    let conf = fixture("seed-root");
+    let tmp = tempfile::tempdir().unwrap();
+    let from = tmp.path().join("from");
+    populate(&from, &plan_of(&conf), &[Kind::Deb, Kind::Binary]);
+    let placeholder = "http://mirror.invalid";
+    let plan = plan_with_mirror(&conf, placeholder);
+    let mut routes = registry_routes(&plan, placeholder);
+    // ks-installer: a layer whose bytes do not match its digest; tiller: not there.
+    let ks = plan
+        .needs
+        .iter()
+        .find(|n| n.name.contains("ks-installer"))
+        .unwrap();
+    let ks_api = ks
+        .url
+        .as_ref()
+        .unwrap()
+        .strip_prefix(placeholder)
+        .unwrap()
+        .rsplit_once("/manifests/")
+        .unwrap()
+        .0
+        .to_string();
+    let layer_key = routes
+        .keys()
+        .find(|k| {
+            k.starts_with(&format!("{ks_api}/blobs/")) && routes[*k].1.starts_with(b"\x1f\x8b")
+        })
+        .unwrap()
+        .clone();
+    routes.get_mut(&layer_key).unwrap().1 = gz_bytes("tampered");
+    let tiller = plan
+        .needs
+        .iter()
+        .find(|n| n.name.contains("tiller"))
+        .unwrap();
+    routes.remove(
+        tiller
+            .url
+            .as_ref()
+            .unwrap()
+            .strip_prefix(placeholder)
+            .unwrap(),
+    );
+    let server = Server::start(routes);
+    let base = server.base();
+    let out = tmp.path().join("bundle");
+    let args = |b: &str| -> Vec<String> {
+        [
+            "bundle",
+            "build",
+            "--conf",
+            s(&conf),
+            "-o",
+            s(&out),
+            "--from",
+            s(&from),
+            "--download",
+            "--mirror",
+            &format!("all={b}"),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let a = args(&base);
+    let o = ksinstall(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let dl = errors(&stderr, "BundleDownload");
+    assert_eq!(dl.len(), 2, "{stderr}");
+    assert!(
+        dl.iter()
+            .any(|l| l.contains("docker.io/kubesphere/ks-installer:v2.1.1")
+                && l.contains("digest mismatch")),
+        "{stderr}"
+    );
+    assert!(
+        dl.iter()
+            .any(|l| l.contains("gcr.io/kubernetes-helm/tiller:v2.16.3")
+                && l.contains("HTTP 404 Not Found")),
+        "{stderr}"
+    );
+    let log = server.log.lock().unwrap().clone();
+    assert!(
+        log.iter().any(|p| p == "/token?service=test"),
+        "token fetched: {log:?}"
+    );
+    drop(server);
+
+    // A good registry: everything pulls, the tarballs carry their names, the bundle verifies.
+    let server = Server::start(registry_routes(&plan, placeholder));
+    let a = args(&server.base());
+    let o = ksinstall(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let m = Manifest::read(&out).unwrap();
+    let pause = m.find(Kind::Image, "k8s.gcr.io/pause:3.1", "").unwrap();
+    let refs = ksinstall::bundle::files::image_refs(&out.join(&pause.path)).unwrap();
+    assert!(
+        refs.contains(&"k8s.gcr.io/pause:3.1".to_string()),
+        "{refs:?}"
+    );
+    // The OCI layout holds the amd64 manifest of the index, config and layer, by digest.
+    let mut tar = tar::Archive::new(std::fs::File::open(out.join(&pause.path)).unwrap());
+    let names: Vec<String> = tar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("blobs/sha256/"))
+            .count(),
+        3,
+        "{names:?}"
+    );
+    assert!(names.contains(&"oci-layout".to_string()) && names.contains(&"index.json".to_string()));
+    let o = ksinstall(&["bundle", "verify", s(&out), "--conf", s(&conf)]);
+    assert!(o.status.success(), "{}", text(&o).1);
+}

@@ -17,6 +17,7 @@ use super::files;
 use super::hash;
 use super::manifest::{Entry, IndexFile, Manifest, FORMAT, MANIFEST};
 use super::needs::{Family, Kind, Need, Plan};
+use super::registry;
 use crate::diag::{Diagnostic, Report};
 use crate::model::Role;
 
@@ -317,6 +318,17 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
                         Ok(()) => chosen.push(base(p.clone(), dest_path, need.version.clone(), source_of(p, &stage))),
                         Err(e) => report.push(Diagnostic::error("BundleBadFile", format!("{}: {e}", need.title()))),
                     },
+                    None if opts.download && need.kind == Kind::Image => {
+                        let url = need.url.clone().unwrap_or_default();
+                        let dest = stage.join(&need.path);
+                        eprintln!("pulling {} ({url})", need.name);
+                        match registry::pull(&http, &url, &need.name, arch, &dest)
+                            .and_then(|_| files::check_image(&dest, &need.name))
+                        {
+                            Ok(()) => chosen.push(base(dest, need.path.clone(), need.version.clone(), url)),
+                            Err(e) => report.push(Diagnostic::error("BundleDownload", format!("{}: {e}", need.title()))),
+                        }
+                    }
                     None if opts.download && need.kind == Kind::Binary => {
                         let url = need.url.clone().unwrap_or_default();
                         let dest = stage.join(&need.path);
@@ -339,7 +351,7 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
                     None => {
                         let why = match need.kind {
                             Kind::Image => format!(
-                                "no {} in --from; images are not downloaded: save it with `docker save {} -o {}` (or `skopeo copy docker://{} docker-archive:{}:{}`) into a --from directory",
+                                "no {} in --from: save it with `docker save {} -o {}` (or `skopeo copy docker://{} docker-archive:{}:{}`) into a --from directory, or add --download to pull it",
                                 need.file_name(), need.name, need.file_name(), need.name, need.file_name(), need.name
                             ),
                             _ => format!(
@@ -519,7 +531,10 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
         if let Ok(rd) = std::fs::read_dir(stage.join(k.dir())) {
             for e in rd.flatten() {
                 let p = e.path();
-                if p.is_file() && !keep.contains(&p) {
+                if p.is_dir() {
+                    // Scratch space of downloads (`.download`, `*.blobs`).
+                    let _ = std::fs::remove_dir_all(&p);
+                } else if !keep.contains(&p) {
                     let _ = std::fs::remove_file(&p);
                 }
             }

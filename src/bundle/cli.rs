@@ -55,11 +55,13 @@ pub enum BundleAction {
         /// by package name or file name). Repeatable.
         #[arg(long, value_name = "DIR")]
         from: Vec<PathBuf>,
-        /// Download what --from lacks: binaries over HTTPS, Debian packages
-        /// with this machine's apt (with their dependencies).
+        /// Download what --from lacks: binaries over HTTPS, images from their
+        /// registries, Debian packages with this machine's apt (with their
+        /// dependencies).
         #[arg(long)]
         download: bool,
-        /// Replace a download base: k8s, github, helm, or all (e.g. k8s=https://mirror/k8s).
+        /// Replace a download base: k8s, github, helm, a registry host
+        /// (docker.io=https://mirror.example), or all. Repeatable.
         #[arg(long = "mirror", value_name = "NAME=URL")]
         mirrors: Vec<String>,
         /// Host architecture (Debian/Go name).
@@ -111,13 +113,16 @@ fn parse_mirrors(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
                 format!("--mirror {m:?}: expected NAME=URL"),
             ));
         };
-        let known = needs::MIRRORS.iter().any(|(n, _)| *n == k) || k == "all";
+        let known = needs::MIRRORS.iter().any(|(n, _)| *n == k)
+            || k == "all"
+            || k.contains('.')
+            || k.contains(':');
         if !known {
             let names: Vec<&str> = needs::MIRRORS.iter().map(|(n, _)| *n).collect();
             return Err(invalid(
                 "BundleMirror",
                 format!(
-                    "--mirror {k}: unknown; use one of {}, all",
+                    "--mirror {k}: unknown; use one of {}, all, or a registry host (docker.io, k8s.gcr.io, ...)",
                     names.join(", ")
                 ),
             ));

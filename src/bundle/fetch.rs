@@ -46,6 +46,21 @@ impl Http {
         }
     }
 
+    /// One GET with extra headers, no retries (the registry client's building
+    /// block). The error is ureq's own: the caller needs the response of a 401.
+    #[allow(clippy::result_large_err)]
+    pub fn request(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> Result<ureq::Response, ureq::Error> {
+        let mut req = self.agent.get(url);
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        req.call()
+    }
+
     /// GET with retries on transport errors and 5xx; 4xx fails at once.
     fn get(&self, url: &str) -> Result<ureq::Response, String> {
         let mut attempt = 0;

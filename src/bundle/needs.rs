@@ -294,7 +294,9 @@ pub const VERSIONS: &[(u32, &str, &str, &str, &str, &str)] = &[
     (33, "3.10", "v1.12.0", "v1.33.0", "v1.6.2", "v3.29.3"),
 ];
 
-/// Default download bases; `--mirror NAME=URL` replaces one.
+/// Default download bases; `--mirror NAME=URL` replaces one. Images come
+/// from their registry (`https://<host>`, Docker Hub's API host for
+/// `docker.io`); `--mirror <registry host>=URL` replaces that.
 pub const MIRRORS: &[(&str, &str)] = &[
     ("k8s", "https://dl.k8s.io"),
     ("github", "https://github.com"),
@@ -656,12 +658,20 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
         vars.insert("v", v.get(row.ver));
         let reference = expand(row.reference, &vars);
         let path = format!("images/{}", image_file_name(&reference));
+        let (registry, repo, tag) = super::registry::split_ref(&reference);
+        let base = opts
+            .mirrors
+            .get(&registry)
+            .or(opts.mirrors.get("all"))
+            .map(|b| b.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| super::registry::default_base(&registry));
+        let url = format!("{base}/v2/{repo}/manifests/{tag}");
         push(
             Kind::Image,
             reference,
             v.get(row.ver),
             path,
-            None,
+            Some(url),
             None,
             row.who,
         );

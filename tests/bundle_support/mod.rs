@@ -227,22 +227,40 @@ fn serve(stream: TcpStream, routes: &Routes, log: &Mutex<Vec<String>>) {
     if reader.read_line(&mut line).is_err() {
         return;
     }
+    let mut headers = Vec::new();
     loop {
         let mut h = String::new();
         match reader.read_line(&mut h) {
             Ok(0) | Err(_) => break,
             Ok(_) if h == "\r\n" || h == "\n" => break,
-            Ok(_) => {}
+            Ok(_) => headers.push(h.trim_end().to_string()),
         }
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     log.lock().unwrap().push(path.clone());
-    let (code, body) = routes
-        .get(&path)
+    // A request with the test token is served the `AUTHED <path>` route when there is one.
+    let authed = headers.iter().any(|h| {
+        h.to_ascii_lowercase()
+            .starts_with("authorization: bearer good-token")
+    });
+    let (code, mut body) = routes
+        .get(&format!("AUTHED {path}"))
+        .filter(|_| authed)
+        .or_else(|| routes.get(&path))
         .cloned()
         .unwrap_or((404, b"404 page not found\n".to_vec()));
+    // A 401 route's body is the WWW-Authenticate challenge ({base} = this server).
+    let mut extra = String::new();
+    if code == 401 {
+        let port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+        let challenge =
+            String::from_utf8_lossy(&body).replace("{base}", &format!("http://127.0.0.1:{port}"));
+        extra = format!("WWW-Authenticate: {challenge}\r\n");
+        body = b"unauthorized\n".to_vec();
+    }
     let reason = match code {
         200 => "OK",
+        401 => "Unauthorized",
         404 => "Not Found",
         500 => "Internal Server Error",
         _ => "Status",
@@ -250,7 +268,7 @@ fn serve(stream: TcpStream, routes: &Routes, log: &Mutex<Vec<String>>) {
     let mut s = stream;
     let _ = write!(
         s,
-        "HTTP/1.1 {code} {reason}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {code} {reason}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     let _ = s.write_all(&body);

@@ -502,3 +502,69 @@ fn build_library_refuses_partial_output_quietly() {
     );
     assert!(r.errors().filter(|d| d.name == "BundleMissing").count() == plan.needs.len());
 }
+
+#[test]
+fn rpm_family_collects_rpms_and_says_when_there_is_no_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let from = tmp.path().join("from");
+    let conf = fixture("seed-root");
+    let c = cluster(&conf);
+    let opts = ksinstall::bundle::PlanOptions {
+        families: vec![ksinstall::bundle::needs::Family::Rpm],
+        ..Default::default()
+    };
+    let plan = ksinstall::bundle::plan(&c, &opts).unwrap();
+    assert!(plan
+        .needs
+        .iter()
+        .any(|n| n.kind == Kind::Rpm && n.name == "conntrack-tools"));
+    assert!(
+        !plan.needs.iter().any(|n| n.name == "etcd-client"),
+        "no such RPM"
+    );
+    populate(&from, &plan, &[Kind::Binary, Kind::Image]);
+    for n in plan.needs.iter().filter(|n| n.kind == Kind::Rpm) {
+        std::fs::write(from.join(format!("{}-1.0-1.el7.x86_64.rpm", n.name)), "rpm").unwrap();
+    }
+    let out = tmp.path().join("b");
+    let o = ksinstall(&[
+        "bundle",
+        "build",
+        "--conf",
+        s(&conf),
+        "-o",
+        s(&out),
+        "--from",
+        s(&from),
+        "--os-family",
+        "rpm",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let m = Manifest::read(&out).unwrap();
+    assert_eq!(m.families, ["rpm"]);
+    let ct = m.find(Kind::Rpm, "conntrack-tools", "").unwrap();
+    assert_eq!(ct.path, "rpms/conntrack-tools-1.0-1.el7.x86_64.rpm");
+    assert_eq!(ct.version, "1.0-1.el7.x86_64");
+    let has_createrepo = std::process::Command::new("createrepo_c")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !has_createrepo {
+        assert!(
+            stderr.contains("rpms/ has no repodata: createrepo_c is not installed"),
+            "{stderr}"
+        );
+        assert!(m.notes.iter().any(|n| n.contains("createrepo_c")));
+    }
+    let o = ksinstall(&["bundle", "verify", s(&out), "--conf", s(&conf)]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let sel = select::for_host(&m, &plan, "node1");
+    let staged = tmp.path().join("node1");
+    select::stage(&out, &sel, &staged, 0).unwrap();
+    assert!(staged.join("repo/socat-1.0-1.el7.x86_64.rpm").is_file());
+    assert!(
+        staged.join("repo/etcd-1.0-1.el7.x86_64.rpm").is_file(),
+        "RPM hosts get the whole directory"
+    );
+}

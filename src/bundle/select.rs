@@ -99,8 +99,8 @@ fn link_or_copy(src: &Path, dest: &Path) -> Result<(), String> {
 }
 
 /// Writes the host's part of `bundle` into `dest`, as it is to be copied to
-/// `HOST_DIR` on the host: `repo/` (its packages and an index of just
-/// those), `bin/`, `images/`.
+/// `HOST_DIR` on the host: `repo/` (its Debian packages and an index of
+/// just those, or all RPMs with their repodata), `bin/`, `images/`.
 pub fn stage(
     bundle: &Path,
     sel: &HostSelection,
@@ -124,6 +124,24 @@ pub fn stage(
     }
     if !debs.is_empty() {
         aptrepo::write_subset_index(&bundle.join(Kind::Deb.dir()), &debs, &repo, date_epoch)?;
+    }
+    // RPM dependencies are not tracked here: an RPM host gets the whole
+    // rpms/ directory with its repodata, and yum picks what it needs.
+    if sel.entries.iter().any(|e| e.kind == Kind::Rpm) {
+        copy_tree(&bundle.join(Kind::Rpm.dir()), &repo)?;
+    }
+    Ok(())
+}
+
+fn copy_tree(src: &Path, dest: &Path) -> Result<(), String> {
+    let rd = std::fs::read_dir(src).map_err(|e| format!("{}: {e}", src.display()))?;
+    for e in rd.flatten() {
+        let to = dest.join(e.file_name());
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            copy_tree(&e.path(), &to)?;
+        } else {
+            link_or_copy(&e.path(), &to)?;
+        }
     }
     Ok(())
 }

@@ -568,3 +568,32 @@ fn rpm_family_collects_rpms_and_says_when_there_is_no_index() {
         "RPM hosts get the whole directory"
     );
 }
+
+#[test]
+fn a_tree_of_releases_picks_the_right_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let from = tmp.path().join("from");
+    let plan = plan_of(&fixture("seed-root"));
+    populate(&from, &plan, &[Kind::Deb, Kind::Image, Kind::Binary]);
+    for v in ["v1.12.2", "v1.12.3", "v1.13.0"] {
+        std::fs::create_dir_all(from.join(v)).unwrap();
+        std::fs::write(from.join(v).join("kubeadm"), elf_bytes(v)).unwrap();
+    }
+    let out = tmp.path().join("b");
+    let o = ksinstall(&[
+        "bundle",
+        "build",
+        "--conf",
+        s(&fixture("seed-root")),
+        "-o",
+        s(&out),
+        "--from",
+        s(&from),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let m = Manifest::read(&out).unwrap();
+    assert_eq!(
+        m.find(Kind::Binary, "kubeadm", "v1.12.3").unwrap().sha256,
+        sha256_hex(&elf_bytes("v1.12.3"))
+    );
+}

@@ -298,11 +298,27 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
                 if need.kind == Kind::Image {
                     names.push(format!("{}.gz", need.file_name()));
                 }
-                let found = names
+                let candidates: Vec<&PathBuf> = names
                     .iter()
                     .filter_map(|n| pool.by_name.get(n))
                     .flatten()
-                    .find(|p| !p.starts_with(&stage) || p.parent() == Some(&stage.join(need.kind.dir())));
+                    .filter(|p| !p.starts_with(&stage) || p.parent() == Some(&stage.join(need.kind.dir())))
+                    .collect();
+                // Several files of that name (a tree of releases): the one
+                // under a directory named for the version wins.
+                let versioned = |p: &&PathBuf| {
+                    !need.version.is_empty()
+                        && p.components().any(|c| c.as_os_str().to_string_lossy() == need.version)
+                };
+                let found = candidates.iter().copied().find(versioned).or(candidates.first().copied());
+                if candidates.len() > 1 && !candidates.iter().any(versioned) {
+                    warnings.push(format!(
+                        "several {} in --from, none under a {} directory; took {}",
+                        need.file_name(),
+                        need.version,
+                        found.map(|p| p.display().to_string()).unwrap_or_default()
+                    ));
+                }
                 let check = |p: &Path| match need.kind {
                     Kind::Image => files::check_image(p, &need.name),
                     _ => files::check_binary(p, need.file_name()).and_then(|()| sidecar_sha256(p)),

@@ -111,6 +111,9 @@ pub fn stage(
     std::fs::create_dir_all(&repo).map_err(|e| format!("{}: {e}", repo.display()))?;
     let mut debs = BTreeSet::new();
     for e in &sel.entries {
+        if !super::verify::safe_rel(&e.path) {
+            return Err(format!("{:?}: not a path inside the bundle", e.path));
+        }
         let file = e.path.rsplit('/').next().unwrap_or(&e.path);
         let to = match e.kind {
             Kind::Deb | Kind::Rpm => repo.join(file),

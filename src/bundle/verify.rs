@@ -24,7 +24,8 @@ pub struct Verified {
     pub needs: usize,
 }
 
-fn safe_rel(p: &str) -> bool {
+/// A relative path with no `..`, `.` or root: stays inside the bundle.
+pub fn safe_rel(p: &str) -> bool {
     let path = Path::new(p);
     !p.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }

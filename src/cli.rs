@@ -41,6 +41,23 @@ pub struct SourceArgs {
     pub ignore_errors: Vec<String>,
 }
 
+/// Which phases of the install to run.
+#[derive(Args, Debug, Clone)]
+pub struct PhaseArgs {
+    /// Continue a failed install: skip phases already finished on each host.
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only this phase.
+    #[arg(long, value_name = "PHASE", conflicts_with_all = ["from", "until"])]
+    pub only: Option<String>,
+    /// Start at this phase.
+    #[arg(long, value_name = "PHASE")]
+    pub from: Option<String>,
+    /// Stop after this phase.
+    #[arg(long, value_name = "PHASE")]
+    pub until: Option<String>,
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModeArg {
     AllInOne,
@@ -74,6 +91,50 @@ pub enum Verb {
         /// Output file (mode 0600: it holds the SSH passwords). Default: stdout.
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
+    },
+    /// Install the cluster: facts, preflight, then every phase in order.
+    Install {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        #[command(flatten)]
+        phases: PhaseArgs,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Print, per host, every change the install would make; change nothing.
+    Plan {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        #[command(flatten)]
+        phases: PhaseArgs,
+    },
+    /// Run a shell command on hosts of the inventory (like `ansible -m shell`).
+    Run {
+        #[command(flatten)]
+        exec: crate::exec::verbs::ExecArgs,
+        /// The command, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// Copy a local file to hosts of the inventory (atomic, skipped when unchanged).
+    Copy {
+        #[command(flatten)]
+        exec: crate::exec::verbs::ExecArgs,
+        /// Local file.
+        src: PathBuf,
+        /// Absolute path on the hosts (ending in / for a directory).
+        dest: String,
+        /// File mode, octal (default: keep the existing file's, else 0644).
+        #[arg(long, value_name = "MODE")]
+        mode: Option<String>,
+        /// Owner as user[:group] (default: keep the existing file's).
+        #[arg(long, value_name = "OWNER")]
+        owner: Option<String>,
     },
     /// The offline bundle: build it, verify it, show each host's part.
     Bundle(crate::bundle::cli::BundleArgs),
@@ -199,6 +260,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Verb::Install {
+            src,
+            conn,
+            phases,
+            yes,
+        } => {
+            let cluster = src.load_valid()?;
+            if !yes {
+                confirm(&cluster)?;
+            }
+            run_install(&src, cluster, conn, phases)
+        }
+        Verb::Plan {
+            src,
+            mut conn,
+            phases,
+        } => {
+            conn.dry_run = true;
+            let cluster = src.load_valid()?;
+            run_install(&src, cluster, conn, phases)
+        }
+        Verb::Run { exec, cmd } => crate::exec::verbs::run(&exec, &cmd),
+        Verb::Copy {
+            exec,
+            src,
+            dest,
+            mode,
+            owner,
+        } => crate::exec::verbs::copy(&exec, &src, &dest, mode.as_deref(), owner.as_deref()),
         Verb::Bundle(args) => crate::bundle::cli::run(args),
     }
 }
@@ -280,4 +370,61 @@ pub fn to_kubekey(c: &Cluster) -> KkFile {
         registry_mirrors: list("docker_registry_mirrors"),
         insecure_registries: list("docker_insecure_registries"),
     }
+}
+
+/// Asks before touching hosts, when someone is there to answer.
+fn confirm(c: &Cluster) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("refusing to install without confirmation: pass --yes (nothing was changed on any host)");
+    }
+    print!(
+        "Install on {} host(s): {}? (yes/no) ",
+        c.nodes.len(),
+        c.nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != "yes" {
+        anyhow::bail!("not confirmed; nothing was changed on any host");
+    }
+    Ok(())
+}
+
+fn run_install(
+    src: &SourceArgs,
+    cluster: Cluster,
+    mut conn: crate::exec::verbs::ConnArgs,
+    phases: PhaseArgs,
+) -> anyhow::Result<ExitCode> {
+    let sources = src.sources();
+    let installer_dir = sources
+        .conf_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    if conn.log_dir == Path::new("logs") {
+        conn.log_dir = installer_dir.join("logs");
+    }
+    crate::install::run::install(
+        cluster,
+        crate::install::run::RunOptions {
+            conn,
+            selection: crate::install::run::Selection {
+                only: phases.only,
+                from: phases.from,
+                until: phases.until,
+                resume: phases.resume,
+            },
+            ignore_errors: src.ignore_errors.clone(),
+            installer_dir,
+            offline: Default::default(),
+        },
+    )
 }

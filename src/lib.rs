@@ -8,6 +8,8 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod exec;
+pub mod install;
 pub mod inventory;
 pub mod model;
 pub mod report;

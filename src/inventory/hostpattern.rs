@@ -22,7 +22,10 @@ fn patterns() -> &'static Patterns {
         let alnum_range = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]";
         let i6 = format!(r"(?:[0-9a-f]{{1,4}}|{hex_range})");
         let i4 = format!(r"(?:[01]?[0-9]{{1,2}}|2[0-4][0-9]|25[0-5]|{numeric_range})");
-        let label = format!(r"(?:[\w]|{alnum_range})(?:[\w_-]|{alnum_range})*(?<![_-])");
+        // Python's `\w` is `str.isalnum()` or `_`: letters and numbers, but not
+        // the combining marks that Rust's `\w` also takes (`cafe\u{301}`).
+        let word = r"\p{L}\p{N}_";
+        let label = format!(r"(?:[{word}]|{alnum_range})(?:[{word}-]|{alnum_range})*(?<![_-])");
         let ipv6 = [
             format!("(?:{i6}:){{7}}{i6}"),
             format!("(?:{i6}:){{1,6}}:"),

@@ -36,7 +36,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Inventory, Diagnostic> {
     };
     parser.run(&lines)?;
     let mut inv = parser.inv;
-    inv.reconcile();
+    inv.reconcile()
+        .map_err(|(line, e)| Diagnostic::error(CHECK, e).at(path, Some(line)))?;
     Ok(inv)
 }
 
@@ -44,9 +45,10 @@ fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// Python's `str.splitlines()`, or for undecodable files Ansible's fallback:
-/// split bytes on newlines and blank out comment lines, failing on any other
-/// line that is not UTF-8.
+/// Python's `str.splitlines()`. For a file that is not UTF-8 we deliberately
+/// differ from Ansible: it decodes with `surrogateescape` and carries the stray
+/// bytes into names and values (printed as `?`); we accept them only in comment
+/// lines, which we blank out, and fail on any other line.
 fn split_lines(path: &Path, bytes: &[u8]) -> Result<Vec<String>, Diagnostic> {
     if let Ok(text) = std::str::from_utf8(bytes) {
         let mut lines = Vec::new();
@@ -188,12 +190,21 @@ impl Parser<'_> {
                     };
                     let value = self.value(v.trim_matches(is_py_space), n)?;
                     self.inv
-                        .set_group_variable(group, k.trim_matches(is_py_space), value, n);
+                        .set_group_variable(group, k.trim_matches(is_py_space), value, n)
+                        .map_err(|e| self.err(n, e))?;
                 }
                 State::Children => {
                     let child = group_name_line(line)
                         .ok_or_else(|| self.err(n, format!("Expected group name, got: {line}")))?;
                     match self.inv.group_id(child) {
+                        // Ansible takes this edge, then fails when it puts the
+                        // parentless top group under `all`; say so at this line.
+                        Some(super::ALL) if group != super::ALL => {
+                            return Err(self.err(
+                                n,
+                                format!("group 'all' cannot be a child of '{}': every group is already under 'all', so this creates a recursive dependency loop.", self.inv.groups[group].name),
+                            ))
+                        }
                         Some(c) => self.inv.add_child(group, c).map_err(|e| self.err(n, e))?,
                         None => match self.pending.get_mut(child) {
                             Some(p) => p.parents.push(group),
@@ -296,7 +307,9 @@ impl Parser<'_> {
                 }
             }
             for (k, v) in &vars {
-                self.inv.set_host_variable(h, k, v.clone(), n);
+                self.inv
+                    .set_host_variable(h, k, v.clone(), n)
+                    .map_err(|e| self.err(n, e))?;
             }
         }
         Ok(())
@@ -376,6 +389,7 @@ fn group_name_line(line: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::PyInt;
 
     fn inv(text: &str) -> Inventory {
         parse(Path::new("hosts.ini"), text.as_bytes()).unwrap()
@@ -421,6 +435,31 @@ mod tests {
             (get("x"), get("y"), get("z")),
             ("1".into(), "2".into(), "3".into())
         );
+    }
+
+    #[test]
+    fn group_priority_goes_through_python_int() {
+        let i = inv("[a]\nh\n[b]\nh\n[a:vars]\nansible_group_priority=\" 1_0 \"\nv=a\n[b:vars]\nansible_group_priority=9.9\nv=b\n");
+        let h = i.host_id("h").unwrap();
+        assert_eq!(i.host_vars(h).get("v").unwrap().value.to_text(), "a");
+        for bad in ["high", "None", "[1]", "1e400"] {
+            let text = format!("[a]\nh\n[a:vars]\nansible_group_priority={bad}\n");
+            let e = parse(Path::new("h.ini"), text.as_bytes()).unwrap_err();
+            assert_eq!(e.location.unwrap().line, Some(4), "{bad}");
+        }
+        assert!(PyInt::parse("-007").unwrap() < PyInt::parse("3").unwrap());
+        assert!(PyInt::parse("99999999999999999999999").unwrap() > PyInt::from(i64::MAX));
+        assert!(PyInt::parse("-99999999999999999999999").unwrap() < PyInt::from(i64::MIN));
+    }
+
+    #[test]
+    fn lone_all_host_named_like_a_group_puts_the_group_under_ungrouped() {
+        let i = inv("[all]\ncache\n[cache]\nc1\n");
+        let ungrouped = &i.groups[super::super::UNGROUPED];
+        assert!(ungrouped.hosts.is_empty());
+        assert_eq!(ungrouped.children, [i.group_id("cache").unwrap()]);
+        let e = parse(Path::new("h.ini"), b"[all]\nx\n[x:children]\nungrouped\n").unwrap_err();
+        assert_eq!(e.location.unwrap().line, Some(2));
     }
 
     #[test]

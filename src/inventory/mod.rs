@@ -66,7 +66,7 @@ pub struct Group {
     pub children: Vec<usize>,
     pub parents: Vec<usize>,
     pub vars: Vars,
-    pub priority: i64,
+    pub priority: PyInt,
     /// Line of the first section header naming the group.
     pub line: Option<usize>,
 }
@@ -88,6 +88,90 @@ pub struct Inventory {
     host_index: HashMap<String, usize>,
     /// Things Ansible accepts silently that an operator should hear about.
     pub warnings: Vec<Diagnostic>,
+}
+
+/// A Python int of any size (canonical decimal text), ordered numerically:
+/// group priorities are compared the way Python compares them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyInt(String);
+
+impl From<i64> for PyInt {
+    fn from(i: i64) -> Self {
+        PyInt(i.to_string())
+    }
+}
+
+impl PyInt {
+    /// Python's `int(value)` for an inventory value.
+    pub fn of(value: &Value) -> Result<PyInt, String> {
+        match value {
+            Value::Int(i) => Ok(PyInt(i.clone())),
+            Value::Bool(b) => Ok(PyInt::from(*b as i64)),
+            Value::Float(f) if f.is_finite() => {
+                let t = f.trunc();
+                Ok(PyInt(if t == 0.0 { "0".into() } else { format!("{t:.0}") }))
+            }
+            Value::Float(f) => Err(format!(
+                "cannot convert float {} to integer",
+                if f.is_nan() { "NaN" } else { "infinity" }
+            )),
+            Value::Str(s) | Value::Unsafe(s) => {
+                Self::parse(s).ok_or_else(|| format!("invalid literal for int() with base 10: {}", value::py_str_repr(s)))
+            }
+            Value::None => Err("int() argument must be a string, a bytes-like object or a real number, not 'NoneType'".into()),
+            Value::List(_) => Err("int() argument must be a string, a bytes-like object or a real number, not 'list'".into()),
+            Value::Dict(_) => Err("int() argument must be a string, a bytes-like object or a real number, not 'dict'".into()),
+        }
+    }
+
+    /// `int(text)`: surrounding whitespace, a sign, `_` between digits.
+    pub fn parse(text: &str) -> Option<PyInt> {
+        let t =
+            text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
+        let (neg, digits) = match t.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        if digits.is_empty()
+            || digits.starts_with('_')
+            || digits.ends_with('_')
+            || digits.contains("__")
+        {
+            return None;
+        }
+        let clean: String = digits.chars().filter(|c| *c != '_').collect();
+        if !clean.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let clean = clean.trim_start_matches('0');
+        Some(PyInt(match (clean.is_empty(), neg) {
+            (true, _) => "0".into(),
+            (false, true) => format!("-{clean}"),
+            (false, false) => clean.to_string(),
+        }))
+    }
+}
+
+impl Ord for PyInt {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let split = |s: &str| match s.strip_prefix('-') {
+            Some(d) => (true, d.len(), d.to_string()),
+            None => (false, s.len(), s.to_string()),
+        };
+        let ((an, al, a), (bn, bl, b)) = (split(&self.0), split(&other.0));
+        match (an, bn) {
+            (false, true) => std::cmp::Ordering::Greater,
+            (true, false) => std::cmp::Ordering::Less,
+            (false, false) => (al, a).cmp(&(bl, b)),
+            (true, true) => (bl, b).cmp(&(al, a)),
+        }
+    }
+}
+
+impl PartialOrd for PyInt {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 pub const ALL: usize = 0;
@@ -173,7 +257,7 @@ impl Inventory {
             children: Vec::new(),
             parents: Vec::new(),
             vars: Vars::default(),
-            priority: 1,
+            priority: PyInt::from(1),
             line: None,
         });
         let i = self.groups.len() - 1;
@@ -240,38 +324,47 @@ impl Inventory {
 
     /// Ansible's `set_variable(entity, ...)`: a name that is both a group and a
     /// host sets the group's variable, as Ansible does.
-    pub fn set_host_variable(&mut self, host: usize, key: &str, value: Value, line: usize) {
+    pub fn set_host_variable(
+        &mut self,
+        host: usize,
+        key: &str,
+        value: Value,
+        line: usize,
+    ) -> Result<(), String> {
         let name = self.hosts[host].name.clone();
         if let Some(&g) = self.group_index.get(&name) {
-            self.set_group_variable(g, key, value, line);
+            self.set_group_variable(g, key, value, line)
         } else {
             self.hosts[host].vars.set(key, value, line);
+            Ok(())
         }
     }
 
-    pub fn set_group_variable(&mut self, group: usize, key: &str, value: Value, line: usize) {
+    /// `ansible_group_priority` goes through Python's `int()`, whose errors
+    /// (`abc`, `None`, a list) fail the inventory in Ansible too.
+    pub fn set_group_variable(
+        &mut self,
+        group: usize,
+        key: &str,
+        value: Value,
+        line: usize,
+    ) -> Result<(), String> {
         if key == "ansible_group_priority" {
-            let p = match &value {
-                Value::Int(i) => i.parse().ok(),
-                Value::Bool(b) => Some(*b as i64),
-                Value::Float(f) => Some(f.trunc() as i64),
-                Value::Str(s) => s.trim().parse().ok(),
-                _ => None,
-            };
-            if let Some(p) = p {
-                self.groups[group].priority = p;
-            }
-            return;
+            self.groups[group].priority = PyInt::of(&value)?;
+            return Ok(());
         }
         self.groups[group].vars.set(key, value, line);
+        Ok(())
     }
 
     /// Ansible's `reconcile_inventory`: parentless groups join `all`, hosts in
     /// no group join `ungrouped`, and `ungrouped` loses hosts that have a group.
-    pub fn reconcile(&mut self) {
+    /// An error names the line of the host that caused it.
+    pub fn reconcile(&mut self) -> Result<(), (usize, String)> {
         for g in 0..self.groups.len() {
             if g != ALL && self.groups[g].parents.is_empty() {
-                self.add_child(ALL, g).expect("all is nobody's descendant");
+                self.add_child(ALL, g)
+                    .map_err(|e| (self.groups[g].line.unwrap_or(1), e))?;
             }
         }
         for h in 0..self.hosts.len() {
@@ -282,9 +375,18 @@ impl Inventory {
                     self.groups[UNGROUPED].hosts.retain(|x| *x != h);
                 }
             } else if direct.iter().all(|g| *g == ALL) {
-                self.add_host_to_group(UNGROUPED, h);
+                // Ansible does `add_child('ungrouped', host_name)`, which takes a
+                // *group* of that name when there is one: a lone `[all]` host
+                // named like a group puts that group under `ungrouped` instead.
+                match self.group_id(&self.hosts[h].name) {
+                    Some(g) => self
+                        .add_child(UNGROUPED, g)
+                        .map_err(|e| (self.hosts[h].line, e))?,
+                    None => self.add_host_to_group(UNGROUPED, h),
+                }
             }
         }
+        Ok(())
     }
 
     pub fn direct_groups(&self, host: usize) -> Vec<usize> {
@@ -340,9 +442,9 @@ impl Inventory {
             .filter(|g| *g != ALL)
             .collect();
         groups.sort_by(|a, b| {
-            (depth[*a], self.groups[*a].priority, &self.groups[*a].name).cmp(&(
+            (depth[*a], &self.groups[*a].priority, &self.groups[*a].name).cmp(&(
                 depth[*b],
-                self.groups[*b].priority,
+                &self.groups[*b].priority,
                 &self.groups[*b].name,
             ))
         });

@@ -570,7 +570,7 @@ fn const_value(tok: &Tok) -> Lit {
         Tok::Float(f) => Value::Float(*f),
         Tok::Imag(f) => return Lit::Complex(0.0, *f),
         Tok::Str(s) => Value::Str(s.clone()),
-        Tok::Bytes(b) => Value::Str(String::from_utf8_lossy(b).into_owned()),
+        Tok::Bytes(b) => Value::Unsafe(String::from_utf8_lossy(b).into_owned()),
         Tok::Name(n) if n == "True" => Value::Bool(true),
         Tok::Name(n) if n == "False" => Value::Bool(false),
         Tok::Ellipsis => Value::Str("...".into()),
@@ -589,31 +589,41 @@ fn convert(node: &Node) -> Result<Option<Lit>, String> {
         Node::List(items) | Node::Tuple(items) => {
             convert_all(items)?.map(|v| Lit::Value(Value::List(v)))
         }
-        Node::Set(items) => match convert_all(items)? {
-            Some(v) => {
-                check_hashable(&v)?;
-                let mut uniq: Vec<Value> = Vec::new();
-                for item in v {
-                    if !uniq.contains(&item) {
-                        uniq.push(item);
-                    }
-                }
-                Some(Lit::Value(Value::List(uniq)))
-            }
-            None => None,
-        },
-        Node::SetCall => Some(Lit::Value(Value::List(vec![]))),
-        Node::Dict(pairs) => {
-            let mut out = Vec::new();
-            for (k, v) in pairs {
-                let (Some(k), Some(v)) = (convert(k)?, convert(v)?) else {
+        // Python builds sets and dicts one member at a time, so an unhashable
+        // member fails (TypeError, which Ansible does not catch) before a later
+        // malformed one would make the whole value plain text.
+        Node::Set(items) => {
+            let mut members = Vec::new();
+            for item in items {
+                let Some(lit) = convert(item)? else {
                     return Ok(None);
                 };
-                out.push((k.into_value(), v.into_value()));
+                hashable(item)?;
+                members.push(lit);
             }
-            let keys: Vec<Value> = out.iter().map(|(k, _)| k.clone()).collect();
-            check_hashable(&keys)?;
-            Some(Lit::Value(Value::Dict(out)))
+            Some(Lit::Value(Value::List(py_set(members))))
+        }
+        Node::SetCall => Some(Lit::Value(Value::List(vec![]))),
+        Node::Dict(pairs) => {
+            let mut out: Vec<(Lit, Value)> = Vec::new();
+            for (k, v) in pairs {
+                let Some(key) = convert(k)? else {
+                    return Ok(None);
+                };
+                let Some(value) = convert(v)? else {
+                    return Ok(None);
+                };
+                hashable(k)?;
+                // `{1: 'a', 1.0: 'b', True: 'c'}` is `{1: 'c'}`: equal keys keep
+                // the first key and the last value.
+                match out.iter_mut().find(|(seen, _)| py_eq(seen, &key)) {
+                    Some(slot) => slot.1 = value.into_value(),
+                    None => out.push((key, value.into_value())),
+                }
+            }
+            Some(Lit::Value(Value::Dict(
+                out.into_iter().map(|(k, v)| (k.into_value(), v)).collect(),
+            )))
         }
         Node::Bin(sub, left, right) => {
             let Some(l) = signed_num(left) else {
@@ -649,15 +659,256 @@ fn convert_all(items: &[Node]) -> Result<Option<Vec<Value>>, String> {
     Ok(Some(out))
 }
 
-fn check_hashable(values: &[Value]) -> Result<(), String> {
-    for v in values {
-        match v {
-            Value::List(_) => return Err("unhashable type: 'list'".into()),
-            Value::Dict(_) => return Err("unhashable type: 'dict'".into()),
-            _ => {}
+/// Python's `hash()` refuses lists, dicts and sets, and tuples holding one.
+fn hashable(node: &Node) -> Result<(), String> {
+    match node {
+        Node::List(_) => Err("unhashable type: 'list'".into()),
+        Node::Dict(_) => Err("unhashable type: 'dict'".into()),
+        Node::Set(_) | Node::SetCall => Err("unhashable type: 'set'".into()),
+        Node::Tuple(items) => items.iter().try_for_each(hashable),
+        _ => Ok(()),
+    }
+}
+
+/// A number as Python compares and hashes it: bools are the ints 0 and 1.
+enum PyNum {
+    Int(String),
+    Float(f64),
+    Complex(f64, f64),
+}
+
+impl PyNum {
+    fn of(lit: &Lit) -> Option<PyNum> {
+        Some(match lit {
+            Lit::Value(Value::Int(i)) => PyNum::Int(i.clone()),
+            Lit::Value(Value::Bool(b)) => PyNum::Int(if *b { "1" } else { "0" }.into()),
+            Lit::Value(Value::Float(f)) => PyNum::Float(*f),
+            Lit::Complex(re, im) => PyNum::Complex(*re, *im),
+            Lit::Value(_) => return None,
+        })
+    }
+
+    /// Real and imaginary parts, the real part exact when it is an int.
+    fn parts(&self) -> (Result<&str, f64>, f64) {
+        match self {
+            PyNum::Int(i) => (Ok(i), 0.0),
+            PyNum::Float(f) => (Err(*f), 0.0),
+            PyNum::Complex(re, im) => (Err(*re), *im),
         }
     }
-    Ok(())
+
+    fn eq(&self, other: &PyNum) -> bool {
+        let ((a, ai), (b, bi)) = (self.parts(), other.parts());
+        ai == bi
+            && match (a, b) {
+                (Ok(x), Ok(y)) => x == y,
+                (Err(x), Err(y)) => x == y,
+                (Ok(i), Err(f)) | (Err(f), Ok(i)) => float_is_int(f, i),
+            }
+    }
+
+    /// CPython's `hash()` for numbers (deterministic, unlike str hashes).
+    fn hash(&self) -> i64 {
+        let h = match self {
+            PyNum::Int(i) => hash_int(i),
+            PyNum::Float(f) => hash_float(*f),
+            PyNum::Complex(re, im) => (hash_float(*re) as u64)
+                .wrapping_add(1_000_003u64.wrapping_mul(hash_float(*im) as u64))
+                as i64,
+        };
+        if h == -1 {
+            -2
+        } else {
+            h
+        }
+    }
+}
+
+/// `float == int` in Python compares exactly, not through a rounded float.
+fn float_is_int(f: f64, int: &str) -> bool {
+    f.is_finite()
+        && f.fract() == 0.0
+        && if f == 0.0 {
+            int == "0"
+        } else {
+            format!("{f:.0}") == int
+        }
+}
+
+/// Python's `==` for two literal values (used where Python dedups: dict keys, set members).
+fn py_eq(a: &Lit, b: &Lit) -> bool {
+    match (PyNum::of(a), PyNum::of(b)) {
+        (Some(x), Some(y)) => x.eq(&y),
+        (None, None) => a.clone().into_value() == b.clone().into_value(),
+        _ => false,
+    }
+}
+
+/// `sys.hash_info.modulus`.
+const HASH_MODULUS: u64 = (1 << 61) - 1;
+
+fn hash_int(text: &str) -> i64 {
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    let mut r: u128 = 0;
+    for d in digits.bytes() {
+        r = (r * 10 + u128::from(d - b'0')) % u128::from(HASH_MODULUS);
+    }
+    let r = r as i64;
+    let h = if neg { -r } else { r };
+    if h == -1 {
+        -2
+    } else {
+        h
+    }
+}
+
+/// CPython's `_Py_HashDouble`.
+fn hash_float(v: f64) -> i64 {
+    if v.is_infinite() {
+        return if v > 0.0 { 314_159 } else { -314_159 };
+    }
+    if v.is_nan() {
+        return 0; // never produced by a literal
+    }
+    let (mut m, mut e) = frexp(v);
+    let mut sign: i64 = 1;
+    if m < 0.0 {
+        sign = -1;
+        m = -m;
+    }
+    let mut x: u64 = 0;
+    while m != 0.0 {
+        x = ((x << 28) & HASH_MODULUS) | (x >> (61 - 28));
+        m *= 268_435_456.0;
+        e -= 28;
+        let y = m as u64;
+        m -= y as f64;
+        x += y;
+        if x >= HASH_MODULUS {
+            x -= HASH_MODULUS;
+        }
+    }
+    let e = if e >= 0 {
+        e % 61
+    } else {
+        61 - 1 - ((-1 - e) % 61)
+    } as u32;
+    x = ((x << e) & HASH_MODULUS) | (x >> (61 - e));
+    let h = x.wrapping_mul(sign as u64) as i64;
+    if h == -1 {
+        -2
+    } else {
+        h
+    }
+}
+
+/// C's `frexp`: `v = m * 2^e` with `0.5 <= |m| < 1`.
+fn frexp(v: f64) -> (f64, i32) {
+    if v == 0.0 || !v.is_finite() {
+        return (v, 0);
+    }
+    let bits = v.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32;
+    if exp == 0 {
+        let (m, e) = frexp(v * 2f64.powi(54)); // subnormal: scale into the normal range
+        return (m, e - 54);
+    }
+    (
+        f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52)),
+        exp - 1022,
+    )
+}
+
+/// `set(members)` in CPython 3.11's iteration order, for sets of numbers
+/// (whose hashes, unlike those of strings, are the same in every run): the
+/// open-addressing table is replayed, first equal member kept. Other sets keep
+/// the members' order, which Python's own output does not fix anyway.
+fn py_set(members: Vec<Lit>) -> Vec<Value> {
+    const LINEAR_PROBES: u64 = 9;
+    const PERTURB_SHIFT: u32 = 5;
+    let nums: Option<Vec<PyNum>> = members.iter().map(PyNum::of).collect();
+    let Some(nums) = nums else {
+        let mut uniq: Vec<Lit> = Vec::new();
+        for m in members {
+            if !uniq.iter().any(|u| py_eq(u, &m)) {
+                uniq.push(m);
+            }
+        }
+        return uniq.into_iter().map(Lit::into_value).collect();
+    };
+    // Slots hold (hash, index into members).
+    let mut table: Vec<Option<(i64, usize)>> = vec![None; 8];
+    let mut used = 0usize;
+    fn insert_clean(table: &mut [Option<(i64, usize)>], hash: i64, idx: usize) {
+        let mask = table.len() as u64 - 1;
+        let mut perturb = hash as u64;
+        let mut i = perturb & mask;
+        loop {
+            if i + LINEAR_PROBES <= mask {
+                for j in i..=i + LINEAR_PROBES {
+                    if table[j as usize].is_none() {
+                        table[j as usize] = Some((hash, idx));
+                        return;
+                    }
+                }
+            } else if table[i as usize].is_none() {
+                table[i as usize] = Some((hash, idx));
+                return;
+            }
+            perturb >>= PERTURB_SHIFT;
+            i = (i * 5 + 1 + perturb) & mask;
+        }
+    }
+    'members: for (idx, num) in nums.iter().enumerate() {
+        let hash = num.hash();
+        let mask = table.len() as u64 - 1;
+        let mut perturb = hash as u64;
+        let mut i = perturb & mask;
+        loop {
+            let probes = if i + LINEAR_PROBES <= mask {
+                LINEAR_PROBES
+            } else {
+                0
+            };
+            for j in i..=i + probes {
+                match table[j as usize] {
+                    Some((h, other)) => {
+                        if h == hash && nums[other].eq(num) {
+                            continue 'members;
+                        }
+                    }
+                    None => {
+                        table[j as usize] = Some((hash, idx));
+                        used += 1; // no deletions, so fill == used
+                        if used as u64 * 5 >= mask * 3 {
+                            let minused = if used > 50_000 { used * 2 } else { used * 4 };
+                            let mut size = 8;
+                            while size <= minused {
+                                size <<= 1;
+                            }
+                            let old = std::mem::replace(&mut table, vec![None; size]);
+                            for (h, k) in old.into_iter().flatten() {
+                                insert_clean(&mut table, h, k);
+                            }
+                        }
+                        continue 'members;
+                    }
+                }
+            }
+            perturb >>= PERTURB_SHIFT;
+            i = (i * 5 + 1 + perturb) & mask;
+        }
+    }
+    let mut members: Vec<Option<Lit>> = members.into_iter().map(Some).collect();
+    table
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, idx)| members[idx].take())
+        .map(Lit::into_value)
+        .collect()
 }
 
 fn num(node: &Node) -> Option<Lit> {
@@ -768,7 +1019,7 @@ mod tests {
         assert_eq!(json("'a' \"b\""), "\"ab\"");
         assert_eq!(json(r#"'\x41\n'"#), "\"A\\n\"");
         assert_eq!(json(r#"r'\n'"#), "\"\\\\n\"");
-        assert_eq!(json("b'abc'"), "\"abc\"");
+        assert_eq!(json("b'abc'"), "{\"__ansible_unsafe\": \"abc\"}");
         assert_eq!(json("[1, 'a', None, True]"), "[1, \"a\", null, true]");
         assert_eq!(json("(1,)"), "[1]");
         assert_eq!(json("1, 2"), "[1, 2]");
@@ -784,5 +1035,62 @@ mod tests {
     #[test]
     fn unhashable_keys_fail_the_inventory() {
         assert!(literal_eval("{[1]: 2}").is_err());
+        assert!(literal_eval("{1, [2]}").is_err());
+        assert!(literal_eval("{(1, [2]): 3}").is_err());
+        // Python meets the unhashable key before the malformed value after it.
+        assert!(literal_eval("{[1]: 2, 3: x}").is_err());
+        // Tuples of hashables are fine keys and members.
+        assert!(eval("{(1, 2): 3}").is_some());
+        assert!(eval("{(1, 2), (3, 4)}").is_some());
+    }
+
+    #[test]
+    fn equal_keys_merge_as_in_python() {
+        assert_eq!(
+            json("{1: 'a', 1.0: 'b', True: 'c', 2: 'd'}"),
+            "{\"1\": \"c\", \"2\": \"d\"}"
+        );
+        // Same JSON text, different Python keys: the later one wins.
+        assert_eq!(json("{1: 'int', '1': 'str'}"), "{\"1\": \"str\"}");
+        // Keys sort as their JSON text.
+        assert_eq!(
+            json("{10: 'a', 9: 'b', None: 'c'}"),
+            "{\"10\": \"a\", \"9\": \"b\", \"null\": \"c\"}"
+        );
+        assert!(!float_is_int(9007199254740992.0, "9007199254740993"));
+        assert!(float_is_int(-0.0, "0"));
+    }
+
+    #[test]
+    fn sets_of_numbers_follow_cpython_order() {
+        // Checked against CPython 3.11: list(ast.literal_eval("{...}")).
+        assert_eq!(json("{3, 1, 2}"), "[1, 2, 3]");
+        assert_eq!(json("{1, 1.0, True, 2}"), "[1, 2]");
+        assert_eq!(json("{-1, -2, 5, -100}"), "[-100, 5, -1, -2]");
+        assert_eq!(json("{8, 16, 0}"), "[8, 16, 0]");
+        assert_eq!(json("{0.5, 1e400, 7}"), "[0.5, 7, Infinity]");
+        let grow: Vec<String> = (0..=20).rev().map(|i| i.to_string()).collect();
+        let want: Vec<String> = (0..=20).map(|i| i.to_string()).collect();
+        assert_eq!(
+            json(&format!("{{{}}}", grow.join(", "))),
+            format!("[{}]", want.join(", "))
+        );
+    }
+
+    #[test]
+    fn number_hashes_match_cpython() {
+        assert_eq!(PyNum::Int("-1".into()).hash(), -2);
+        assert_eq!(PyNum::Int("2305843009213693951".into()).hash(), 0);
+        assert_eq!(
+            PyNum::Int("-123456789012345678901234567890".into()).hash(),
+            -248789772095949448
+        );
+        assert_eq!(PyNum::Float(0.5).hash(), 1152921504606846976);
+        assert_eq!(PyNum::Float(-2.25).hash(), -576460752303423490);
+        assert_eq!(PyNum::Float(1e-300).hash(), 482449582752280463);
+        assert_eq!(PyNum::Float(5e-324).hash(), 16777216);
+        assert_eq!(PyNum::Float(3.0).hash(), 3);
+        assert_eq!(PyNum::Complex(3.0, 4.0).hash(), 4000015);
+        assert_eq!(PyNum::Complex(-0.0, -1.0).hash(), -2000006);
     }
 }

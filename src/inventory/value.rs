@@ -13,6 +13,10 @@ pub enum Value {
     Int(String),
     Float(f64),
     Str(String),
+    /// Text from a bytes literal (`b'x'`): Ansible decodes it but does not tag
+    /// it as trusted for templating, so `--list` shows it as
+    /// `{"__ansible_unsafe": "x"}`. Everywhere else it is plain text.
+    Unsafe(String),
     /// Lists, tuples and sets all reach the inventory as lists.
     List(Vec<Value>),
     /// Insertion ordered, as a Python dict.
@@ -26,7 +30,7 @@ impl Value {
 
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Str(s) => Some(s),
+            Value::Str(s) | Value::Unsafe(s) => Some(s),
             _ => None,
         }
     }
@@ -40,7 +44,7 @@ impl Value {
             Value::Bool(false) => "False".into(),
             Value::Int(i) => i.clone(),
             Value::Float(f) => py_float_repr(*f),
-            Value::Str(s) => s.clone(),
+            Value::Str(s) | Value::Unsafe(s) => s.clone(),
             other => {
                 let mut out = String::new();
                 other.write_json(&mut out, None, 0);
@@ -55,7 +59,7 @@ impl Value {
             Value::Bool(b) => *b,
             Value::Int(i) => i == "1",
             Value::Float(f) => *f == 1.0,
-            Value::Str(s) => matches!(
+            Value::Str(s) | Value::Unsafe(s) => matches!(
                 s.trim().to_ascii_lowercase().as_str(),
                 "yes" | "on" | "1" | "true" | "y" | "t"
             ),
@@ -72,6 +76,13 @@ impl Value {
             Value::Int(i) => out.push_str(i),
             Value::Float(f) => out.push_str(&json_float(*f)),
             Value::Str(s) => write_json_str(out, s),
+            Value::Unsafe(s) => {
+                let wrapped = Value::Dict(vec![(
+                    Value::str("__ansible_unsafe"),
+                    Value::str(s.clone()),
+                )]);
+                wrapped.write_json(out, indent, level);
+            }
             Value::List(items) => {
                 if items.is_empty() {
                     out.push_str("[]");
@@ -96,11 +107,7 @@ impl Value {
                     out.push_str("{}");
                     return;
                 }
-                let mut sorted: Vec<(String, &Value)> = dedup_dict(entries)
-                    .into_iter()
-                    .map(|(k, v)| (json_key(k), v))
-                    .collect();
-                sort_dict_keys(&mut sorted, entries);
+                let sorted = json_entries(entries);
                 out.push('{');
                 for (n, (k, v)) in sorted.iter().enumerate() {
                     if n > 0 {
@@ -121,39 +128,26 @@ impl Value {
     }
 }
 
-/// A dict literal with a repeated key keeps the last value (at the first place).
-fn dedup_dict(entries: &[(Value, Value)]) -> Vec<(&Value, &Value)> {
-    let mut out: Vec<(&Value, &Value)> = Vec::new();
+/// The entries as Ansible's JSON encoder writes them: every key turned into
+/// its JSON text first (`1` → `"1"`, `None` → `"null"`), a later key with the
+/// same text replacing the earlier one's value, then sorted as text — so
+/// `{10: 'a', 9: 'b'}` lists `"10"` before `"9"`.
+fn json_entries(entries: &[(Value, Value)]) -> Vec<(String, &Value)> {
+    let mut out: Vec<(String, &Value)> = Vec::new();
     for (k, v) in entries {
-        if let Some(slot) = out.iter_mut().find(|(ok, _)| *ok == k) {
-            slot.1 = v;
-        } else {
-            out.push((k, v));
+        let key = json_key(k);
+        match out.iter_mut().find(|(ok, _)| *ok == key) {
+            Some(slot) => slot.1 = v,
+            None => out.push((key, v)),
         }
     }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
-}
-
-/// `sort_keys` orders by the Python keys themselves: numbers numerically,
-/// strings by code point.
-fn sort_dict_keys(sorted: &mut [(String, &Value)], entries: &[(Value, Value)]) {
-    let all_numeric = entries
-        .iter()
-        .all(|(k, _)| matches!(k, Value::Int(_) | Value::Float(_) | Value::Bool(_)));
-    if all_numeric {
-        sorted.sort_by(|a, b| {
-            let fa: f64 = a.0.parse().unwrap_or(0.0);
-            let fb: f64 = b.0.parse().unwrap_or(0.0);
-            fa.partial_cmp(&fb).unwrap_or(std::cmp::Ordering::Equal)
-        });
-    } else {
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    }
 }
 
 fn json_key(k: &Value) -> String {
     match k {
-        Value::Str(s) => s.clone(),
+        Value::Str(s) | Value::Unsafe(s) => s.clone(),
         Value::None => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Int(i) => i.clone(),
@@ -192,6 +186,34 @@ pub fn write_json_str(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// Python's `repr(str)`, for messages that quote a value the way Python would.
+pub fn py_str_repr(s: &str) -> String {
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(q);
+    out
 }
 
 fn json_float(f: f64) -> String {

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prepares an offline install against the running lab:
+#   scripts/lab/prepare-offline.sh DIR BIN
+# DIR/debs      Debian packages the hosts need (with their dependencies)
+# DIR/images    a small container image (OCI layout, from busybox-static)
+# DIR/bundle    the offline bundle ksinstall builds from those
+# DIR/installer an installer directory: conf/ for the lab, scripts/, bin/
+set -euo pipefail
+dir=$1
+bin=$(readlink -f "$2")
+here=$(dirname "$(readlink -f "$0")")
+root=$(readlink -f "$here/../..")
+LAB_DIR=${LAB_DIR:-/var/tmp/ksinstall-lab}
+mkdir -p "$dir/images" "$dir/installer/conf" "$dir/installer/scripts" "$dir/installer/bin"
+
+if [ ! -f "$dir/debs/.complete" ]; then
+  "$here/fetch-debs.sh" "$dir/debs" etcd-server etcd-client containerd runc haproxy socat conntrack ipset ebtables chrony >/dev/null
+  touch "$dir/debs/.complete"
+fi
+[ -f "$dir/images/busybox.tar" ] || "$here/busybox-image.sh" "$dir/images/busybox.tar" >/dev/null
+
+cp "$LAB_DIR/hosts-ubuntu.ini" "$dir/installer/conf/hosts.ini"
+cat > "$dir/installer/conf/vars.yml" <<'VARS'
+# The lab: containerd, a local apt repository, no internet.
+kube_version: v1.28.2
+container_manager: containerd
+local_volume_enabled: false
+local_volume_is_default_class: false
+nfs_client_enabled: true
+nfs_client_is_default_class: true
+nfs_server: 10.77.0.1
+nfs_path: /exports/k8s
+VARS
+cp "$root/scripts/install.sh" "$dir/installer/scripts/install.sh"
+ln -sf "$bin" "$dir/installer/bin/ksinstall"
+
+rm -rf "$dir/bundle"
+"$bin" bundle build --conf "$dir/installer/conf" --from "$dir/debs" --from "$dir/images" -o "$dir/bundle"

@@ -1,0 +1,170 @@
+//! The run log `logs/<Verb>[YYYY-MM-DD~HH:MM:SS].log` (the legacy
+//! installer's naming) and per-host progress on stderr. Everything written
+//! passes through the [`Redactor`] first.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use console::{style, Term};
+
+use super::redact::Redactor;
+
+/// Local time as (year, month, day, hour, minute, second).
+pub fn local_time() -> (i32, u32, u32, u32, u32, u32) {
+    let now = unsafe { libc::time(std::ptr::null_mut()) };
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&now, &mut tm) };
+    (
+        tm.tm_year + 1900,
+        (tm.tm_mon + 1) as u32,
+        tm.tm_mday as u32,
+        tm.tm_hour as u32,
+        tm.tm_min as u32,
+        tm.tm_sec as u32,
+    )
+}
+
+fn stamp() -> String {
+    let (y, mo, d, h, mi, s) = local_time();
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+}
+
+/// `Run[2026-11-23~14:05:00].log`
+pub fn log_file_name(verb: &str) -> String {
+    let (y, mo, d, h, mi, s) = local_time();
+    format!("{verb}[{y:04}-{mo:02}-{d:02}~{h:02}:{mi:02}:{s:02}].log")
+}
+
+pub struct RunLog {
+    path: Option<PathBuf>,
+    file: Option<Mutex<File>>,
+    redactor: Redactor,
+}
+
+impl RunLog {
+    /// Creates `dir/<Verb>[...].log` (and `dir`).
+    pub fn create(dir: &Path, verb: &str, redactor: Redactor) -> std::io::Result<RunLog> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(log_file_name(verb));
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(RunLog {
+            path: Some(path),
+            file: Some(Mutex::new(file)),
+            redactor,
+        })
+    }
+
+    pub fn disabled(redactor: Redactor) -> RunLog {
+        RunLog {
+            path: None,
+            file: None,
+            redactor,
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Appends one block for `host`; the block is redacted and written whole.
+    pub fn record(&self, host: &str, title: &str, body: &str) {
+        let Some(file) = &self.file else { return };
+        let mut text = format!("{} [{host}] {title}\n", stamp());
+        if !body.is_empty() {
+            text.push_str(body);
+            if !body.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        let text = self.redactor.redact(&text);
+        let mut f = file.lock().unwrap();
+        let _ = f.write_all(text.as_bytes());
+    }
+}
+
+/// Per-host progress lines on stderr: coloured when stderr is a terminal,
+/// plain lines otherwise (CI logs, pipes).
+pub struct Progress {
+    term: Term,
+    color: bool,
+    quiet: bool,
+    total: AtomicUsize,
+    done: AtomicUsize,
+    redactor: Redactor,
+}
+
+impl Progress {
+    pub fn new(redactor: Redactor, quiet: bool) -> Progress {
+        let term = Term::stderr();
+        let color = term.is_term();
+        Progress {
+            term,
+            color,
+            quiet,
+            total: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            redactor,
+        }
+    }
+
+    pub fn begin_step(&self, name: &str, hosts: usize) {
+        self.total.store(hosts, Ordering::SeqCst);
+        self.done.store(0, Ordering::SeqCst);
+        if self.quiet {
+            return;
+        }
+        let line = format!("{name}: {hosts} host(s)");
+        let line = if self.color {
+            style(line).bold().to_string()
+        } else {
+            line
+        };
+        let _ = self.term.write_line(&line);
+    }
+
+    /// A host is doing something (connecting, running, uploading).
+    pub fn working(&self, host: &str, what: &str) {
+        if self.quiet {
+            return;
+        }
+        let what = self.redactor.redact(what);
+        let line = format!("  {host}: {what}");
+        let line = if self.color {
+            style(line).dim().to_string()
+        } else {
+            line
+        };
+        let _ = self.term.write_line(&line);
+    }
+
+    /// A host finished the step.
+    pub fn finished(&self, host: &str, status: &str, detail: &str) {
+        let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.quiet {
+            return;
+        }
+        let total = self.total.load(Ordering::SeqCst);
+        let detail = self.redactor.redact(detail);
+        let head = format!("[{n}/{total}] {host}: ");
+        let st = if self.color {
+            match status {
+                "ok" => style(status).green().to_string(),
+                "changed" => style(status).yellow().to_string(),
+                "skipped" => style(status).cyan().to_string(),
+                _ => style(status).red().bold().to_string(),
+            }
+        } else {
+            status.to_string()
+        };
+        let first = detail.lines().next().unwrap_or("");
+        let line = if first.is_empty() {
+            format!("{head}{st}")
+        } else {
+            format!("{head}{st}: {first}")
+        };
+        let _ = self.term.write_line(&line);
+    }
+}

@@ -1,0 +1,143 @@
+//! Facts about a host, gathered by one shell script in one round trip and
+//! parsed here. Phases decide what to change from these facts, so that a
+//! re-run on a finished host changes nothing.
+
+use std::collections::BTreeMap;
+
+/// Runs as root (or through sudo) with POSIX sh; every line is `key=value`,
+/// multi-line sections are one line each with `|` separators.
+pub const SCRIPT: &str = r#"
+echo "os_id=$(. /etc/os-release 2>/dev/null; echo "$ID")"
+echo "os_version=$(. /etc/os-release 2>/dev/null; echo "$VERSION_ID")"
+echo "os_pretty=$(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME")"
+echo "arch=$(uname -m)"
+echo "kernel=$(uname -r)"
+echo "hostname=$(hostname)"
+echo "cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc)"
+echo "mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+echo "swap_kb=$(awk '/^SwapTotal:/ {print $2}' /proc/meminfo)"
+echo "disk_free_kb=$(df -Pk / 2>/dev/null | awk 'NR==2 {print $4}')"
+echo "machine_id=$(cat /etc/machine-id 2>/dev/null)"
+echo "time=$(date +%s)"
+echo "init=$(cat /proc/1/comm 2>/dev/null)"
+echo "addresses=$(ip -o addr show 2>/dev/null | awk '{split($4,a,"/"); print a[1]}' | tr '\n' '|')"
+echo "routes=$(ip -o route show 2>/dev/null | awk '{print $1}' | tr '\n' '|')"
+echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{print $4}' | sed 's/.*://' | sort -un | tr '\n' '|')"
+echo "debs=$(dpkg-query -W -f='${Package}=${Version}|' 2>/dev/null)"
+for t in sudo curl openssl tar socat conntrack ebtables ipset containerd etcd kubelet kubeadm haproxy chronyd systemctl; do
+  if command -v "$t" >/dev/null 2>&1; then echo "tool_$t=yes"; else echo "tool_$t=no"; fi
+done
+"#;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    pub os_id: String,
+    pub os_version: String,
+    pub os_pretty: String,
+    pub arch: String,
+    pub kernel: String,
+    pub hostname: String,
+    pub cpus: u32,
+    pub mem_mb: u64,
+    pub swap_mb: u64,
+    pub disk_free_gb: u64,
+    pub machine_id: String,
+    /// Seconds since the epoch when the facts were read.
+    pub time: i64,
+    /// Name of PID 1 (`systemd`, `init`, `sh`...).
+    pub init: String,
+    pub addresses: Vec<String>,
+    pub routes: Vec<String>,
+    pub listening_ports: Vec<u16>,
+    pub tools: BTreeMap<String, bool>,
+    /// Debian packages installed: name -> version.
+    pub debs: BTreeMap<String, String>,
+}
+
+impl Facts {
+    pub fn parse(text: &str) -> Facts {
+        let mut f = Facts::default();
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            let v = v.trim();
+            let list = || -> Vec<String> {
+                v.split('|')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            };
+            match k {
+                "os_id" => f.os_id = v.to_string(),
+                "os_version" => f.os_version = v.to_string(),
+                "os_pretty" => f.os_pretty = v.to_string(),
+                "arch" => f.arch = v.to_string(),
+                "kernel" => f.kernel = v.to_string(),
+                "hostname" => f.hostname = v.to_string(),
+                "cpus" => f.cpus = v.parse().unwrap_or(0),
+                "mem_kb" => f.mem_mb = v.parse::<u64>().unwrap_or(0) / 1024,
+                "swap_kb" => f.swap_mb = v.parse::<u64>().unwrap_or(0) / 1024,
+                "disk_free_kb" => f.disk_free_gb = v.parse::<u64>().unwrap_or(0) / (1024 * 1024),
+                "machine_id" => f.machine_id = v.to_string(),
+                "time" => f.time = v.parse().unwrap_or(0),
+                "init" => f.init = v.to_string(),
+                "addresses" => f.addresses = list(),
+                "routes" => f.routes = list(),
+                "listening" => {
+                    f.listening_ports = list().iter().filter_map(|p| p.parse().ok()).collect()
+                }
+                "debs" => {
+                    f.debs = list()
+                        .iter()
+                        .filter_map(|d| {
+                            d.split_once('=')
+                                .map(|(n, v)| (n.to_string(), v.to_string()))
+                        })
+                        .collect()
+                }
+                k if k.starts_with("tool_") => {
+                    f.tools.insert(k["tool_".len()..].to_string(), v == "yes");
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+
+    pub fn has_tool(&self, t: &str) -> bool {
+        self.tools.get(t).copied().unwrap_or(false)
+    }
+
+    pub fn systemd(&self) -> bool {
+        self.init == "systemd"
+    }
+
+    /// The address to use as `ip` when the inventory gives none: the first
+    /// non-loopback IPv4 address.
+    pub fn default_ipv4(&self) -> Option<&str> {
+        self.addresses.iter().map(String::as_str).find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_script_output() {
+        let f = Facts::parse(
+            "os_id=debian\nos_version=12\narch=x86_64\ncpus=2\nmem_kb=4046848\nswap_kb=0\ndisk_free_kb=41943040\n\
+             init=systemd\naddresses=127.0.0.1|10.77.0.11|::1|\nlistening=22|6443|\ntool_socat=yes\ntool_ipset=no\n",
+        );
+        assert_eq!(f.mem_mb, 3952);
+        assert_eq!(f.disk_free_gb, 40);
+        assert_eq!(f.default_ipv4(), Some("10.77.0.11"));
+        assert_eq!(f.listening_ports, [22, 6443]);
+        assert!(f.has_tool("socat") && !f.has_tool("ipset") && !f.has_tool("curl"));
+        assert!(f.systemd());
+    }
+}

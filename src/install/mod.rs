@@ -1,0 +1,9 @@
+//! The install: facts about each host, preflight, then the ordered phases.
+
+pub mod facts;
+pub mod ops;
+pub mod phases;
+pub mod preflight;
+pub mod result;
+pub mod run;
+pub mod state;

@@ -1,0 +1,528 @@
+//! The phases of an install, one small type each; `ALL` is the install.
+//! A phase names its hosts and computes its operations for one host from
+//! facts, config and the rendered files (see `ops`).
+
+use std::collections::BTreeMap;
+
+use super::facts::Facts;
+use super::ops::Op;
+use crate::model::{Cluster, Node, Role};
+
+/// A file rendered for a host (path on the host, content, mode).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostFile {
+    pub path: String,
+    pub content: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Packages and images the bundle holds for each host, and where the
+/// host's local repository lives.
+#[derive(Debug, Clone, Default)]
+pub struct Offline {
+    /// Directory on the host holding the pushed `.deb`s and their index.
+    pub repo_dir: String,
+    /// (host, files to push into repo_dir: name, content)
+    pub repo_files: BTreeMap<String, Vec<(String, Vec<u8>)>>,
+    /// OS packages each host needs.
+    pub packages: BTreeMap<String, Vec<String>>,
+    /// Image tarballs each host imports: (name, content).
+    pub images: BTreeMap<String, Vec<(String, Vec<u8>)>>,
+}
+
+/// Everything a phase computes from.
+pub struct Inputs<'a> {
+    pub cluster: &'a Cluster,
+    pub facts: &'a BTreeMap<String, Facts>,
+    pub files: &'a BTreeMap<String, Vec<HostFile>>,
+    pub offline: &'a Offline,
+}
+
+impl Inputs<'_> {
+    /// The rendered files for `host` under any of `prefixes`.
+    pub fn files_under(&self, host: &str, prefixes: &[&str]) -> Vec<&HostFile> {
+        self.files
+            .get(host)
+            .map(|fs| {
+                fs.iter()
+                    .filter(|f| prefixes.iter().any(|p| f.path.starts_with(p)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn file_ops(&self, host: &str, prefixes: &[&str]) -> Vec<Op> {
+        self.files_under(host, prefixes)
+            .into_iter()
+            .map(|f| Op::File {
+                path: f.path.clone(),
+                content: f.content.clone(),
+                mode: f.mode,
+            })
+            .collect()
+    }
+}
+
+/// The legacy installer's three banners, under which the phases run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    InitiatingEnvironment,
+    InstallingKubernetes,
+    InstallingKubeSphere,
+}
+
+impl Stage {
+    pub fn banner(self) -> &'static str {
+        match self {
+            Stage::InitiatingEnvironment => "1. Initiating Environment",
+            Stage::InstallingKubernetes => "2. Installing Kubernetes",
+            Stage::InstallingKubeSphere => "3. Installing KubeSphere",
+        }
+    }
+}
+
+pub trait Phase: Sync {
+    fn name(&self) -> &'static str;
+    fn title(&self) -> &'static str;
+    fn stage(&self) -> Stage;
+    /// Indices into `cluster.nodes` this phase runs on.
+    fn hosts(&self, c: &Cluster) -> Vec<usize>;
+    fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op>;
+}
+
+fn indices(c: &Cluster, pred: impl Fn(&Node) -> bool) -> Vec<usize> {
+    c.nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| pred(n))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn in_cluster(n: &Node) -> bool {
+    n.has(Role::Master) || n.has(Role::Worker) || n.has(Role::Etcd)
+}
+
+/// Don't let package installs start services with their default config:
+/// the phase that owns a service configures it first, then starts it.
+const NO_AUTOSTART: &str =
+    "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d";
+const AUTOSTART_BACK: &str = "rm -f /usr/sbin/policy-rc.d";
+
+pub struct OsPrep;
+impl Phase for OsPrep {
+    fn name(&self) -> &'static str {
+        "os"
+    }
+    fn title(&self) -> &'static str {
+        "OS preparation: hostname, swap, kernel modules, sysctl, /etc/hosts"
+    }
+    fn stage(&self) -> Stage {
+        Stage::InitiatingEnvironment
+    }
+    fn hosts(&self, c: &Cluster) -> Vec<usize> {
+        indices(c, in_cluster)
+    }
+    fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
+        let name = &node.name;
+        let mut ops = vec![Op::run_unless(
+            &format!("set the hostname to {name}"),
+            &format!("hostnamectl set-hostname {name} 2>/dev/null || {{ echo {name} > /etc/hostname && hostname {name}; }}"),
+            &format!("test \"$(hostname)\" = {name}"),
+        )];
+        if inp.facts.get(name).is_some_and(|f| f.swap_mb > 0) {
+            ops.push(Op::run(
+                "turn swap off",
+                "swapoff -a && sed -i '/^[^#].*[[:space:]]swap[[:space:]]/s/^/#/' /etc/fstab",
+            ));
+        }
+        ops.extend(inp.file_ops(name, &["/etc/modules-load.d/", "/etc/sysctl.d/"]));
+        ops.push(Op::on_change(
+            "load kernel modules and apply sysctl",
+            "for m in $(cat /etc/modules-load.d/*.conf 2>/dev/null | grep -v '^#'); do modprobe \"$m\" 2>/dev/null || echo \"module $m not loaded\" >&2; done; sysctl -e --system >/dev/null",
+        ));
+        for f in inp.files_under(name, &["/etc/hosts"]) {
+            let body = String::from_utf8_lossy(&f.content).into_owned();
+            ops.push(Op::Block {
+                path: "/etc/hosts".into(),
+                begin: HOSTS_BEGIN.into(),
+                end: HOSTS_END.into(),
+                body: strip_markers(&body),
+            });
+        }
+        ops
+    }
+}
+
+/// Markers of the legacy installer's /etc/hosts block.
+pub const HOSTS_BEGIN: &str = "# Ansible inventory hosts BEGIN";
+pub const HOSTS_END: &str = "# Ansible inventory hosts END";
+
+fn strip_markers(block: &str) -> String {
+    block
+        .lines()
+        .filter(|l| l.trim() != HOSTS_BEGIN && l.trim() != HOSTS_END)
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+pub struct Packages;
+impl Phase for Packages {
+    fn name(&self) -> &'static str {
+        "packages"
+    }
+    fn title(&self) -> &'static str {
+        "OS packages from the bundle's local repository"
+    }
+    fn stage(&self) -> Stage {
+        Stage::InitiatingEnvironment
+    }
+    fn hosts(&self, c: &Cluster) -> Vec<usize> {
+        indices(c, in_cluster)
+    }
+    fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
+        let off = inp.offline;
+        let Some(pkgs) = off.packages.get(&node.name).filter(|p| !p.is_empty()) else {
+            return vec![];
+        };
+        let dir = &off.repo_dir;
+        let mut ops: Vec<Op> = off
+            .repo_files
+            .get(&node.name)
+            .into_iter()
+            .flatten()
+            .map(|(file, content)| Op::file(&format!("{dir}/{file}"), content.clone(), 0o644))
+            .collect();
+        let list = "/etc/apt/sources.list.d/ksinstall.list";
+        ops.push(Op::file(
+            list,
+            format!("deb [trusted=yes] file:{dir} ./\n"),
+            0o644,
+        ));
+        let names = pkgs.join(" ");
+        // Only our repository is consulted: the host needs no network.
+        let apt = format!(
+            "apt-get -o Dir::Etc::sourcelist={list} -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 -o Acquire::Retries=0"
+        );
+        ops.push(Op::run_unless(
+            &format!("install {names}"),
+            &format!(
+                "{NO_AUTOSTART}; export DEBIAN_FRONTEND=noninteractive; {apt} update -qq && {apt} install -y -qq --no-install-recommends {names}; rc=$?; {AUTOSTART_BACK}; exit $rc"
+            ),
+            &format!("dpkg-query -W -f='${{Status}}\\n' {names} 2>/dev/null | grep -vq 'install ok installed' && exit 1; dpkg-query -W {names} >/dev/null 2>&1"),
+        ));
+        ops
+    }
+}
+
+pub struct Runtime;
+impl Phase for Runtime {
+    fn name(&self) -> &'static str {
+        "runtime"
+    }
+    fn title(&self) -> &'static str {
+        "container runtime: containerd configured and running, images imported"
+    }
+    fn stage(&self) -> Stage {
+        Stage::InitiatingEnvironment
+    }
+    fn hosts(&self, c: &Cluster) -> Vec<usize> {
+        indices(c, |n| n.has(Role::Master) || n.has(Role::Worker))
+    }
+    fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
+        let mut ops = inp.file_ops(&node.name, &["/etc/containerd/", "/etc/crictl.yaml"]);
+        ops.push(Op::on_change(
+            "restart containerd",
+            "systemctl daemon-reload && systemctl restart containerd",
+        ));
+        ops.push(Op::run_unless(
+            "start containerd",
+            "systemctl enable --now containerd",
+            "systemctl is-active --quiet containerd && systemctl is-enabled --quiet containerd",
+        ));
+        for (name, content) in inp.offline.images.get(&node.name).into_iter().flatten() {
+            let path = format!("{}/images/{name}", inp.offline.repo_dir);
+            ops.push(Op::file(&path, content.clone(), 0o644));
+            ops.push(Op::run_unless(
+                &format!("import image {name}"),
+                &format!("ctr -n k8s.io images import {path} && touch {path}.imported"),
+                &format!("test {path}.imported -nt {path}"),
+            ));
+        }
+        ops
+    }
+}
+
+pub struct Etcd;
+impl Phase for Etcd {
+    fn name(&self) -> &'static str {
+        "etcd"
+    }
+    fn title(&self) -> &'static str {
+        "etcd: certificates, members, health"
+    }
+    fn stage(&self) -> Stage {
+        Stage::InstallingKubernetes
+    }
+    fn hosts(&self, c: &Cluster) -> Vec<usize> {
+        indices(c, |n| n.has(Role::Etcd))
+    }
+    fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
+        let mut ops = inp.file_ops(
+            &node.name,
+            &[
+                "/etc/ssl/etcd/",
+                "/etc/etcd.env",
+                "/etc/systemd/system/etcd.service",
+            ],
+        );
+        ops.push(Op::on_change(
+            "restart etcd",
+            "systemctl daemon-reload && systemctl enable etcd && systemctl restart --no-block etcd",
+        ));
+        ops.push(Op::run_unless(
+            "start etcd",
+            "systemctl enable --now --no-block etcd",
+            "systemctl is-active --quiet etcd",
+        ));
+        let ip = node.ip.clone().or_else(|| {
+            inp.facts
+                .get(&node.name)
+                .and_then(|f| f.default_ipv4().map(str::to_string))
+        });
+        let endpoint = format!("https://{}:2379", ip.unwrap_or_else(|| "127.0.0.1".into()));
+        let certs = format!(
+            "--cacert=/etc/ssl/etcd/ssl/ca.pem --cert=/etc/ssl/etcd/ssl/admin-{n}.pem --key=/etc/ssl/etcd/ssl/admin-{n}-key.pem",
+            n = node.name
+        );
+        // Members start together; each waits (bounded) for a quorum to answer.
+        ops.push(Op::run(
+            "wait for etcd to be healthy",
+            &format!(
+                "for i in $(seq 1 60); do ETCDCTL_API=3 etcdctl --endpoints={endpoint} {certs} endpoint health >/dev/null 2>&1 && exit 0; sleep 1; done; \
+                 ETCDCTL_API=3 etcdctl --endpoints={endpoint} {certs} endpoint health; journalctl -u etcd -n 20 --no-pager 2>/dev/null; exit 1"
+            ),
+        ));
+        ops
+    }
+}
+
+pub struct LoadBalancer;
+impl Phase for LoadBalancer {
+    fn name(&self) -> &'static str {
+        "loadbalancer"
+    }
+    fn title(&self) -> &'static str {
+        "API load balancer: haproxy to the masters on nodes that are not masters"
+    }
+    fn stage(&self) -> Stage {
+        Stage::InstallingKubernetes
+    }
+    fn hosts(&self, c: &Cluster) -> Vec<usize> {
+        // The rendered files decide: a local haproxy where `needs_local_lb`,
+        // keepalived + haproxy on masters for a VIP; other hosts get nothing.
+        indices(c, in_cluster)
+    }
+    fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
+        let mut ops = inp.file_ops(&node.name, &["/etc/haproxy/", "/etc/keepalived/"]);
+        if ops.is_empty() {
+            return ops;
+        }
+        ops.push(Op::on_change(
+            "restart haproxy",
+            "systemctl restart haproxy",
+        ));
+        ops.push(Op::run_unless(
+            "start haproxy",
+            "systemctl enable --now haproxy",
+            "systemctl is-active --quiet haproxy",
+        ));
+        ops
+    }
+}
+
+/// Without an external load balancer, nodes that are not masters reach the
+/// API servers through a local haproxy (Kubespray's localhost load balancer).
+pub fn needs_local_lb(c: &Cluster, n: &Node) -> bool {
+    c.config.load_balancer.is_none() && !n.has(Role::Master) && n.has(Role::Worker)
+}
+
+/// Phases that need Kubernetes binaries (kubeadm, kubelet, kubectl).
+pub struct Kubeadm {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub stage: Stage,
+    pub hosts: fn(&Cluster) -> Vec<usize>,
+    pub ops: fn(&Node, &Inputs) -> Vec<Op>,
+}
+
+impl Phase for Kubeadm {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn title(&self) -> &'static str {
+        self.title
+    }
+    fn stage(&self) -> Stage {
+        self.stage
+    }
+    fn hosts(&self, c: &Cluster) -> Vec<usize> {
+        (self.hosts)(c)
+    }
+    fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
+        (self.ops)(node, inp)
+    }
+}
+
+const KUBECTL: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
+
+fn first_master(c: &Cluster) -> Vec<usize> {
+    indices(c, |n| n.has(Role::Master))
+        .into_iter()
+        .take(1)
+        .collect()
+}
+
+fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
+    let mut ops = inp.file_ops(
+        &node.name,
+        &[
+            "/etc/kubernetes/kubeadm",
+            "/etc/kubernetes/ssl/etcd/",
+            "/etc/kubernetes/manifests/",
+        ],
+    );
+    let first = inp
+        .cluster
+        .first_master()
+        .is_some_and(|m| m.name == node.name);
+    let config = "/etc/kubernetes/kubeadm-config.yaml";
+    if first {
+        ops.push(Op::run_unless(
+            "kubeadm init",
+            &format!("timeout -k 600s 600s kubeadm init --config={config} --upload-certs --ignore-preflight-errors=Swap"),
+            "test -f /etc/kubernetes/admin.conf",
+        ));
+    } else {
+        ops.push(Op::run_unless(
+            "join as a control-plane node",
+            &format!("timeout -k 600s 600s kubeadm join --config={config}"),
+            "test -f /etc/kubernetes/kubelet.conf",
+        ));
+    }
+    if node.has(Role::Worker) {
+        ops.push(Op::run_unless(
+            "let the master run workloads",
+            &format!("{KUBECTL} taint node {} node-role.kubernetes.io/master:NoSchedule- node-role.kubernetes.io/control-plane:NoSchedule- || true", node.name),
+            &format!("! {KUBECTL} get node {} -o jsonpath='{{.spec.taints}}' | grep -q NoSchedule", node.name),
+        ));
+    }
+    ops
+}
+
+fn worker_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
+    let mut ops = inp.file_ops(&node.name, &["/etc/kubernetes/kubeadm"]);
+    ops.push(Op::run_unless(
+        "kubeadm join",
+        "timeout -k 600s 600s kubeadm join --config=/etc/kubernetes/kubeadm-config.yaml",
+        "test -f /etc/kubernetes/kubelet.conf",
+    ));
+    ops
+}
+
+/// Cluster-wide manifests applied from the first master.
+fn apply_manifests(node: &Node, inp: &Inputs, dir: &str, what: &str) -> Vec<Op> {
+    let mut ops = inp.file_ops(&node.name, &[dir]);
+    ops.push(Op::on_change(
+        &format!("apply the {what} manifests"),
+        &format!("{KUBECTL} apply -f {dir}"),
+    ));
+    ops
+}
+
+fn network_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
+    apply_manifests(
+        node,
+        inp,
+        "/etc/kubernetes/addons/network/",
+        "network plugin",
+    )
+}
+
+fn storage_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
+    apply_manifests(node, inp, "/etc/kubernetes/addons/storage/", "storage")
+}
+
+fn kubesphere_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
+    let mut ops = apply_manifests(node, inp, "/etc/kubesphere/ks-installer/", "ks-installer");
+    ops.push(Op::run(
+        "wait for the ks-installer pod",
+        &format!(
+            "for i in $(seq 1 90); do {KUBECTL} -n kubesphere-system get pod -l app=ks-install -o jsonpath='{{.items[0].status.phase}}' 2>/dev/null | grep -q Running && exit 0; sleep 10; done; \
+             {KUBECTL} -n kubesphere-system describe pod -l app=ks-install | tail -20; exit 1"
+        ),
+    ));
+    ops
+}
+
+pub static CONTROL_PLANE: Kubeadm = Kubeadm {
+    name: "control-plane",
+    title: "control plane: kubeadm init on the first master, join the others",
+    stage: Stage::InstallingKubernetes,
+    hosts: |c| indices(c, |n| n.has(Role::Master)),
+    ops: control_plane_ops,
+};
+
+pub static WORKERS: Kubeadm = Kubeadm {
+    name: "workers",
+    title: "workers join",
+    stage: Stage::InstallingKubernetes,
+    hosts: |c| indices(c, |n| n.has(Role::Worker) && !n.has(Role::Master)),
+    ops: worker_ops,
+};
+
+pub static NETWORK: Kubeadm = Kubeadm {
+    name: "network",
+    title: "network plugin",
+    stage: Stage::InstallingKubernetes,
+    hosts: first_master,
+    ops: network_ops,
+};
+
+pub static STORAGE: Kubeadm = Kubeadm {
+    name: "storage",
+    title: "storage classes",
+    stage: Stage::InstallingKubeSphere,
+    hosts: first_master,
+    ops: storage_ops,
+};
+
+pub static KUBESPHERE: Kubeadm = Kubeadm {
+    name: "kubesphere",
+    title: "KubeSphere: ks-installer and its configuration",
+    stage: Stage::InstallingKubeSphere,
+    hosts: first_master,
+    ops: kubesphere_ops,
+};
+
+/// The install, in order.
+pub static ALL: &[&dyn Phase] = &[
+    &OsPrep,
+    &Packages,
+    &Runtime,
+    &Etcd,
+    &LoadBalancer,
+    &CONTROL_PLANE,
+    &WORKERS,
+    &NETWORK,
+    &STORAGE,
+    &KUBESPHERE,
+];
+
+pub fn by_name(name: &str) -> Option<usize> {
+    ALL.iter().position(|p| p.name() == name)
+}
+
+pub fn names() -> String {
+    ALL.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,404 @@
+//! Preflight: every host checked at once from its facts, one kubeadm-style
+//! report, before anything changes. Checks are named so an operator can
+//! skip one with `--ignore-errors`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::facts::Facts;
+use crate::diag::{Diagnostic, Report};
+use crate::model::{Cluster, Mode, Node, Role};
+
+/// Minimums per machine: KubeSphere's minimal install (2 CPU, 4 GB, 40 GB);
+/// below the full install's 4 CPU / 8 GB only a warning.
+pub const MIN_CPUS: u32 = 2;
+pub const MIN_MEM_MB: u64 = 3800;
+pub const MIN_DISK_GB: u64 = 40;
+pub const FULL_CPUS: u32 = 4;
+pub const FULL_MEM_MB: u64 = 7600;
+/// Hosts whose clocks differ by more than this break etcd and certificates.
+pub const MAX_CLOCK_SKEW_S: i64 = 30;
+/// Tools the install needs on every node (installed from the bundle if missing).
+pub const REQUIRED_TOOLS: &[&str] = &[
+    "sudo",
+    "curl",
+    "openssl",
+    "tar",
+    "socat",
+    "conntrack",
+    "ebtables",
+    "ipset",
+];
+
+const SUPPORTED_OS: &[(&str, &[&str])] = &[
+    ("debian", &["9", "10", "11", "12"]),
+    ("ubuntu", &["16.04", "18.04", "20.04", "22.04", "24.04"]),
+    ("centos", &["7", "8"]),
+    ("rhel", &["7", "8", "9"]),
+    ("rocky", &["8", "9"]),
+    ("almalinux", &["8", "9"]),
+    ("sles", &["15"]),
+    ("opensuse-leap", &["15"]),
+];
+
+pub struct Input<'a> {
+    pub cluster: &'a Cluster,
+    /// Facts per node name; a node missing here could not be reached.
+    pub facts: &'a BTreeMap<String, Facts>,
+    /// Packages the install will put on the hosts itself (from the bundle).
+    pub provided_tools: &'a [String],
+}
+
+pub fn check(input: &Input) -> Report {
+    let mut r = Report::default();
+    let c = input.cluster;
+    for node in &c.nodes {
+        let Some(f) = input.facts.get(&node.name) else {
+            continue;
+        };
+        let at = |d: Diagnostic| c.at_node(d, node);
+        os(node, f, &mut r, &at);
+        resources(c.mode, node, f, &mut r, &at);
+        ports(node, f, &mut r, &at);
+        tools(node, f, input.provided_tools, &mut r, &at);
+        addresses(c, node, f, &mut r, &at);
+        if f.swap_mb > 0 {
+            r.push(at(Diagnostic::warning(
+                "Swap",
+                format!("'{}' has {} MB of swap: it will be turned off (kubelet refuses to run with swap)", node.name, f.swap_mb),
+            )));
+        }
+    }
+    cluster_wide(input, &mut r);
+    r
+}
+
+fn os(node: &Node, f: &Facts, r: &mut Report, at: &dyn Fn(Diagnostic) -> Diagnostic) {
+    let supported = SUPPORTED_OS.iter().any(|(id, versions)| {
+        *id == f.os_id
+            && versions
+                .iter()
+                .any(|v| f.os_version == *v || f.os_version.starts_with(&format!("{v}.")))
+    });
+    if !supported {
+        r.push(at(Diagnostic::error(
+            "OperatingSystem",
+            format!(
+                "'{}' runs {} ({} {}), which this installer does not support (Debian 9-12, Ubuntu 16.04-24.04, CentOS/RHEL 7-9)",
+                node.name, f.os_pretty, f.os_id, f.os_version
+            ),
+        )));
+    }
+    if !matches!(f.arch.as_str(), "x86_64" | "aarch64") {
+        r.push(at(Diagnostic::error(
+            "Architecture",
+            format!(
+                "'{}' is {}: only x86_64 and aarch64 machines are supported",
+                node.name, f.arch
+            ),
+        )));
+    }
+    if !f.systemd() {
+        r.push(at(Diagnostic::error(
+            "InitSystem",
+            format!("'{}' does not run systemd (PID 1 is {:?}): kubelet, etcd and containerd are systemd services", node.name, f.init),
+        )));
+    }
+}
+
+fn resources(
+    mode: Mode,
+    node: &Node,
+    f: &Facts,
+    r: &mut Report,
+    at: &dyn Fn(Diagnostic) -> Diagnostic,
+) {
+    let what = if mode == Mode::AllInOne {
+        "an all-in-one install"
+    } else {
+        "a node"
+    };
+    if f.cpus < MIN_CPUS {
+        r.push(at(Diagnostic::error(
+            "CPU",
+            format!(
+                "'{}' has {} CPU; {what} needs at least {MIN_CPUS}",
+                node.name, f.cpus
+            ),
+        )));
+    } else if f.cpus < FULL_CPUS {
+        r.push(at(Diagnostic::warning(
+            "CPU",
+            format!("'{}' has {} CPUs: enough for a minimal install; {FULL_CPUS} or more are recommended", node.name, f.cpus),
+        )));
+    }
+    if f.mem_mb < MIN_MEM_MB {
+        r.push(at(Diagnostic::error(
+            "Memory",
+            format!(
+                "'{}' has {} MB of memory; {what} needs at least 4 GB",
+                node.name, f.mem_mb
+            ),
+        )));
+    } else if f.mem_mb < FULL_MEM_MB {
+        r.push(at(Diagnostic::warning(
+            "Memory",
+            format!(
+                "'{}' has {} MB of memory: enough for a minimal install; 8 GB are recommended",
+                node.name, f.mem_mb
+            ),
+        )));
+    }
+    if f.disk_free_gb < MIN_DISK_GB {
+        r.push(at(Diagnostic::error(
+            "Disk",
+            format!(
+                "'{}' has {} GB free on /; {what} needs at least {MIN_DISK_GB} GB",
+                node.name, f.disk_free_gb
+            ),
+        )));
+    }
+}
+
+/// Ports a role needs free, unless the component owning them is already ours
+/// (a re-run over a finished phase).
+fn needed_ports(node: &Node, f: &Facts) -> Vec<(u16, &'static str)> {
+    let mut p = Vec::new();
+    if node.has(Role::Master) && !f.has_tool("kubelet") {
+        p.push((6443, "kube-apiserver"));
+        p.extend([
+            (10257, "kube-controller-manager"),
+            (10259, "kube-scheduler"),
+        ]);
+    }
+    if node.has(Role::Etcd) && !f.has_tool("etcd") {
+        p.extend([(2379, "etcd clients"), (2380, "etcd peers")]);
+    }
+    if (node.has(Role::Master) || node.has(Role::Worker)) && !f.has_tool("kubelet") {
+        p.extend([(10250, "kubelet"), (10256, "kube-proxy health")]);
+    }
+    p
+}
+
+fn ports(node: &Node, f: &Facts, r: &mut Report, at: &dyn Fn(Diagnostic) -> Diagnostic) {
+    for (port, what) in needed_ports(node, f) {
+        if f.listening_ports.contains(&port) {
+            r.push(at(Diagnostic::error(
+                "PortInUse",
+                format!("'{}': port {port} ({what}) is already in use; stop what listens there (`ss -tlnp 'sport = :{port}'`)", node.name),
+            )));
+        }
+    }
+}
+
+fn tools(
+    node: &Node,
+    f: &Facts,
+    provided: &[String],
+    r: &mut Report,
+    at: &dyn Fn(Diagnostic) -> Diagnostic,
+) {
+    let missing: Vec<&str> = REQUIRED_TOOLS
+        .iter()
+        .copied()
+        .filter(|t| !f.has_tool(t))
+        .filter(|t| !(*t == "sudo" && node.become_.is_none()))
+        .filter(|t| !provided.iter().any(|p| p == t))
+        .collect();
+    if !missing.is_empty() {
+        r.push(at(Diagnostic::error(
+            "MissingTool",
+            format!(
+                "'{}' lacks {} and the bundle does not provide {}: install {} or add {} to the bundle",
+                node.name,
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+                if missing.len() == 1 { "it" } else { "them" },
+                if missing.len() == 1 { "it" } else { "them" },
+            ),
+        )));
+    }
+}
+
+fn addresses(
+    c: &Cluster,
+    node: &Node,
+    f: &Facts,
+    r: &mut Report,
+    at: &dyn Fn(Diagnostic) -> Diagnostic,
+) {
+    if let Some(ip) = &node.ip {
+        if !f.addresses.iter().any(|a| a == ip) {
+            r.push(at(Diagnostic::error(
+                "IpNotLocal",
+                format!(
+                    "'{}': ip={ip} is not an address of that machine (it has {}); `ip` must be one of its own addresses, `access_ip` is for NAT",
+                    node.name,
+                    f.addresses.join(", ")
+                ),
+            )));
+        }
+    }
+    let net = &c.config.network;
+    for route in &f.routes {
+        let Ok(route_net) = route
+            .parse::<IpNet>()
+            .or_else(|_| route.parse::<IpAddr>().map(IpNet::from))
+        else {
+            continue;
+        };
+        for (key, cidr) in [
+            ("kube_service_addresses", net.service_cidr),
+            ("kube_pods_subnet", net.pod_cidr),
+        ] {
+            if cidr.contains(&route_net.network()) || route_net.contains(&cidr.network()) {
+                r.push(at(Diagnostic::error(
+                    "CidrRoute",
+                    format!("'{}': {key} {cidr} overlaps the host route {route}; choose another range for {key}", node.name),
+                )));
+            }
+        }
+    }
+}
+
+fn cluster_wide(input: &Input, r: &mut Report) {
+    let facts: Vec<(&String, &Facts)> = input.facts.iter().collect();
+    if let (Some(min), Some(max)) = (
+        facts.iter().map(|(_, f)| f.time).min(),
+        facts.iter().map(|(_, f)| f.time).max(),
+    ) {
+        if max - min > MAX_CLOCK_SKEW_S {
+            let slow = facts
+                .iter()
+                .find(|(_, f)| f.time == min)
+                .map(|(n, _)| n.as_str())
+                .unwrap_or("?");
+            let fast = facts
+                .iter()
+                .find(|(_, f)| f.time == max)
+                .map(|(n, _)| n.as_str())
+                .unwrap_or("?");
+            r.push(Diagnostic::error(
+                "ClockSkew",
+                format!("clocks differ by {} s between '{slow}' and '{fast}': synchronise time (chrony/NTP) on every machine", max - min),
+            ));
+        }
+    }
+    let mut ids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, f) in &facts {
+        if !f.machine_id.is_empty() {
+            ids.entry(f.machine_id.as_str()).or_default().push(name);
+        }
+    }
+    for (_, names) in ids {
+        if names.len() > 1 {
+            r.push(Diagnostic::error(
+                "DuplicateMachineId",
+                format!(
+                    "{} share one /etc/machine-id (cloned machines?): regenerate it on each (`rm /etc/machine-id && systemd-machine-id-setup`)",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use crate::model::{Connection, Node, Role};
+
+    fn cluster(nodes: Vec<Node>) -> Cluster {
+        let mut rep = Report::default();
+        let cfg = config::from_texts(&[], &mut rep).unwrap();
+        let mut c = Cluster::all_in_one(cfg);
+        c.mode = Mode::MultiNode;
+        c.nodes = nodes;
+        c
+    }
+
+    fn node(name: &str, ip: &str, roles: Vec<Role>) -> Node {
+        Node {
+            name: name.into(),
+            connection: Connection::Local,
+            become_: None,
+            ip: Some(ip.into()),
+            access_ip: None,
+            roles,
+            line: None,
+        }
+    }
+
+    fn good(ip: &str, id: &str) -> Facts {
+        let mut f = Facts::parse(&format!(
+            "os_id=debian\nos_version=12\narch=x86_64\ncpus=4\nmem_kb=16000000\ndisk_free_kb=100000000\ninit=systemd\ntime=1000\nmachine_id={id}\naddresses=127.0.0.1|{ip}|\nroutes=default|10.77.0.0/16|\n"
+        ));
+        for t in REQUIRED_TOOLS {
+            f.tools.insert(t.to_string(), true);
+        }
+        f
+    }
+
+    #[test]
+    fn a_good_cluster_passes() {
+        let c = cluster(vec![
+            node("n1", "10.77.0.11", vec![Role::Master, Role::Etcd]),
+            node("n2", "10.77.0.12", vec![Role::Worker]),
+        ]);
+        let facts = BTreeMap::from([
+            ("n1".to_string(), good("10.77.0.11", "a")),
+            ("n2".to_string(), good("10.77.0.12", "b")),
+        ]);
+        let r = check(&Input {
+            cluster: &c,
+            facts: &facts,
+            provided_tools: &[],
+        });
+        assert!(!r.has_errors(), "{}", r.render());
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        let c = cluster(vec![
+            node("n1", "10.0.0.99", vec![Role::Master, Role::Etcd]),
+            node("n2", "10.77.0.12", vec![Role::Worker]),
+        ]);
+        let mut f1 = good("10.77.0.11", "same");
+        f1.listening_ports = vec![2379];
+        f1.cpus = 1;
+        f1.routes.push("10.233.0.0/24".into());
+        f1.tools.insert("socat".into(), false);
+        let mut f2 = good("10.77.0.12", "same");
+        f2.time = 1100;
+        f2.os_id = "gentoo".into();
+        f2.tools.insert("ipset".into(), false);
+        let facts = BTreeMap::from([("n1".to_string(), f1), ("n2".to_string(), f2)]);
+        let provided = vec!["ipset".to_string()];
+        let r = check(&Input {
+            cluster: &c,
+            facts: &facts,
+            provided_tools: &provided,
+        });
+        let names: Vec<&str> = r.errors().map(|d| d.name.as_str()).collect();
+        for n in [
+            "PortInUse",
+            "CPU",
+            "CidrRoute",
+            "MissingTool",
+            "IpNotLocal",
+            "OperatingSystem",
+            "ClockSkew",
+            "DuplicateMachineId",
+        ] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+        }
+        assert_eq!(
+            names.iter().filter(|n| **n == "MissingTool").count(),
+            1,
+            "ipset comes from the bundle"
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! The install run: connect and gather facts, preflight, render, then each
+//! phase in order on its hosts, recording progress so `--resume` continues
+//! where a failed run stopped. `plan` is the same run with the mutation gate
+//! closed: it reads the hosts and prints what would change.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use super::facts::{Facts, SCRIPT};
+use super::phases::{self, HostFile, Inputs, Offline, Phase, Stage};
+use super::state::State;
+use super::{ops, preflight};
+use crate::diag::{Diagnostic, Invalid, Report};
+use crate::exec::verbs::{engine_for, ConnArgs};
+use crate::exec::{Action, Engine, HostFail, Status};
+use crate::model::Cluster;
+
+/// Which phases to run.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub only: Option<String>,
+    pub from: Option<String>,
+    pub until: Option<String>,
+    pub resume: bool,
+}
+
+impl Selection {
+    /// Indices into `phases::ALL`, or an error naming the valid phases.
+    pub fn phases(&self) -> anyhow::Result<Vec<usize>> {
+        let find = |n: &str| {
+            phases::by_name(n).ok_or_else(|| {
+                anyhow::anyhow!("no phase {n:?}; the phases are: {}", phases::names())
+            })
+        };
+        if let Some(only) = &self.only {
+            return Ok(vec![find(only)?]);
+        }
+        let start = self.from.as_deref().map(find).transpose()?.unwrap_or(0);
+        let end = self
+            .until
+            .as_deref()
+            .map(find)
+            .transpose()?
+            .unwrap_or(phases::ALL.len() - 1);
+        if start > end {
+            anyhow::bail!(
+                "--from {} comes after --until {}",
+                phases::ALL[start].name(),
+                phases::ALL[end].name()
+            );
+        }
+        Ok((start..=end).collect())
+    }
+}
+
+pub struct RunOptions {
+    pub conn: ConnArgs,
+    pub selection: Selection,
+    pub ignore_errors: Vec<String>,
+    /// The installer directory: state/ and kubesphere/ live there.
+    pub installer_dir: PathBuf,
+    pub offline: Offline,
+}
+
+/// Files every phase pushes, per host. Rendering proper lives in `render`;
+/// the OS files are static.
+pub fn rendered_files(c: &Cluster) -> BTreeMap<String, Vec<HostFile>> {
+    let mut out = BTreeMap::new();
+    for n in &c.nodes {
+        let files = vec![
+            HostFile {
+                path: "/etc/modules-load.d/kubernetes.conf".into(),
+                content: include_bytes!("../../templates/os/kubernetes-modules.conf").to_vec(),
+                mode: 0o644,
+            },
+            HostFile {
+                path: "/etc/sysctl.d/99-kubernetes.conf".into(),
+                content: include_bytes!("../../templates/os/kubernetes-sysctl.conf").to_vec(),
+                mode: 0o644,
+            },
+        ];
+        out.insert(n.name.clone(), files);
+    }
+    out
+}
+
+/// Gathers facts on every node at once. Unreachable nodes become errors.
+fn gather_facts(engine: &Engine, report: &mut Report, c: &Cluster) -> BTreeMap<String, Facts> {
+    let facts = Mutex::new(BTreeMap::new());
+    let all: Vec<usize> = (0..engine.nodes().len()).collect();
+    let step = engine.step("facts", &all, |ctx| {
+        let out = ctx
+            .perform(Action {
+                describe: "gather facts".into(),
+                script: SCRIPT.into(),
+                stdin: &[],
+                timeout: Some(std::time::Duration::from_secs(60)),
+                mutates: false,
+            })?
+            .expect("read-only actions always run");
+        if out.rc != 0 {
+            return Err(HostFail::Failed(format!(
+                "fact gathering failed: {}",
+                out.stderr_text().trim()
+            )));
+        }
+        let f = Facts::parse(&out.stdout_text());
+        facts
+            .lock()
+            .expect("no panics hold this lock")
+            .insert(ctx.node().name.clone(), f);
+        Ok(())
+    });
+    for h in step.failures() {
+        let node = c.node(&h.host);
+        let d = Diagnostic::error(
+            "Reach",
+            format!(
+                "'{}': {}: {}",
+                h.host,
+                h.kind.unwrap_or("Failed"),
+                h.message
+            ),
+        );
+        report.push(match node {
+            Some(n) => c.at_node(d, n),
+            None => d,
+        });
+    }
+    facts.into_inner().expect("no panics hold this lock")
+}
+
+/// All-in-one (and any node without `ip`): the address comes from facts.
+fn fill_ips(c: &mut Cluster, facts: &BTreeMap<String, Facts>) {
+    for n in &mut c.nodes {
+        if n.ip.is_none() {
+            n.ip = facts
+                .get(&n.name)
+                .and_then(|f| f.default_ipv4())
+                .map(str::to_string);
+        }
+    }
+}
+
+fn banner(stage: Stage) {
+    println!("*********************************************");
+    println!("{}", stage.banner());
+    println!("*********************************************");
+}
+
+/// Runs the install (or, with `conn.dry_run`, plans it). Returns the exit code.
+pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::process::ExitCode> {
+    let chosen = opts.selection.phases()?;
+    let dry = opts.conn.dry_run;
+    let verb = if dry { "Plan" } else { "Install" };
+    let engine = engine_for(cluster.nodes.clone(), &opts.conn, verb, None)?;
+    if let Some(p) = engine.log.path() {
+        eprintln!("log: {}", p.display());
+    }
+
+    let mut report = Report::default();
+    let facts = gather_facts(&engine, &mut report, &cluster);
+    fill_ips(&mut cluster, &facts);
+    let provided: Vec<String> = opts.offline.packages.values().flatten().cloned().collect();
+    report.extend(
+        preflight::check(&preflight::Input {
+            cluster: &cluster,
+            facts: &facts,
+            provided_tools: &provided,
+        })
+        .items,
+    );
+    report.ignore(&opts.ignore_errors);
+    eprint!(
+        "{}",
+        Report {
+            items: report
+                .items
+                .iter()
+                .filter(|d| !d.is_error())
+                .cloned()
+                .collect()
+        }
+        .render()
+    );
+    if report.has_errors() {
+        let errors = Report {
+            items: report.errors().cloned().collect(),
+        };
+        return Err(Invalid(errors).into());
+    }
+
+    let files = rendered_files(&cluster);
+    let inputs = Inputs {
+        cluster: &cluster,
+        facts: &facts,
+        files: &files,
+        offline: &opts.offline,
+    };
+    let state_path = State::path(&opts.installer_dir);
+    let mut state = if opts.selection.resume {
+        State::load(&state_path)?
+    } else {
+        State::default()
+    };
+    let mut stage = None;
+    let mut totals: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for &i in &chosen {
+        let phase: &dyn Phase = phases::ALL[i];
+        if stage != Some(phase.stage()) {
+            stage = Some(phase.stage());
+            banner(phase.stage());
+        }
+        let hosts: Vec<usize> = phase
+            .hosts(&cluster)
+            .into_iter()
+            .filter(|&h| {
+                !(opts.selection.resume && state.is_done(phase.name(), &cluster.nodes[h].name))
+            })
+            .collect();
+        println!(
+            "== {}: {} ({} host{})",
+            phase.name(),
+            phase.title(),
+            hosts.len(),
+            if hosts.len() == 1 { "" } else { "s" }
+        );
+        if hosts.is_empty() {
+            continue;
+        }
+        let step = engine.step(phase.name(), &hosts, |ctx| {
+            let node = ctx.node().clone();
+            ops::apply(ctx, &phase.ops(&node, &inputs))
+        });
+        let mut failed = Vec::new();
+        for h in &step.hosts {
+            *totals.entry(h.status.label()).or_default() += 1;
+            match h.status {
+                Status::Ok | Status::Changed => {
+                    if !dry {
+                        state.mark(phase.name(), &h.host);
+                    }
+                }
+                _ => failed.push(h),
+            }
+        }
+        if !dry {
+            state.save(&state_path)?;
+        }
+        if !failed.is_empty() {
+            println!("failed!");
+            for h in &failed {
+                eprintln!(
+                    "[ERROR {}] phase {}, host {}: {}{}",
+                    h.kind.unwrap_or("Failed"),
+                    phase.name(),
+                    h.host,
+                    h.message,
+                    hint(h.kind)
+                );
+            }
+            eprintln!(
+                "Fix the above, then continue with `ksinstall install --resume` (finished phases and hosts are skipped). Log: {}",
+                engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()
+            );
+            return Ok(std::process::ExitCode::from(1));
+        }
+        pause_point(phase.name());
+    }
+    println!(
+        "\nok={} changed={} (host-phases); log: {}",
+        totals.get("ok").unwrap_or(&0),
+        totals.get("changed").unwrap_or(&0),
+        engine
+            .log
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    if dry {
+        print_plan(&engine);
+    } else {
+        println!("successsful!");
+        let last = *chosen.last().expect("at least one phase");
+        if phases::ALL[last].name() != "kubesphere" {
+            println!(
+                "Stopped after phase '{}' as asked; run with `--from {}` to go on.",
+                phases::ALL[last].name(),
+                next_phase(last)
+            );
+        } else {
+            super::result::finish(&cluster, &engine, &opts.installer_dir)?;
+        }
+    }
+    engine.close_all();
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Fault injection for the end-to-end tests: with
+/// `KSINSTALL_PAUSE_AFTER=<phase>:<file>`, the run waits after that phase
+/// until the file is removed (at most two minutes), so a test can cut a
+/// host's link between two phases deterministically.
+fn pause_point(phase: &str) {
+    let Ok(spec) = std::env::var("KSINSTALL_PAUSE_AFTER") else {
+        return;
+    };
+    let Some((when, file)) = spec.split_once(':') else {
+        return;
+    };
+    if when != phase {
+        return;
+    }
+    let file = std::path::Path::new(file);
+    println!(
+        "paused after phase {phase} until {} is removed",
+        file.display()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn next_phase(i: usize) -> &'static str {
+    phases::ALL
+        .get(i + 1)
+        .map(|p| p.name())
+        .unwrap_or("the end")
+}
+
+fn hint(kind: Option<&str>) -> &'static str {
+    match kind {
+        Some("ConnectionRefused") => " (is sshd running on that host and the port right?)",
+        Some("Timeout") | Some("ConnectTimeout") => " (is the host up and reachable from here? check its network link and firewall)",
+        Some("AuthFailed") => " (check ansible_user / ansible_ssh_pass / ansible_ssh_private_key_file for that host in hosts.ini)",
+        Some("SudoPassword") => " (check ansible_become_pass for that host)",
+        _ => "",
+    }
+}
+
+fn print_plan(engine: &Engine) {
+    let planned = engine.planned();
+    let mut by_host: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (host, what) in &planned {
+        by_host.entry(host).or_default().push(what);
+    }
+    println!("\nPlan: {} change(s); nothing was changed.", planned.len());
+    for (host, items) in by_host {
+        println!("{host}:");
+        for i in items {
+            println!("  - {i}");
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The phases as fixtures: given a cluster (the seed layouts), facts and
+//! rendered files, the exact operations — files and commands — each host
+//! gets. This covers the phases that need Kubernetes binaries, which cannot
+//! run on the lab (no package registry here carries kubeadm or kubelet).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ksinstall::diag::Report;
+use ksinstall::install::facts::Facts;
+use ksinstall::install::ops::Op;
+use ksinstall::install::phases::{self, HostFile, Inputs, Offline, Phase};
+use ksinstall::model::{self, Cluster, Mode, Sources};
+
+fn cluster(fixture: &str) -> Cluster {
+    let src = Sources {
+        conf_dir: PathBuf::from("tests/fixtures").join(fixture),
+        inventory: None,
+        mode: Mode::MultiNode,
+    };
+    let mut r = Report::default();
+    let c = model::load(&src, &mut r).expect("fixture loads");
+    assert!(!r.has_errors(), "{}", r.render());
+    c
+}
+
+fn facts(c: &Cluster, swap_on: &str) -> BTreeMap<String, Facts> {
+    c.nodes
+        .iter()
+        .map(|n| {
+            let swap = if n.name == swap_on { 2048 * 1024 } else { 0 };
+            let ip = n.ip.clone().unwrap_or_default();
+            (
+                n.name.clone(),
+                Facts::parse(&format!(
+                    "hostname=old\nswap_kb={swap}\naddresses=127.0.0.1|{ip}|\ninit=systemd\n"
+                )),
+            )
+        })
+        .collect()
+}
+
+fn file(path: &str, body: &str) -> HostFile {
+    HostFile {
+        path: path.into(),
+        content: body.as_bytes().to_vec(),
+        mode: 0o644,
+    }
+}
+
+fn ops_of(phase: &dyn Phase, c: &Cluster, inp: &Inputs, host: &str) -> Vec<String> {
+    let node = c.node(host).expect("node");
+    phase.ops(node, inp).iter().map(Op::summary).collect()
+}
+
+fn hosts_of(phase: &dyn Phase, c: &Cluster) -> Vec<String> {
+    phase
+        .hosts(c)
+        .into_iter()
+        .map(|i| c.nodes[i].name.clone())
+        .collect()
+}
+
+#[test]
+fn phase_order_is_the_install() {
+    assert_eq!(
+        phases::names(),
+        "os, packages, runtime, etcd, loadbalancer, control-plane, workers, network, storage, kubesphere"
+    );
+}
+
+#[test]
+fn ha_cluster_hosts_per_phase() {
+    let c = cluster("seed-ha");
+    let by = |name: &str| hosts_of(phases::ALL[phases::by_name(name).unwrap()], &c);
+    assert_eq!(by("etcd"), ["master1", "master2", "master3"]);
+    assert_eq!(by("control-plane"), ["master1", "master2", "master3"]);
+    assert_eq!(by("workers"), ["node1", "node2", "node3"]);
+    assert_eq!(by("network"), ["master1"]);
+    assert_eq!(by("kubesphere"), ["master1"]);
+    assert_eq!(by("os").len(), 6);
+}
+
+#[test]
+fn os_phase_sets_hostname_swap_sysctl_and_hosts_block() {
+    let c = cluster("seed-ha");
+    let f = facts(&c, "node2");
+    let mut files = BTreeMap::new();
+    for n in &c.nodes {
+        files.insert(
+            n.name.clone(),
+            vec![
+                file("/etc/sysctl.d/99-kubernetes.conf", "net.ipv4.ip_forward = 1\n"),
+                file("/etc/hosts", "# Ansible inventory hosts BEGIN\n192.168.0.1 master1\n# Ansible inventory hosts END\n"),
+            ],
+        );
+    }
+    let off = Offline::default();
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let node2 = ops_of(&phases::OsPrep, &c, &inp, "node2");
+    assert_eq!(node2[0], "run hostnamectl set-hostname node2 2>/dev/null || { echo node2 > /etc/hostname && hostname node2; } unless test \"$(hostname)\" = node2");
+    assert!(node2[1].starts_with("run swapoff -a"), "{node2:?}");
+    assert_eq!(
+        node2[2],
+        "file /etc/sysctl.d/99-kubernetes.conf (24 bytes, mode 644)"
+    );
+    assert!(node2[3].ends_with("(on change)"));
+    assert_eq!(
+        node2[4],
+        "block \"# Ansible inventory hosts BEGIN\" in /etc/hosts"
+    );
+    let node1 = ops_of(&phases::OsPrep, &c, &inp, "node1");
+    assert!(
+        !node1.iter().any(|o| o.contains("swapoff")),
+        "no swap there: {node1:?}"
+    );
+}
+
+#[test]
+fn packages_come_only_from_the_local_repository() {
+    let c = cluster("seed-root");
+    let f = facts(&c, "");
+    let files = BTreeMap::new();
+    let mut off = Offline {
+        repo_dir: "/opt/ksinstall/repo".into(),
+        ..Default::default()
+    };
+    off.packages
+        .insert("node1".into(), vec!["containerd".into(), "socat".into()]);
+    off.repo_files.insert(
+        "node1".into(),
+        vec![("Packages".into(), b"Package: socat\n".to_vec())],
+    );
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let ops = ops_of(&phases::Packages, &c, &inp, "node1");
+    assert_eq!(
+        ops[0],
+        "file /opt/ksinstall/repo/Packages (15 bytes, mode 644)"
+    );
+    assert_eq!(
+        ops[1],
+        "file /etc/apt/sources.list.d/ksinstall.list (46 bytes, mode 644)"
+    );
+    assert!(
+        ops[2].contains("-o Dir::Etc::sourceparts=-"),
+        "only our list is read: {}",
+        ops[2]
+    );
+    assert!(ops[2].contains("install -y -qq --no-install-recommends containerd socat"));
+    assert!(
+        ops[2].contains("policy-rc.d"),
+        "services do not start with default config"
+    );
+    assert!(
+        ops_of(&phases::Packages, &c, &inp, "node2").is_empty(),
+        "nothing for a host without packages"
+    );
+}
+
+#[test]
+fn kubeadm_phases_init_the_first_master_and_join_the_rest() {
+    let c = cluster("seed-ha");
+    let f = facts(&c, "");
+    let mut files = BTreeMap::new();
+    for n in &c.nodes {
+        files.insert(
+            n.name.clone(),
+            vec![file(
+                "/etc/kubernetes/kubeadm-config.yaml",
+                "kind: InitConfiguration\n",
+            )],
+        );
+    }
+    let off = Offline::default();
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let cp = &phases::CONTROL_PLANE;
+    let m1 = ops_of(cp, &c, &inp, "master1");
+    assert_eq!(
+        m1[0],
+        "file /etc/kubernetes/kubeadm-config.yaml (24 bytes, mode 644)"
+    );
+    assert_eq!(
+        m1[1],
+        "run timeout -k 600s 600s kubeadm init --config=/etc/kubernetes/kubeadm-config.yaml --upload-certs --ignore-preflight-errors=Swap unless test -f /etc/kubernetes/admin.conf"
+    );
+    let m2 = ops_of(cp, &c, &inp, "master2");
+    assert!(
+        m2[1].contains("kubeadm join --config=/etc/kubernetes/kubeadm-config.yaml"),
+        "{m2:?}"
+    );
+    assert!(
+        !m2.iter().any(|o| o.contains("taint")),
+        "masters not in kube-node keep their taint"
+    );
+    let w = ops_of(&phases::WORKERS, &c, &inp, "node3");
+    assert!(
+        w[1].ends_with("unless test -f /etc/kubernetes/kubelet.conf"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn a_master_that_is_also_a_worker_loses_its_taint() {
+    let c = cluster("seed-nonroot");
+    let f = facts(&c, "");
+    let files = BTreeMap::new();
+    let off = Offline::default();
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let ops = ops_of(&phases::CONTROL_PLANE, &c, &inp, "master");
+    assert!(
+        ops.iter()
+            .any(|o| o.contains("taint node master node-role.kubernetes.io/master:NoSchedule-")),
+        "{ops:?}"
+    );
+    assert!(hosts_of(&phases::WORKERS, &c) == ["node1", "node2"]);
+}
+
+#[test]
+fn etcd_health_uses_the_member_address_and_admin_cert() {
+    let c = cluster("seed-ha");
+    let f = facts(&c, "");
+    let files = BTreeMap::new();
+    let off = Offline::default();
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let ops = ops_of(&phases::Etcd, &c, &inp, "master2");
+    let health = ops.last().unwrap();
+    assert!(
+        health.contains("--endpoints=https://192.168.0.2:2379"),
+        "{health}"
+    );
+    assert!(
+        health.contains("--cert=/etc/ssl/etcd/ssl/admin-master2.pem"),
+        "{health}"
+    );
+}

@@ -85,6 +85,8 @@ fn real_packages_make_a_repository_apt_installs_from() {
             from: vec![from.clone()],
             download: false,
             families: vec![Family::Deb],
+            allow_missing: false,
+            extra_images: vec![],
             date_epoch: 1_700_000_000,
         },
     )

@@ -492,6 +492,8 @@ fn build_library_refuses_partial_output_quietly() {
         from: vec![tmp.path().join("does-not-exist")],
         download: false,
         families: vec![ksinstall::bundle::needs::Family::Deb],
+        allow_missing: false,
+        extra_images: vec![],
         date_epoch: 0,
     };
     let r = build::build(&plan, &opts).unwrap_err();
@@ -596,4 +598,91 @@ fn a_tree_of_releases_picks_the_right_version() {
         m.find(Kind::Binary, "kubeadm", "v1.12.3").unwrap().sha256,
         sha256_hex(&elf_bytes("v1.12.3"))
     );
+}
+
+#[test]
+fn allow_missing_and_extra_images_for_a_partial_lab_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let from = tmp.path().join("from");
+    let conf = fixture("seed-root");
+    let plan = plan_of(&conf);
+    populate(&from, &plan, &[Kind::Deb]);
+    let extra = tmp.path().join("busybox.tar");
+    std::fs::write(&extra, image_bytes("docker.io/ksinstall/busybox:1.0")).unwrap();
+    let out = tmp.path().join("b");
+    let o = ksinstall(&[
+        "bundle",
+        "build",
+        "--conf",
+        s(&conf),
+        "-o",
+        s(&out),
+        "--from",
+        s(&from),
+        "--allow-missing",
+        "--extra-image",
+        s(&extra),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let want_missing = plan.needs.iter().filter(|n| n.kind != Kind::Deb).count();
+    assert_eq!(
+        stderr.matches("[WARNING BundleMissing]").count(),
+        want_missing,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[WARNING BundleMissing]: kubeadm v1.12.3 (binary"),
+        "{stderr}"
+    );
+    let m = Manifest::read(&out).unwrap();
+    assert_eq!(m.missing.len(), want_missing);
+    let bb = m
+        .find(Kind::Image, "docker.io/ksinstall/busybox:1.0", "")
+        .unwrap();
+    assert!(bb.extra);
+    assert_eq!(bb.path, "images/ksinstall-busybox_1.0.tar");
+    assert_eq!(bb.hosts, ["master", "node1", "node2"]);
+
+    // The files are sound; the cluster still lacks what was missing.
+    let o = ksinstall(&["bundle", "verify", s(&out)]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = ksinstall(&["bundle", "verify", s(&out), "--conf", s(&conf)]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        errors(&stderr, "BundleMissing").len(),
+        want_missing,
+        "{stderr}"
+    );
+
+    // A host's payload, in memory, as the install phases push it.
+    let sel = select::for_host(&m, &plan, "node1");
+    assert!(sel.entries.iter().any(|e| e.extra));
+    let p = select::host_payload(&out, &sel, 0).unwrap();
+    assert_eq!(p.images.len(), 1);
+    assert_eq!(p.images[0].0, "ksinstall-busybox_1.0.tar");
+    assert!(
+        p.packages.contains(&"socat".to_string())
+            && !p.packages.contains(&"etcd-server".to_string())
+    );
+    let repo = tmp.path().join("node1-repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for (name, data) in &p.repo_files {
+        std::fs::write(repo.join(name), data).unwrap();
+    }
+    assert!(
+        aptrepo::check_index(&repo).is_empty(),
+        "{:?}",
+        aptrepo::check_index(&repo)
+    );
+    assert_eq!(
+        aptrepo::read_packages(&repo).unwrap().len(),
+        sel.of_kind(Kind::Deb).count()
+    );
+    // A changed file is refused rather than pushed.
+    let socat = m.find(Kind::Deb, "socat", "").unwrap();
+    std::fs::write(out.join(&socat.path), "changed").unwrap();
+    let e = select::host_payload(&out, &sel, 0).unwrap_err();
+    assert!(e.contains("run `ksinstall bundle verify`"), "{e}");
 }

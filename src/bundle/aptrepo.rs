@@ -44,6 +44,14 @@ pub fn stanza(info: &DebInfo, file_name: &str, sums: &Sums) -> Paragraph {
 /// Writes `Packages`, `Packages.gz` and `Release` in `dir` for the given
 /// paragraphs (sorted by package name, then version).
 pub fn write_index(dir: &Path, stanzas: &[Paragraph], date_epoch: u64) -> std::io::Result<()> {
+    for (name, data) in index_files(stanzas, date_epoch) {
+        std::fs::write(dir.join(name), data)?;
+    }
+    Ok(())
+}
+
+/// `Packages`, `Packages.gz` and `Release` for the given paragraphs, in memory.
+pub fn index_files(stanzas: &[Paragraph], date_epoch: u64) -> Vec<(String, Vec<u8>)> {
     let mut sorted: Vec<&Paragraph> = stanzas.iter().collect();
     sorted.sort_by(|a, b| {
         let name = |p: &Paragraph| p.get("Package").unwrap_or("").to_string();
@@ -58,18 +66,14 @@ pub fn write_index(dir: &Path, stanzas: &[Paragraph], date_epoch: u64) -> std::i
             .then_with(|| a.get("Architecture").cmp(&b.get("Architecture")))
     });
     let text: String = sorted.iter().map(|p| p.render() + "\n").collect();
-    std::fs::write(dir.join(PACKAGES), &text)?;
-    let gz = gzip(text.as_bytes())?;
-    std::fs::write(dir.join(PACKAGES_GZ), &gz)?;
+    let gz = gzip(text.as_bytes());
 
     let archs: BTreeSet<&str> = sorted
         .iter()
         .filter_map(|p| p.get("Architecture"))
         .collect();
-    let files = [
-        (PACKAGES, hash::sums_of(text.as_bytes())?),
-        (PACKAGES_GZ, hash::sums_of(&gz[..])?),
-    ];
+    let sums = |b: &[u8]| hash::sums_of(b).expect("reading memory");
+    let files = [(PACKAGES, sums(text.as_bytes())), (PACKAGES_GZ, sums(&gz))];
     let mut rel = String::new();
     rel.push_str("Origin: ksinstall\nLabel: ksinstall offline bundle\n");
     rel.push_str(&format!(
@@ -88,16 +92,20 @@ pub fn write_index(dir: &Path, stanzas: &[Paragraph], date_epoch: u64) -> std::i
             rel.push_str(&format!(" {} {:>16} {}\n", pick(s), s.size, name));
         }
     }
-    std::fs::write(dir.join(RELEASE), rel)
+    vec![
+        (PACKAGES.to_string(), text.into_bytes()),
+        (PACKAGES_GZ.to_string(), gz),
+        (RELEASE.to_string(), rel.into_bytes()),
+    ]
 }
 
-fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+fn gzip(data: &[u8]) -> Vec<u8> {
     // mtime 0 and no file name: the same index gives the same bytes.
     let mut enc = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), flate2::Compression::best());
-    enc.write_all(data)?;
-    enc.finish()
+    enc.write_all(data).expect("writing to memory");
+    enc.finish().expect("writing to memory")
 }
 
 /// `Sat, 23 Nov 2024 13:47:00 UTC` for seconds since the epoch.

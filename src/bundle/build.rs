@@ -27,6 +27,11 @@ pub struct BuildOptions {
     pub from: Vec<PathBuf>,
     pub download: bool,
     pub families: Vec<Family>,
+    /// Write the bundle even when artifacts are missing; they are listed
+    /// (warnings, and `missing` in the manifest) and `verify` still reports them.
+    pub allow_missing: bool,
+    /// Image tarballs to add beyond the plan, for the hosts that get images.
+    pub extra_images: Vec<PathBuf>,
     /// Seconds since the epoch for the apt `Release` date
     /// (`SOURCE_DATE_EPOCH` when set, for reproducible bundles).
     pub date_epoch: u64,
@@ -48,6 +53,8 @@ pub fn default_date_epoch() -> u64 {
 pub struct Built {
     pub manifest: Manifest,
     pub warnings: Vec<String>,
+    /// Named warnings (`BundleMissing` under `--allow-missing`).
+    pub report: Report,
 }
 
 /// Candidate source files, indexed.
@@ -138,6 +145,7 @@ struct Chosen {
     hosts: BTreeSet<String>,
     depends: Vec<String>,
     dependency_of: BTreeSet<String>,
+    extra: bool,
 }
 
 fn role_labels(roles: &BTreeSet<Role>) -> Vec<String> {
@@ -260,6 +268,7 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
             hosts: need.hosts.iter().cloned().collect(),
             depends: Vec::new(),
             dependency_of: BTreeSet::new(),
+            extra: false,
         };
         match need.kind {
             Kind::Deb => match pool.best_deb(&need.name, arch, None) {
@@ -383,6 +392,52 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
         }
     }
 
+    // Images beyond the plan.
+    for p in &opts.extra_images {
+        match files::image_refs(p) {
+            Ok(refs) => {
+                let name = refs.first().cloned().unwrap_or_else(|| {
+                    p.file_stem()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                });
+                let version = name
+                    .rsplit_once(':')
+                    .map(|(_, t)| t.to_string())
+                    .unwrap_or_default();
+                let mut path = format!("images/{}", super::needs::image_file_name(&name));
+                if p.extension().is_some_and(|e| e == "gz") {
+                    path.push_str(".gz");
+                }
+                if chosen.iter().any(|c| c.path == path) {
+                    warnings.push(format!(
+                        "--extra-image {}: {name} is already in the bundle",
+                        p.display()
+                    ));
+                    continue;
+                }
+                chosen.push(Chosen {
+                    kind: Kind::Image,
+                    name,
+                    version,
+                    src: p.clone(),
+                    path,
+                    source: format!("extra {}", p.display()),
+                    roles: plan.image_roles.iter().copied().collect(),
+                    hosts: plan.image_hosts.iter().cloned().collect(),
+                    depends: Vec::new(),
+                    dependency_of: BTreeSet::new(),
+                    extra: true,
+                });
+            }
+            Err(e) => report.push(Diagnostic::error(
+                "BundleBadFile",
+                format!("--extra-image {e}"),
+            )),
+        }
+    }
+
     // Dependencies of the chosen packages, from the same pool.
     let mut unresolved: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut queue: VecDeque<usize> = (0..chosen.len())
@@ -428,6 +483,7 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
                             hosts: BTreeSet::new(),
                             depends: Vec::new(),
                             dependency_of: BTreeSet::new(),
+                            extra: false,
                         });
                         queue.push_back(chosen.len() - 1);
                         chosen.len() - 1
@@ -499,6 +555,17 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
         warnings.push(w);
     }
 
+    let mut missing_list = Vec::new();
+    if opts.allow_missing {
+        for d in report
+            .items
+            .iter_mut()
+            .filter(|d| d.is_error() && d.name == "BundleMissing")
+        {
+            d.severity = crate::diag::Severity::Warning;
+            missing_list.push(d.message.clone());
+        }
+    }
     if report.has_errors() {
         return Err(report);
     }
@@ -537,6 +604,7 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
             depends: c.depends.clone(),
             dependency_of: c.dependency_of.iter().cloned().collect(),
             source: c.source.clone(),
+            extra: c.extra,
         });
     }
     let _ = std::fs::remove_dir_all(stage.join("debs").join(".download"));
@@ -603,6 +671,7 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
         artifacts,
         index,
         notes,
+        missing: missing_list,
     };
     if let Err(e) = manifest.write(&stage) {
         report.push(Diagnostic::error(
@@ -625,7 +694,11 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
             opts.out.display()
         ))
     })?;
-    Ok(Built { manifest, warnings })
+    Ok(Built {
+        manifest,
+        warnings,
+        report,
+    })
 }
 
 fn source_of(p: &Path, stage: &Path) -> String {

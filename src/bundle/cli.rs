@@ -70,6 +70,14 @@ pub enum BundleAction {
         /// Package format of the hosts.
         #[arg(long, value_enum, default_value = "deb")]
         os_family: FamilyArg,
+        /// Write the bundle even if artifacts are missing (listed as warnings
+        /// and in manifest.json; `verify` still reports them).
+        #[arg(long)]
+        allow_missing: bool,
+        /// Add an image tarball (docker-archive or OCI layout) beyond the
+        /// plan, for every host that gets images. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        extra_image: Vec<PathBuf>,
     },
     /// Check a bundle: every file against manifest.json, the apt index
     /// against the packages and, given a cluster (--conf / -i), that every
@@ -158,6 +166,8 @@ pub fn run(args: BundleArgs) -> anyhow::Result<ExitCode> {
             mirrors,
             arch,
             os_family,
+            allow_missing,
+            extra_image,
         } => {
             let mirrors = parse_mirrors(&mirrors)?;
             let (_, plan) = plan_for(&src, &arch, os_family.families(), mirrors)?;
@@ -166,10 +176,13 @@ pub fn run(args: BundleArgs) -> anyhow::Result<ExitCode> {
                 from,
                 download,
                 families: os_family.families(),
+                allow_missing,
+                extra_images: extra_image,
                 date_epoch: build::default_date_epoch(),
             };
             match build::build(&plan, &opts) {
                 Ok(built) => {
+                    eprint!("{}", built.report.render());
                     for w in &built.warnings {
                         eprintln!("[WARNING Bundle]: {w}");
                     }

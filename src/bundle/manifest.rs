@@ -27,6 +27,9 @@ pub struct Manifest {
     /// What the operator should know (unresolved dependencies, unverified downloads, no rpm index).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What the plan needed and the bundle lacks (built with `--allow-missing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +55,9 @@ pub struct Entry {
     pub dependency_of: Vec<String>,
     /// `--from` file, download address, or `apt-get download`.
     pub source: String,
+    /// Not from the plan: an image added with `--extra-image`, for `hosts`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub extra: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -461,6 +461,10 @@ pub struct Plan {
     pub arch: String,
     pub versions: Versions,
     pub needs: Vec<Need>,
+    /// Where images go (`--extra-image` too): the registry host(s) when the
+    /// inventory has one, else every master and worker.
+    pub image_roles: Vec<Role>,
+    pub image_hosts: Vec<String>,
 }
 
 impl Plan {
@@ -594,6 +598,7 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
         (who.roles().to_vec(), hosts)
     };
 
+    let (image_roles, image_hosts) = hosts_for(Who::K8sNodes, Kind::Image);
     let mut needs = Vec::new();
     let mut push = |kind: Kind,
                     name: String,
@@ -680,6 +685,8 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
         arch: opts.arch.clone(),
         versions: v,
         needs,
+        image_roles,
+        image_hosts,
     })
 }
 

@@ -63,6 +63,13 @@ pub fn for_host(m: &Manifest, plan: &Plan, host: &str) -> HostSelection {
             None => missing.push(need.clone()),
         }
     }
+    // Extra images go where they were meant to when built.
+    entries.extend(
+        m.artifacts
+            .iter()
+            .filter(|e| e.extra && e.hosts.iter().any(|h| h == host))
+            .cloned(),
+    );
     // Packages bring the bundle packages they depend on.
     let mut seen = BTreeSet::new();
     while let Some(e) = queue.pop_front() {
@@ -147,6 +154,69 @@ fn copy_tree(src: &Path, dest: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A host's part of the bundle in memory, in the shape the install phases
+/// push: the repository's files (packages and an index of just those),
+/// the package names to install, binaries and image tarballs by file name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostPayload {
+    pub repo_files: Vec<(String, Vec<u8>)>,
+    pub packages: Vec<String>,
+    pub binaries: Vec<(String, Vec<u8>)>,
+    pub images: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads the host's part of `bundle` (see `for_host`) into memory. Every
+/// file is checked against its manifest SHA-256 on the way.
+pub fn host_payload(
+    bundle: &Path,
+    sel: &HostSelection,
+    date_epoch: u64,
+) -> Result<HostPayload, String> {
+    let mut p = HostPayload {
+        packages: sel.packages.clone(),
+        ..HostPayload::default()
+    };
+    let mut debs = Vec::new();
+    for e in &sel.entries {
+        if !super::verify::safe_rel(&e.path) {
+            return Err(format!("{:?}: not a path inside the bundle", e.path));
+        }
+        let path = bundle.join(&e.path);
+        let data = std::fs::read(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let sum = super::hash::sha256_bytes(&data);
+        if sum != e.sha256 {
+            return Err(format!(
+                "{}: sha256 {sum}, manifest.json says {}: run `ksinstall bundle verify`",
+                e.path, e.sha256
+            ));
+        }
+        let file = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
+        match e.kind {
+            Kind::Deb | Kind::Rpm => {
+                if e.kind == Kind::Deb {
+                    debs.push(file.clone());
+                }
+                p.repo_files.push((file, data));
+            }
+            Kind::Binary => p.binaries.push((file, data)),
+            Kind::Image => p.images.push((file, data)),
+        }
+    }
+    if !debs.is_empty() {
+        let keep: BTreeSet<String> = debs.into_iter().collect();
+        let stanzas: Vec<_> = aptrepo::read_packages(&bundle.join(Kind::Deb.dir()))?
+            .into_iter()
+            .filter(|s| {
+                s.get("Filename")
+                    .is_some_and(|f| keep.contains(f.trim_start_matches("./")))
+            })
+            .collect();
+        p.repo_files
+            .extend(aptrepo::index_files(&stanzas, date_epoch));
+    }
+    Ok(p)
 }
 
 /// The sources.list line for a flat repository in `repo_dir` on the host.

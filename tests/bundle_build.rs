@@ -646,7 +646,13 @@ fn allow_missing_and_extra_images_for_a_partial_lab_bundle() {
 
     // The files are sound; the cluster still lacks what was missing.
     let o = ksinstall(&["bundle", "verify", s(&out)]);
-    assert!(o.status.success(), "{}", text(&o).1);
+    let (_, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[WARNING BundleIncomplete]: built with --allow-missing; it lacks"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kubeadm v1.12.3, "), "{stderr}");
     let o = ksinstall(&["bundle", "verify", s(&out), "--conf", s(&conf)]);
     let (_, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(2));

@@ -39,6 +39,23 @@ pub fn verify(dir: &Path, cluster: Option<&Cluster>) -> Verified {
             return v;
         }
     };
+    if !m.missing.is_empty() {
+        v.report.push(Diagnostic::warning(
+            "BundleIncomplete",
+            format!(
+                "built with --allow-missing; it lacks {} artifact(s): {}",
+                m.missing.len(),
+                m.missing
+                    .iter()
+                    .map(|s| s.split(" (").next().unwrap_or(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    for n in &m.notes {
+        v.report.push(Diagnostic::warning("BundleNote", n.clone()));
+    }
     // Files: present, same size, same digest. Hashing runs in parallel.
     let mut listed: Vec<(String, String, u64)> = m
         .artifacts

@@ -136,6 +136,8 @@ pub enum Verb {
         #[arg(long, value_name = "OWNER")]
         owner: Option<String>,
     },
+    /// The offline bundle: build it, verify it, show each host's part.
+    Bundle(crate::bundle::cli::BundleArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -287,6 +289,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mode,
             owner,
         } => crate::exec::verbs::copy(&exec, &src, &dest, mode.as_deref(), owner.as_deref()),
+        Verb::Bundle(args) => crate::bundle::cli::run(args),
     }
 }
 

@@ -4,6 +4,7 @@
 //! `inventory` + `config` → `model` (typed cluster) → `validate` → `report`,
 //! driven by the verbs in `cli`.
 
+pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod diag;

@@ -41,9 +41,13 @@ pub struct SourceArgs {
     pub ignore_errors: Vec<String>,
 }
 
-/// Which phases of the install to run.
+/// Which phases of the install to run, and from what.
 #[derive(Args, Debug, Clone)]
 pub struct PhaseArgs {
+    /// The offline bundle (`ksinstall bundle build`). Default: the installer
+    /// directory's bundle/, when there is one.
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
     /// Continue a failed install: skip phases already finished on each host.
     #[arg(long)]
     pub resume: bool,
@@ -423,8 +427,10 @@ fn run_install(
                 resume: phases.resume,
             },
             ignore_errors: src.ignore_errors.clone(),
+            bundle: phases.bundle.or_else(|| {
+                Some(installer_dir.join("bundle")).filter(|b| b.join("manifest.json").is_file())
+            }),
             installer_dir,
-            offline: Default::default(),
         },
     )
 }

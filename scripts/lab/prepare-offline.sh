@@ -35,4 +35,6 @@ cp "$root/scripts/install.sh" "$dir/installer/scripts/install.sh"
 ln -sf "$bin" "$dir/installer/bin/ksinstall"
 
 rm -rf "$dir/bundle"
-"$bin" bundle build --conf "$dir/installer/conf" --from "$dir/debs" --from "$dir/images" -o "$dir/bundle"
+# Kubernetes binaries and images are not to be had here: --allow-missing.
+"$bin" bundle build --conf "$dir/installer/conf" --from "$dir/debs" --allow-missing \
+  --extra-image "$dir/images/busybox.tar" -o "$dir/bundle"

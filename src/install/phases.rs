@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::facts::Facts;
 use super::ops::Op;
+use crate::bundle::select::LocalApt;
 use crate::model::{Cluster, Node, Role};
 
 /// A file rendered for a host (path on the host, content, mode).
@@ -28,6 +29,8 @@ pub struct Offline {
     pub packages: BTreeMap<String, Vec<String>>,
     /// Image tarballs each host imports: (name, content).
     pub images: BTreeMap<String, Vec<(String, Vec<u8>)>>,
+    /// Binaries (kubeadm, kubelet, ...) each host gets in /usr/local/bin.
+    pub binaries: BTreeMap<String, Vec<(String, Vec<u8>)>>,
 }
 
 /// Everything a phase computes from.
@@ -182,34 +185,44 @@ impl Phase for Packages {
     }
     fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
         let off = inp.offline;
-        let Some(pkgs) = off.packages.get(&node.name).filter(|p| !p.is_empty()) else {
-            return vec![];
-        };
-        let dir = &off.repo_dir;
         let mut ops: Vec<Op> = off
-            .repo_files
+            .binaries
             .get(&node.name)
             .into_iter()
             .flatten()
-            .map(|(file, content)| Op::file(&format!("{dir}/{file}"), content.clone(), 0o644))
+            .map(|(file, content)| {
+                Op::file(&format!("/usr/local/bin/{file}"), content.clone(), 0o755)
+            })
             .collect();
-        let list = "/etc/apt/sources.list.d/ksinstall.list";
-        ops.push(Op::file(
-            list,
-            format!("deb [trusted=yes] file:{dir} ./\n"),
-            0o644,
-        ));
-        let names = pkgs.join(" ");
-        // Only our repository is consulted: the host needs no network.
-        let apt = format!(
-            "apt-get -o Dir::Etc::sourcelist={list} -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 -o Acquire::Retries=0"
+        let Some(pkgs) = off.packages.get(&node.name).filter(|p| !p.is_empty()) else {
+            return ops;
+        };
+        let dir = &off.repo_dir;
+        ops.extend(
+            off.repo_files
+                .get(&node.name)
+                .into_iter()
+                .flatten()
+                .map(|(file, content)| Op::file(&format!("{dir}/{file}"), content.clone(), 0o644)),
         );
+        // apt reads only the bundle's repository, with lists and cache of its
+        // own: the host's sources.list is never touched and no network is used.
+        let apt = LocalApt {
+            repo_dir: dir.clone(),
+            ..LocalApt::default()
+        };
+        let (list, line) = apt.sources_list();
+        ops.push(Op::file(&list, line, 0o644));
+        let opts = apt.options().join(" ");
+        let names = pkgs.join(" ");
         ops.push(Op::run_unless(
-            &format!("install {names}"),
+            &format!("install {names} from the bundle"),
             &format!(
-                "{NO_AUTOSTART}; export DEBIAN_FRONTEND=noninteractive; {apt} update -qq && {apt} install -y -qq --no-install-recommends {names}; rc=$?; {AUTOSTART_BACK}; exit $rc"
+                "mkdir -p {dirs} && {NO_AUTOSTART} && export DEBIAN_FRONTEND=noninteractive && \
+                 apt-get {opts} -qq update && apt-get {opts} -qq install -y --no-install-recommends {names}; rc=$?; {AUTOSTART_BACK}; exit $rc",
+                dirs = apt.dirs().join(" ")
             ),
-            &format!("dpkg-query -W -f='${{Status}}\\n' {names} 2>/dev/null | grep -vq 'install ok installed' && exit 1; dpkg-query -W {names} >/dev/null 2>&1"),
+            &format!("for p in {names}; do dpkg-query -W -f='${{Status}}' \"$p\" 2>/dev/null | grep -q 'install ok installed' || exit 1; done"),
         ));
         ops
     }

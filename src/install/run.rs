@@ -60,7 +60,8 @@ pub struct RunOptions {
     pub ignore_errors: Vec<String>,
     /// The installer directory: state/ and kubesphere/ live there.
     pub installer_dir: PathBuf,
-    pub offline: Offline,
+    /// The offline bundle; without one, hosts install nothing from it.
+    pub bundle: Option<PathBuf>,
 }
 
 /// Files every phase pushes, per host. Rendering proper lives in `render`;
@@ -162,7 +163,11 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     let mut report = Report::default();
     let facts = gather_facts(&engine, &mut report, &cluster);
     fill_ips(&mut cluster, &facts);
-    let provided: Vec<String> = opts.offline.packages.values().flatten().cloned().collect();
+    let offline = match &opts.bundle {
+        Some(dir) => super::offline::load(dir, &cluster, &facts, &mut report)?,
+        None => Offline::default(),
+    };
+    let provided: Vec<String> = offline.packages.values().flatten().cloned().collect();
     report.extend(
         preflight::check(&preflight::Input {
             cluster: &cluster,
@@ -196,7 +201,7 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         cluster: &cluster,
         facts: &facts,
         files: &files,
-        offline: &opts.offline,
+        offline: &offline,
     };
     let state_path = State::path(&opts.installer_dir);
     let mut state = if opts.selection.resume {

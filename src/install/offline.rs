@@ -1,0 +1,93 @@
+//! The offline bundle, per host: what the install pushes to each host (only
+//! what it needs and does not already have) and the artifacts the bundle
+//! lacks, reported by preflight before anything changes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::facts::Facts;
+use super::phases::Offline;
+use crate::bundle::manifest::Manifest;
+use crate::bundle::needs::{self, PlanOptions};
+use crate::bundle::select::{self, HOST_REPO_DIR};
+use crate::diag::{Diagnostic, Report};
+use crate::model::Cluster;
+
+/// `name_version_arch.deb` with the version's `:` written `%3a`.
+fn deb_name_version(file: &str) -> Option<(String, String)> {
+    let stem = file.strip_suffix(".deb")?;
+    let mut parts = stem.splitn(3, '_');
+    let name = parts.next()?.to_string();
+    let version = parts.next()?.replace("%3a", ":");
+    Some((name, version))
+}
+
+pub fn load(
+    bundle: &Path,
+    c: &Cluster,
+    facts: &BTreeMap<String, Facts>,
+    report: &mut Report,
+) -> anyhow::Result<Offline> {
+    let manifest =
+        Manifest::read(bundle).map_err(|e| anyhow::anyhow!("bundle {}: {e}", bundle.display()))?;
+    let plan =
+        needs::plan(c, &PlanOptions::default()).map_err(|e| anyhow::anyhow!("bundle plan: {e}"))?;
+    let mut off = Offline {
+        repo_dir: HOST_REPO_DIR.into(),
+        ..Offline::default()
+    };
+    for node in &c.nodes {
+        let sel = select::for_host(&manifest, &plan, &node.name);
+        if !sel.missing.is_empty() {
+            let names: Vec<String> = sel
+                .missing
+                .iter()
+                .map(|n| format!("{} {}", n.name, n.version).trim().to_string())
+                .collect();
+            report.push(c.at_node(
+                Diagnostic::error(
+                    "BundleMissing",
+                    format!("'{}' needs {} which the bundle {} lacks: add them (`ksinstall bundle build --from DIR`)", node.name, names.join(", "), bundle.display()),
+                ),
+                node,
+            ));
+        }
+        let payload =
+            select::host_payload(bundle, &sel, 0).map_err(|e| anyhow::anyhow!("bundle: {e}"))?;
+        let installed = facts.get(&node.name).map(|f| &f.debs);
+        // A package already installed at the bundle's version is not sent again.
+        let repo: Vec<(String, Vec<u8>)> = payload
+            .repo_files
+            .into_iter()
+            .filter(|(file, _)| match (deb_name_version(file), installed) {
+                (Some((name, version)), Some(debs)) => debs.get(&name) != Some(&version),
+                _ => true,
+            })
+            .collect();
+        off.repo_files.insert(node.name.clone(), repo);
+        off.packages.insert(node.name.clone(), payload.packages);
+        off.images.insert(node.name.clone(), payload.images);
+        off.binaries.insert(node.name.clone(), payload.binaries);
+    }
+    Ok(off)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deb_file_names() {
+        assert_eq!(
+            deb_name_version("containerd_1.6.20~ds1-1+b1_amd64.deb"),
+            Some(("containerd".into(), "1.6.20~ds1-1+b1".into()))
+        );
+        assert_eq!(
+            deb_name_version("busybox-static_1%3a1.35.0-4_amd64.deb")
+                .unwrap()
+                .1,
+            "1:1.35.0-4"
+        );
+        assert_eq!(deb_name_version("Packages"), None);
+    }
+}

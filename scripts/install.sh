@@ -79,18 +79,19 @@ storage_question() {
 }
 
 run_install() {
-  local mode=$1 bin log rc
+  local mode=$1 bin rc
   bin=$(find_binary) || exit 1
   mkdir -p "$LOG_DIR"
-  log="$LOG_DIR/Install[$(date +%Y-%m-%d~%H:%M:%S)].log"
   export KSINSTALL_HOME="$INSTALLER_DIR"
-  "$bin" install --mode "$mode" --yes --conf "$CONF_DIR" --log "$log"
+  # KSINSTALL_ARGS: more options for automation (e.g. --bundle DIR --until PHASE).
+  # shellcheck disable=SC2086
+  "$bin" install --mode "$mode" --yes --conf "$CONF_DIR" --log-dir "$LOG_DIR" ${KSINSTALL_ARGS:-}
   rc=$?
   if [ $rc -ne 0 ]; then
     red_white "failed!"
     echo "**********************************"
     echo "The install stopped: the lines above name the phase, the host and what to do."
-    echo "Full log: $log"
+    echo "Full log: the newest Install[...].log in $LOG_DIR"
     echo "After fixing it, continue with: $bin install --mode $mode --resume --conf $CONF_DIR"
     echo "**********************************"
     exit $rc

@@ -101,6 +101,16 @@ launcher_ok() {
 
 read_pid() { local f=$1; [[ -s $f ]] && cat "$f" || true; }
 
+# one lab per machine: the netns names (lab, nodeK) are global. This file
+# names the LAB_DIR of the lab that owns them.
+OWNER_FILE=/run/ksinstall-lab.dir
+foreign_lab() {  # prints the LAB_DIR of a live lab that is not ours
+    [[ -e /run/netns/$LAB_NETNS && -s $OWNER_FILE ]] || return 1
+    local o; o=$(cat "$OWNER_FILE")
+    [[ $o != "$LAB_DIR" && -f $o/state ]] || return 1
+    echo "$o"
+}
+
 lab_is_up() {
     load_state
     (( LAB_N > 0 )) || return 1
@@ -267,7 +277,8 @@ EOF
     for unit in console-getty.service container-getty@.service getty@tty1.service \
                 apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
                 e2scrub_reap.service fstrim.timer systemd-timesyncd.service \
-                systemd-networkd-wait-online.service; do
+                systemd-networkd-wait-online.service ipvsadm.service dev-hugepages.mount \
+                sys-fs-fuse-connections.mount; do
         ln -s /dev/null "$c/etc/systemd/system/$unit"
     done
 
@@ -427,6 +438,26 @@ wait_ssh() {
         done' lab-wait "${ips[@]}"
 }
 
+# --systemd: wait until each host's systemd finished booting (running/degraded)
+wait_booted() {
+    local tmo=$1; shift
+    # (never a bare `wait`: the launched hosts are our children too)
+    local k i out=$LAB_DIR/.boot-state batch=()
+    : > "$out"
+    for k in "$@"; do
+        i=$(read_pid "$(hostdir "$k")/init.pid")
+        [[ -n $i ]] || continue
+        { echo "node$k $(nsenter --target "$i" --mount --uts --ipc --net --pid --root --wd -- \
+               env -i PATH="$GUEST_PATH" timeout "$tmo" systemctl is-system-running --wait 2>/dev/null || true)" >> "$out"; } &
+        batch+=($!)
+        if (( ${#batch[@]} >= 8 )); then wait "${batch[@]}" || true; batch=(); fi
+    done
+    (( ${#batch[@]} == 0 )) || wait "${batch[@]}" || true
+    local bad; bad=$(awk '$2 != "running" {printf "%s(%s) ", $1, $2}' "$out")
+    rm -f "$out"
+    [[ -z $bad ]] || note "warning: systemd not fully up on: $bad(ssh works; see 'lab.sh exec HOST -- systemctl --failed')"
+}
+
 kill_host() {  # SIGKILL the host's PID 1 (the whole PID namespace dies), then the launcher
     local k=$1 h; h=$(hostdir "$1")
     local l i
@@ -567,6 +598,10 @@ cmd_up() {
     (( n >= 1 && n <= LAB_MAX_HOSTS )) || die "N must be 1..$LAB_MAX_HOSTS"
     [[ $mode == tiny ]] || command -v systemd-nspawn >/dev/null || die "--systemd needs systemd-nspawn (apt-get install systemd-container)"
     take_lock
+    local other
+    if other=$(foreign_lab); then
+        die "another lab (LAB_DIR=$other) is up on this machine; run 'LAB_DIR=$other $0 down' first"
+    fi
     if lab_is_up; then
         if (( force )); then
             note "lab is up ($LAB_N hosts, $LAB_MODE); --force: tearing it down first"
@@ -599,6 +634,7 @@ LAB_MODE=$mode
 LAB_ROOTFS=$LAB_ROOTFS
 LAB_STARTED=$(date +%s)
 EOF
+    echo "$LAB_DIR" > "$OWNER_FILE"
     net_up
     local t_net; t_net=$(now_ms)
     local all=()
@@ -612,8 +648,9 @@ EOF
         cmd_status_inner || true
         die "up failed (run 'lab.sh down' to clean up)"
     fi
-    local t_ready; t_ready=$(now_ms)
     record_inits $(( $(now_ms) + 20000 )) "${all[@]}" || note "warning: could not find the PID 1 of every host"
+    [[ $mode == systemd ]] && wait_booted "$tmo" "${all[@]}"
+    local t_ready; t_ready=$(now_ms)
     write_outputs
     local used=$(( $(mem_used_kb) - m0 )) pss; pss=$(lab_pss_kb)
     echo "lab up: $n hosts ($mode) in $(( (t_ready - t0) ))ms" \
@@ -685,12 +722,20 @@ do_down() {
         while [[ -e /proc/${e#*:} ]] && (( $(now_ms) < deadline )); do sleep 0.1; done
     done
     # 6. state
+    [[ -s $OWNER_FILE && $(cat "$OWNER_FILE") != "$LAB_DIR" ]] || rm -f "$OWNER_FILE"
     rm -rf "$LAB_DIR/hosts" "$LAB_DIR/common" "$LAB_DIR/devtmpl" "$LAB_DIR/secrets" "$LAB_DIR/askpass" \
            "$LAB_DIR"/hosts-*.ini "$LAB_DIR/known_hosts" "$LAB_DIR/lab.env" "$STATE"
     echo "lab down"
 }
 
-cmd_down() { take_lock; do_down; }
+cmd_down() {
+    take_lock
+    local other
+    if other=$(foreign_lab); then
+        die "the lab on this machine belongs to LAB_DIR=$other, not $LAB_DIR; run 'LAB_DIR=$other $0 down'"
+    fi
+    do_down
+}
 
 # total PSS (KiB) of every lab process: the launchers and all their descendants
 lab_pss_kb() {
@@ -710,7 +755,7 @@ lab_pss_kb() {
     local files=() p
     for p in $pids; do files+=("/proc/$p/smaps_rollup"); done
     # processes may exit meanwhile: cat skips what it cannot read
-    cat "${files[@]}" 2>/dev/null | awk '/^Pss:/ {s += $2} END {print s + 0}' 
+    { cat "${files[@]}" 2>/dev/null || true; } | awk '/^Pss:/ {s += $2} END {print s + 0}' 
 }
 
 # one ps snapshot -> pid of the listening sshd under each init

@@ -655,8 +655,9 @@ EOF
     local used=$(( $(mem_used_kb) - m0 )) pss; pss=$(lab_pss_kb)
     echo "lab up: $n hosts ($mode) in $(( (t_ready - t0) ))ms" \
          "[prep $(( t_prep - t0 ))ms, net $(( t_net - t_prep ))ms, launch $(( t_launch - t_net ))ms, ssh ready $(( t_ready - t_launch ))ms]"
-    echo "memory: processes $(( pss / 1024 )) MiB PSS = $(( pss / n )) KiB/host;" \
-         "system 'used' grew $(( used / 1024 )) MiB = $(( used / n )) KiB/host (incl. kernel: netns, veths, mounts)"
+    local sys="system 'used' grew $(( used / 1024 )) MiB = $(( used / n )) KiB/host (incl. kernel: netns, veths, mounts)"
+    (( used > 0 )) || sys="system 'used' delta is noise at this size"
+    echo "memory: processes $(( pss / 1024 )) MiB PSS = $(( pss / n )) KiB/host; $sys"
     echo "lab dir: $LAB_DIR   (source $LAB_DIR/lab.env; inventories hosts-{root,ubuntu,key}.ini; key id_ed25519; known_hosts)"
     echo "try: ip netns exec $LAB_NETNS ssh -o UserKnownHostsFile=$LAB_DIR/known_hosts -i $LAB_DIR/id_ed25519 root@$(host_ip 1) hostname"
 }

@@ -19,6 +19,7 @@
 # + shared per-lab layer + per-host upper dir) and Debian's real sshd on :22.
 # See docs/LAB.md.
 set -euo pipefail
+umask 022
 
 LAB_DIR=${LAB_DIR:-/var/tmp/ksinstall-lab}
 LAB_NETNS=lab
@@ -95,7 +96,7 @@ launcher_ok() {
     local pid=$1 k=$2 hd c
     pid_alive "$pid" || return 1
     hd=$(hostdir "$k")
-    c=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || return 1
+    c=$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline") || return 1
     [[ $c == *"$hd "* || $c == *"$hd/"* ]]
 }
 
@@ -303,26 +304,24 @@ EOF
 
 # per-host upper dir: hostname, machine-id, host keys; fstab(s) for the launcher
 prep_host() {
+    # few execs per host (mkdir, 2x ssh-keygen): this runs 100+ times
     local k=$1 h; h=$(hostdir "$1")
     local u=$h/upper m=$h/merged
-    install -d -m 0755 "$h" "$u" "$h/work" "$m" "$u/etc" "$u/etc/ssh"
+    mkdir -p "$u/etc/ssh" "$h/work" "$m"
     echo "node$k" > "$u/etc/hostname"
     printf '%08x%08x%08x%08x\n' "$SRANDOM" "$SRANDOM" "$SRANDOM" "$SRANDOM" > "$u/etc/machine-id"
-    chmod 0444 "$u/etc/machine-id"
     ssh-keygen -q -t ed25519 -N '' -C "root@node$k" -f "$u/etc/ssh/ssh_host_ed25519_key"
     ssh-keygen -q -t ecdsa -b 256 -N '' -C "root@node$k" -f "$u/etc/ssh/ssh_host_ecdsa_key"
     local ovl="overlay $m overlay lowerdir=$LAB_DIR/common:$LAB_ROOTFS,upperdir=$u,workdir=$h/work 0 0"
-    echo "$ovl" > "$h/fstab.overlay"
-    cat > "$h/fstab" <<EOF
-$ovl
-proc $m/proc proc nosuid,nodev,noexec 0 0
-sysfs $m/sys sysfs ro,nosuid,nodev,noexec 0 0
-$LAB_DIR/devtmpl $m/dev none bind,ro 0 0
-devpts $m/dev/pts devpts newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec 0 0
-tmpfs $m/dev/shm tmpfs mode=1777,nosuid,nodev 0 0
-tmpfs $m/run tmpfs mode=0755,nosuid,nodev,size=64m 0 0
-tmpfs $m/tmp tmpfs mode=1777,nosuid,nodev 0 0
-EOF
+    printf '%s\n' "$ovl" > "$h/fstab.overlay"
+    printf '%s\n' "$ovl" \
+        "proc $m/proc proc nosuid,nodev,noexec 0 0" \
+        "sysfs $m/sys sysfs ro,nosuid,nodev,noexec 0 0" \
+        "$LAB_DIR/devtmpl $m/dev none bind,ro 0 0" \
+        "devpts $m/dev/pts devpts newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec 0 0" \
+        "tmpfs $m/dev/shm tmpfs mode=1777,nosuid,nodev 0 0" \
+        "tmpfs $m/run tmpfs mode=0755,nosuid,nodev,size=64m 0 0" \
+        "tmpfs $m/tmp tmpfs mode=1777,nosuid,nodev 0 0" > "$h/fstab"
     : > "$h/console.log"
 }
 
@@ -335,9 +334,12 @@ link add $LAB_BRIDGE type bridge stp_state 0 forward_delay 0
 addr add $LAB_GATEWAY_IP/$LAB_PREFIXLEN dev $LAB_BRIDGE
 link set $LAB_BRIDGE up
 EOF
-    local k batch=
+    local k batch= nsbatch=
     for (( k = 1; k <= LAB_N; k++ )); do
-        ip netns add "node$k"
+        nsbatch+="netns add node$k"$'\n'
+    done
+    ip -b - <<<"$nsbatch"
+    for (( k = 1; k <= LAB_N; k++ )); do
         batch+="link add vnode$k type veth peer name eth0 address $(host_mac "$k") netns node$k
 link set vnode$k master $LAB_BRIDGE up
 neigh replace $(host_ip "$k") lladdr $(host_mac "$k") dev $LAB_BRIDGE nud permanent
@@ -869,7 +871,11 @@ cmd_shell() {
         cmd_exec "$1" -- /bin/bash -l
     fi
     echo "lab: shell in netns '$LAB_NETNS' (taskbox side, $LAB_GATEWAY_IP); lab.env is sourced; exit to leave" >&2
-    exec ip netns exec "$LAB_NETNS" bash --rcfile <(printf '[ -f ~/.bashrc ] && . ~/.bashrc\n. %q\nPS1="[lab] $PS1"\n' "$LAB_DIR/lab.env") -i
+    local rc; rc=$(printf '[ -f ~/.bashrc ] && . ~/.bashrc\n. %q\nPS1="[lab] $PS1"\n' "$LAB_DIR/lab.env")
+    if [[ -t 0 ]]; then
+        exec ip netns exec "$LAB_NETNS" bash --rcfile <(echo "$rc") -i
+    fi
+    exec ip netns exec "$LAB_NETNS" bash -c "$rc"$'\n''eval "$(cat)"'
 }
 
 cmd_inventory() {

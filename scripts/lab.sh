@@ -155,7 +155,7 @@ ensure_rootfs() {
     local d
     for d in "$LAB_DIR"/cache/rootfs-*; do
         [[ $d == "$LAB_ROOTFS" || $d == "$LAB_ROOTFS".* || $d == "$tmp" ]] && continue
-        [[ -d $d ]] && ! findmnt -rn -o OPTIONS | grep -qF "$d" && rm -rf "$d" "$d.ok"
+        [[ -d $d ]] && ! grep -qF "$d" <<<"$(findmnt -rn -o OPTIONS)" && rm -rf "$d" "$d.ok" "$LAB_DIR/cache/debootstrap-${d##*/rootfs-}.log"
     done
     return 0
 }
@@ -326,7 +326,25 @@ prep_host() {
 }
 
 # ---------------------------------------------------------------- network
+# Guard: outside the lab netns, 10.77.0.0/16 would follow the root netns'
+# default route, i.e. leave the machine. An "unreachable" route (it sends
+# nothing, connect() fails at once with EHOSTUNREACH) keeps a stray connect
+# from the wrong namespace on this machine. Removed again by `down`.
+guard_route_add() {
+    if grep -v '^unreachable 10\.77\.0\.0/16' <<<"$(ip -4 route show table main)" | grep -q '^10\.77\.'; then
+        note "warning: the root netns already routes part of 10.77.0.0/16; not adding the guard route"
+        return 0
+    fi
+    ip -4 route replace unreachable 10.77.0.0/16
+}
+guard_route_del() {
+    if [[ $(ip -4 route show 10.77.0.0/16) == unreachable* ]]; then
+        ip -4 route del unreachable 10.77.0.0/16 2>/dev/null || true
+    fi
+}
+
 net_up() {
+    guard_route_add
     ip netns add "$LAB_NETNS"
     ip -n "$LAB_NETNS" -b - <<EOF
 link set lo up
@@ -368,6 +386,7 @@ net_down() {
         [[ $ns =~ ^node[0-9]+$ || $ns == "$LAB_NETNS" ]] || continue
         ip netns del "$ns" 2>/dev/null || true
     done
+    guard_route_del
 }
 
 # ---------------------------------------------------------------- hosts
@@ -612,7 +631,7 @@ cmd_up() {
             echo "lab is already up: $LAB_N hosts, $LAB_MODE mode, dir $LAB_DIR (use 'down' first, or 'up N --force')"
             return 0
         fi
-    elif [[ -f $STATE || -e /run/netns/$LAB_NETNS ]] || ip netns list 2>/dev/null | grep -qE '^node[0-9]+( |$)'; then
+    elif [[ -f $STATE || -e /run/netns/$LAB_NETNS ]] || grep -qE '^node[0-9]+( |$)' <<<"$(ip netns list 2>/dev/null)"; then
         note "cleaning up leftovers of an earlier lab"
         do_down >/dev/null
     fi

@@ -104,12 +104,14 @@ rootpw=$(cat "$LAB_ROOT_PASSWORD_FILE") ubpw=$(cat "$LAB_UBUNTU_PASSWORD_FILE")
 check "no password in lab.env" nope grep -qF -e "$rootpw" -e "$ubpw" "$LAB_DIR/lab.env"
 leak=0
 for f in /proc/[0-9]*/cmdline; do
-    if { tr '\0' ' ' < "$f"; } 2>/dev/null | grep -qF -e "$rootpw" -e "$ubpw"; then leak=1; fi
+    if grep -qF -e "$rootpw" -e "$ubpw" <<<"$({ tr '\0' ' ' < "$f"; } 2>/dev/null)"; then leak=1; fi
 done
 check "no password on any process command line" [ $leak = 0 ]
 unset rootpw ubpw
 # --- network rule: nothing of the lab in the root netns; lab netns routes only its /16
 check "root netns has no 10.77. address" [ -z "$(ip -o addr show | grep ' 10\.77\.')" ]
+guarded() { [[ $(ip route show 10.77.0.0/16) == unreachable* && $(ip route get "$IP1" 2>&1) == *"No route to host"* ]]; }
+check "root netns: lab IPs are unreachable (guard route, nothing leaves the machine)" guarded
 check "lab netns has only the lab subnet route" \
     [ "$(ip -n "$LAB_NETNS" route show | awk '{print $1}' | sort -u | tr '\n' ' ')" = "10.77.0.0/16 " ]
 # --- failure injection on node2
@@ -133,6 +135,7 @@ if (( we_started )); then
     "$LAB" down >/dev/null
     we_started=0
     check "down: no lab netns left" [ -z "$(ip netns list | grep -E '^(lab|node[0-9]+)( |$)')" ]
+    check "down: guard route removed" [ -z "$(ip route show 10.77.0.0/16)" ]
     check "down: no mounts under LAB_DIR" [ -z "$(findmnt -rn -o TARGET,SOURCE,OPTIONS | grep -F "$LAB_DIR")" ]
     lab_procs() { ps -e -o args= | grep -E 'lab-init|stage1\.sh|nspawn\.sh|systemd-nspawn .*ksinstall-lab|sshd: /usr/sbin/sshd -D -e' | grep -v grep; }
     check "down: no lab processes" [ -z "$(lab_procs)" ]

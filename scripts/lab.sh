@@ -25,6 +25,7 @@ LAB_DIR=${LAB_DIR:-/var/tmp/ksinstall-lab}
 LAB_NETNS=lab
 LAB_BRIDGE=br0
 LAB_GATEWAY_IP=10.77.0.1
+LAB_GATEWAY_MAC=02:77:00:00:00:01
 LAB_PREFIXLEN=16
 LAB_MAX_HOSTS=1000
 LAB_SUITE=${LAB_SUITE:-$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-bookworm}")}
@@ -348,7 +349,7 @@ net_up() {
     ip netns add "$LAB_NETNS"
     ip -n "$LAB_NETNS" -b - <<EOF
 link set lo up
-link add $LAB_BRIDGE type bridge stp_state 0 forward_delay 0
+link add $LAB_BRIDGE address $LAB_GATEWAY_MAC type bridge stp_state 0 forward_delay 0
 addr add $LAB_GATEWAY_IP/$LAB_PREFIXLEN dev $LAB_BRIDGE
 link set $LAB_BRIDGE up
 EOF
@@ -365,14 +366,24 @@ neigh replace $(host_ip "$k") lladdr $(host_mac "$k") dev $LAB_BRIDGE nud perman
     done
     ip -n "$LAB_NETNS" -b - <<<"$batch"
     # node side: address + a default route via the lab netns (kubeadm & co.
-    # want one; the lab netns forwards nothing and has no route out).
-    local running=0
+    # want one; the lab netns forwards nothing and has no route out), and
+    # permanent neighbour entries for the gateway and every other host (MACs
+    # are deterministic): no ARP at all, and a cut host then times out for
+    # everybody instead of turning into "No route to host" after ARP fails.
+    local mesh= j running=0
+    mesh="neigh replace $LAB_GATEWAY_IP lladdr $LAB_GATEWAY_MAC dev eth0 nud permanent"$'\n'
+    if (( LAB_N <= 500 )); then
+        for (( j = 1; j <= LAB_N; j++ )); do
+            mesh+="neigh replace $(host_ip "$j") lladdr $(host_mac "$j") dev eth0 nud permanent"$'\n'
+        done
+    fi
     for (( k = 1; k <= LAB_N; k++ )); do
         ip -n "node$k" -b - <<EOF &
 link set lo up
 addr add $(host_ip "$k")/$LAB_PREFIXLEN dev eth0
 link set eth0 up
 route add default via $LAB_GATEWAY_IP dev eth0
+$mesh
 EOF
         if (( ++running >= 8 )); then wait -n; (( running-- )); fi
     done

@@ -101,6 +101,15 @@ launcher_ok() {
     [[ $c == *"$hd "* || $c == *"$hd/"* ]]
 }
 
+# PID $1 is host K's PID 1: innermost PID 1, and in netns nodeK (guards
+# against a recorded PID that was reused after the host died)
+init_ok() {
+    local pid=$1 k=$2
+    pid_alive "$pid" || return 1
+    [[ $(awk '/^NSpid:/ {print (NF > 2 ? $NF : "")}' "/proc/$pid/status" 2>/dev/null) == 1 ]] || return 1
+    [[ $(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null) == "$(stat -L -c %i "/run/netns/node$k" 2>/dev/null)" ]]
+}
+
 read_pid() { local f=$1; [[ -s $f ]] && cat "$f" || true; }
 
 # one lab per machine: the netns names (lab, nodeK) are global. This file
@@ -353,7 +362,7 @@ link add $LAB_BRIDGE address $LAB_GATEWAY_MAC type bridge stp_state 0 forward_de
 addr add $LAB_GATEWAY_IP/$LAB_PREFIXLEN dev $LAB_BRIDGE
 link set $LAB_BRIDGE up
 EOF
-    local k batch= nsbatch=
+    local k batch='' nsbatch=''
     for (( k = 1; k <= LAB_N; k++ )); do
         nsbatch+="netns add node$k"$'\n'
     done
@@ -370,7 +379,7 @@ neigh replace $(host_ip "$k") lladdr $(host_mac "$k") dev $LAB_BRIDGE nud perman
     # permanent neighbour entries for the gateway and every other host (MACs
     # are deterministic): no ARP at all, and a cut host then times out for
     # everybody instead of turning into "No route to host" after ARP fails.
-    local mesh= j running=0
+    local mesh='' j running=0
     mesh="neigh replace $LAB_GATEWAY_IP lladdr $LAB_GATEWAY_MAC dev eth0 nud permanent"$'\n'
     if (( LAB_N <= 500 )); then
         for (( j = 1; j <= LAB_N; j++ )); do
@@ -418,9 +427,9 @@ launch_host() {
 # the host's PID 1 as seen from here: a descendant of the launcher whose
 # innermost PID is 1
 find_init() {
-    local launcher=$1 depth pid queue next c ns
+    local launcher=$1 pid queue next c ns
     queue=$launcher
-    for depth in 1 2 3 4; do
+    for _ in 1 2 3 4; do
         next=
         for pid in $queue; do
             for c in $(cat "/proc/$pid/task/$pid/children" 2>/dev/null); do
@@ -495,7 +504,7 @@ kill_host() {  # SIGKILL the host's PID 1 (the whole PID namespace dies), then t
     local l i
     l=$(read_pid "$h/launcher.pid"); i=$(read_pid "$h/init.pid")
     if [[ -z $i ]] && launcher_ok "$l" "$k"; then i=$(find_init "$l" || true); fi
-    if pid_alive "$i"; then kill -KILL "$i" 2>/dev/null || true; fi
+    if init_ok "$i" "$k"; then kill -KILL "$i" 2>/dev/null || true; fi
     if launcher_ok "$l" "$k"; then
         local t; for t in $(seq 1 100); do launcher_ok "$l" "$k" || break; sleep 0.05; done
         launcher_ok "$l" "$k" && kill -KILL "$l" 2>/dev/null || true
@@ -590,7 +599,7 @@ write_outputs() {
             done
         done
     } > "$LAB_DIR/known_hosts"
-    local hosts= ips=
+    local hosts='' ips=''
     for (( k = 1; k <= LAB_N; k++ )); do hosts+="node$k "; ips+="$(host_ip "$k") "; done
     cat > "$LAB_DIR/lab.env" <<EOF
 # ksinstall lab - source me. No secrets in here: passwords are in the *_PASSWORD_FILE files.
@@ -617,7 +626,7 @@ EOF
 
 # ---------------------------------------------------------------- commands
 cmd_up() {
-    local n= force=0 mode=tiny a
+    local n='' force=0 mode=tiny a
     for a in "$@"; do
         case $a in
             --systemd) mode=systemd ;;
@@ -704,8 +713,8 @@ do_down() {
             k=${h##*/node}
             l=$(read_pid "$h/launcher.pid"); i=$(read_pid "$h/init.pid")
             if launcher_ok "$l" "$k"; then
-                [[ -n $i ]] || i=$(find_init "$l" || true)
-                pid_alive "$i" && kill -KILL "$i" 2>/dev/null || true
+                init_ok "$i" "$k" || i=$(find_init "$l" || true)
+                [[ -n $i ]] && kill -KILL "$i" 2>/dev/null || true
                 pids+=("$k:$l")
             fi
         done
@@ -814,7 +823,7 @@ cmd_status_inner() {
     for (( k = 1; k <= LAB_N; k++ )); do
         h=$(hostdir "$k"); l=$(read_pid "$h/launcher.pid"); i=$(read_pid "$h/init.pid")
         if launcher_ok "$l" "$k"; then
-            pid_alive "$i" || i=$(find_init "$l" || true)
+            init_ok "$i" "$k" || i=$(find_init "$l" || true)
         else
             i=
         fi
@@ -832,7 +841,7 @@ cmd_status_inner() {
         s=; [[ -n $i ]] && s=${sshd_of[$i]:-}
         if [[ -z $i ]]; then state=killed
         elif [[ -z $s ]]; then state=sshd-down
-        elif [[ $link == down ]]; then state=cut
+        elif [[ $link == down ]]; then state='cut'
         else state=up
         fi
         launcher_ok "$l" "$k" || l=-
@@ -874,7 +883,7 @@ cmd_revive() {
     elif [[ $LAB_MODE == systemd ]] && ! wait_ssh 2 "$k" 2>/dev/null; then
         # running, but its sshd was stopped from inside: start it again
         local i; i=$(read_pid "$(hostdir "$k")/init.pid")
-        pid_alive "$i" || i=$(find_init "$(read_pid "$(hostdir "$k")/launcher.pid")") || die "node$k: cannot find its PID 1"
+        init_ok "$i" "$k" || i=$(find_init "$(read_pid "$(hostdir "$k")/launcher.pid")") || die "node$k: cannot find its PID 1"
         nsenter --target "$i" --mount --uts --ipc --net --pid --root --wd -- \
             env -i PATH="$GUEST_PATH" timeout 30 systemctl start ssh.service
         wait_ssh 20 "$k" || die "node$k: sshd did not come back"
@@ -890,7 +899,7 @@ cmd_exec() {
     local k; k=$(host_num "$host")
     local h l i; h=$(hostdir "$k"); l=$(read_pid "$h/launcher.pid"); i=$(read_pid "$h/init.pid")
     launcher_ok "$l" "$k" || die "node$k is not running (lab.sh revive node$k)"
-    pid_alive "$i" || i=$(find_init "$l") || die "node$k: cannot find its PID 1"
+    init_ok "$i" "$k" || i=$(find_init "$l") || die "node$k: cannot find its PID 1"
     exec nsenter --target "$i" --mount --uts --ipc --net --pid --root --wd -- \
         env -i PATH="$GUEST_PATH" HOME=/root USER=root LOGNAME=root TERM="${TERM:-dumb}" "$@"
 }

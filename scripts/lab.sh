@@ -11,6 +11,7 @@
 #   scripts/lab.sh shell [HOST]                shell in the lab netns (taskbox side), or in HOST
 #   scripts/lab.sh inventory [--reveal]        rewrite + show inventories (passwords masked)
 #   scripts/lab.sh rootfs                      only build (or check) the cached rootfs
+#   scripts/lab.sh deps                        apt-get install the host packages it needs
 #
 # Every host nodeK has its own network namespace (10.77.0.(10+K)/16 on a veth
 # whose other end is a port of bridge br0 in the private "lab" netns, which
@@ -53,6 +54,34 @@ need_root() {
     if [[ $EUID -ne 0 ]]; then
         echo "lab.sh: must run as root (it creates network namespaces, veths, overlay mounts and PID namespaces)." >&2
         exit 1
+    fi
+}
+
+# host commands the lab needs, and the Debian package of each
+HOST_DEPS="debootstrap:debootstrap ip:iproute2 nsenter:util-linux unshare:util-linux setsid:util-linux
+flock:util-linux pivot_root:util-linux mount:mount findmnt:mount ssh-keygen:openssh-client
+ssh:openssh-client openssl:openssl ps:procps timeout:coreutils awk:mawk systemd-nspawn:systemd-container"
+missing_deps() {  # prints the packages to install
+    local e pkgs=()
+    for e in $HOST_DEPS; do
+        command -v "${e%%:*}" >/dev/null 2>&1 || pkgs+=("${e#*:}")
+    done
+    (( ${#pkgs[@]} )) && printf '%s\n' "${pkgs[@]}" | sort -u | tr '\n' ' '
+    return 0
+}
+check_deps() {
+    local m; m=$(missing_deps)
+    [[ -z $m ]] || die "missing host packages: $m- run '$0 deps' (apt-get install them)"
+}
+cmd_deps() {
+    local m; m=$(missing_deps)
+    if [[ -z $m ]]; then echo "lab: host dependencies present"; return 0; fi
+    note "installing: $m"
+    # shellcheck disable=SC2086
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $m; then
+        apt-get update -q
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $m
     fi
 }
 
@@ -946,7 +975,8 @@ main() {
     need_root
     check_lab_dir
     case $cmd in
-        up) cmd_up "$@" ;;
+        up) check_deps; cmd_up "$@" ;;
+        deps) cmd_deps ;;
         down) cmd_down ;;
         status) cmd_status ;;
         kill) cmd_kill "$@" ;;
@@ -955,7 +985,7 @@ main() {
         exec) load_state; cmd_exec "$@" ;;
         shell) load_state; cmd_shell "$@" ;;
         inventory) cmd_inventory "$@" ;;
-        rootfs) take_lock; ensure_rootfs; echo "$LAB_ROOTFS" ;;
+        rootfs) check_deps; take_lock; ensure_rootfs; echo "$LAB_ROOTFS" ;;
         *) die "unknown command '$cmd' (see lab.sh --help)" ;;
     esac
 }

@@ -7,7 +7,7 @@
 # If a lab is already up (same LAB_DIR) it is used and left up; otherwise the
 # test brings up 3 hosts and takes them down again at the end, checking that
 # no process, mount or netns is left behind. Skips (exit 0) when not root.
-# Bounded: the whole run is under `timeout` (LAB_SMOKE_TIMEOUT, default 300 s),
+# Bounded: the whole run is under `timeout` (LAB_SMOKE_TIMEOUT, default 600 s: a first run builds the rootfs),
 # every ssh has ConnectTimeout. Prints "N passed, N failed"; exits 1 on failure.
 set -uo pipefail
 
@@ -17,7 +17,7 @@ if [[ $EUID -ne 0 ]]; then
 fi
 if [[ -z ${LAB_SMOKE_INNER:-} ]]; then
     export LAB_SMOKE_INNER=1
-    exec timeout -k 15 "${LAB_SMOKE_TIMEOUT:-300}" "$0" "$@"
+    exec timeout -k 15 "${LAB_SMOKE_TIMEOUT:-600}" "$0" "$@"
 fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

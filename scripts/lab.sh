@@ -685,6 +685,11 @@ cmd_up() {
         do_down >/dev/null
     fi
     ensure_rootfs
+    # from here on, a failed or interrupted `up` tears down what it started
+    # (LAB_KEEP_FAILED=1 keeps it for debugging)
+    UP_IN_PROGRESS=1
+    trap 'up_abort' EXIT
+    trap 'exit 130' INT TERM
     local t0 m0; t0=$(now_ms); m0=$(mem_used_kb)
     LAB_N=$n LAB_MODE=$mode
     ensure_key
@@ -716,12 +721,13 @@ EOF
     if ! wait_ssh "$tmo" "${all[@]}"; then
         note "not every sshd answered within ${tmo}s; status follows, console logs in $LAB_DIR/hosts/*/console.log"
         cmd_status_inner || true
-        die "up failed (run 'lab.sh down' to clean up)"
+        die "up failed"
     fi
     record_inits $(( $(now_ms) + 20000 )) "${all[@]}" || note "warning: could not find the PID 1 of every host"
     [[ $mode == systemd ]] && wait_booted "$tmo" "${all[@]}"
     local t_ready; t_ready=$(now_ms)
     write_outputs
+    UP_IN_PROGRESS=0
     local used=$(( $(mem_used_kb) - m0 )) pss; pss=$(lab_pss_kb)
     echo "lab up: $n hosts ($mode) in $(( (t_ready - t0) ))ms" \
          "[prep $(( t_prep - t0 ))ms, net $(( t_net - t_prep ))ms, launch $(( t_launch - t_net ))ms, ssh ready $(( t_ready - t_launch ))ms]"
@@ -730,6 +736,20 @@ EOF
     echo "memory: processes $(( pss / 1024 )) MiB PSS = $(( pss / n )) KiB/host; $sys"
     echo "lab dir: $LAB_DIR   (source $LAB_DIR/lab.env; inventories hosts-{root,ubuntu,key}.ini; key id_ed25519; known_hosts)"
     echo "try: ip netns exec $LAB_NETNS ssh -o UserKnownHostsFile=$LAB_DIR/known_hosts -i $LAB_DIR/id_ed25519 root@$(host_ip 1) hostname"
+}
+
+UP_IN_PROGRESS=0
+up_abort() {
+    local rc=$?
+    (( UP_IN_PROGRESS )) || return 0
+    UP_IN_PROGRESS=0
+    if [[ -n ${LAB_KEEP_FAILED:-} ]]; then
+        note "up did not finish; LAB_KEEP_FAILED is set: leaving it as is ('lab.sh down' cleans up)"
+    else
+        note "up did not finish: tearing down what it started"
+        do_down >/dev/null 2>&1 || true
+    fi
+    exit "$rc"
 }
 
 do_down() {

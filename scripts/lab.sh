@@ -473,19 +473,30 @@ find_init() {
     return 1
 }
 
-record_inits() {  # wait (bounded) until every started host has a PID 1; record it
-    local deadline=$1 k l h pending
+record_inits() {  # DEADLINE_MS K...: wait (bounded) until every host has a PID 1; record it
+    local deadline=$1; shift
+    local k h l p pp
+    local -A want
     while :; do
-        pending=0
+        want=()
         for k in "$@"; do
-            [[ $k == "$deadline" ]] && continue
             h=$(hostdir "$k")
             [[ -s $h/init.pid ]] && continue
             l=$(read_pid "$h/launcher.pid")
-            local i; i=$(find_init "$l" || true)
-            if [[ -n $i ]]; then echo "$i" > "$h/init.pid"; else pending=$(( pending + 1 )); fi
+            [[ -n $l ]] && want[$l]=$k
         done
-        (( pending == 0 )) && return 0
+        (( ${#want[@]} == 0 )) && return 0
+        # one ps snapshot: children of those launchers; keep those whose innermost PID is 1
+        local files=()
+        while read -r p pp; do
+            [[ -n ${want[$pp]:-} ]] && files+=("/proc/$p/status")
+        done < <(ps -e -o pid=,ppid=)
+        if (( ${#files[@]} )); then
+            while read -r p pp; do
+                [[ -n ${want[$pp]:-} ]] && echo "$p" > "$(hostdir "${want[$pp]}")/init.pid"
+            done < <({ cat "${files[@]}" 2>/dev/null || true; } |
+                     awk '/^Pid:/ {pid = $2} /^PPid:/ {ppid = $2} /^NSpid:/ {if (NF > 2 && $NF == 1) print pid, ppid}')
+        fi
         (( $(now_ms) < deadline )) || return 1
         sleep 0.05
     done
@@ -624,7 +635,9 @@ write_outputs() {
         for (( k = 1; k <= LAB_N; k++ )); do
             ip=$(host_ip "$k")
             for f in ed25519 ecdsa; do
-                printf 'node%d,%s %s\n' "$k" "$ip" "$(cut -d' ' -f1,2 "$(hostdir "$k")/upper/etc/ssh/ssh_host_${f}_key.pub")"
+                local ktype kdata
+                read -r ktype kdata _ < "$(hostdir "$k")/upper/etc/ssh/ssh_host_${f}_key.pub"
+                printf 'node%d,%s %s %s\n' "$k" "$ip" "$ktype" "$kdata"
             done
         done
     } > "$LAB_DIR/known_hosts"
@@ -754,7 +767,7 @@ up_abort() {
 
 do_down() {
     load_state
-    local k pids=() h l i
+    local k pids=() gone=() h l i
     # 1. SIGKILL every host's PID 1 (kills its whole PID namespace) and launcher, by recorded PID
     if [[ -d $LAB_DIR/hosts ]]; then
         for h in "$LAB_DIR"/hosts/node*; do
@@ -765,6 +778,7 @@ do_down() {
                 init_ok "$i" "$k" || i=$(find_init "$l" || true)
                 [[ -n $i ]] && kill -KILL "$i" 2>/dev/null || true
                 pids+=("$k:$l")
+                [[ -n $i ]] && gone+=("$i")
             fi
         done
     fi
@@ -808,9 +822,10 @@ do_down() {
     fi
     # 5. our launchers were reparented to PID 1 when lab.sh exited: give it
     #    (bounded) time to reap them, so no zombie is left in `ps` either
-    deadline=$(( $(now_ms) + 10000 ))
-    for e in "${pids[@]}"; do
-        while [[ -e /proc/${e#*:} ]] && (( $(now_ms) < deadline )); do sleep 0.1; done
+    deadline=$(( $(now_ms) + 20000 ))
+    for e in "${pids[@]}"; do gone+=("${e#*:}"); done
+    for p in "${gone[@]}"; do
+        while [[ -e /proc/$p ]] && (( $(now_ms) < deadline )); do sleep 0.1; done
     done
     # 6. state
     [[ -s $OWNER_FILE && $(cat "$OWNER_FILE") != "$LAB_DIR" ]] || rm -f "$OWNER_FILE"

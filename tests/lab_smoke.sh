@@ -137,7 +137,9 @@ if (( we_started )); then
     check "down: no lab netns left" [ -z "$(ip netns list | grep -E '^(lab|node[0-9]+)( |$)')" ]
     check "down: guard route removed" [ -z "$(ip route show 10.77.0.0/16)" ]
     check "down: no mounts under LAB_DIR" [ -z "$(findmnt -rn -o TARGET,SOURCE,OPTIONS | grep -F "$LAB_DIR")" ]
-    lab_procs() { ps -e -o args= | grep -E 'lab-init|stage1\.sh|nspawn\.sh|systemd-nspawn .*ksinstall-lab|sshd: /usr/sbin/sshd -D -e' | grep -v grep; }
-    check "down: no lab processes" [ -z "$(lab_procs)" ]
+    lab_procs() { ps -e -o pid=,stat=,args= | grep -E 'lab-init|stage1\.sh|nspawn\.sh|systemd-nspawn .*ksinstall-lab|sshd: /usr/sbin/sshd -D -e' | grep -v grep; }
+    left=$(lab_procs)
+    [[ -z $left ]] || echo "# still there right after down: $left"
+    check "down: no lab processes" [ -z "$left" ]
 fi
 exit 0

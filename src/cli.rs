@@ -142,6 +142,15 @@ pub enum Verb {
     },
     /// The offline bundle: build it, verify it, show each host's part.
     Bundle(crate::bundle::cli::BundleArgs),
+    /// Render every file the cluster needs, touching no host: DIR/<host>/<path on
+    /// the host> and the cluster-wide manifests in DIR/cluster/.
+    Render {
+        #[command(flatten)]
+        src: SourceArgs,
+        /// Output directory (it receives keys and the join token: keep it private).
+        #[arg(short = 'o', long, value_name = "DIR", default_value = "rendered")]
+        output: PathBuf,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -294,6 +303,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             owner,
         } => crate::exec::verbs::copy(&exec, &src, &dest, mode.as_deref(), owner.as_deref()),
         Verb::Bundle(args) => crate::bundle::cli::run(args),
+        Verb::Render { src, output } => {
+            let c = src.load_valid()?;
+            print!(
+                "{}",
+                crate::render::cli(&c, &src.sources().conf_dir, &output)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

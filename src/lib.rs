@@ -12,5 +12,6 @@ pub mod exec;
 pub mod install;
 pub mod inventory;
 pub mod model;
+pub mod render;
 pub mod report;
 pub mod validate;

@@ -1,0 +1,199 @@
+//! etcd certificates in the legacy layout (`/etc/ssl/etcd/ssl`): a CA
+//! (`ca.pem`, CN `etcd-ca`), per etcd member `member-<host>.pem` and
+//! `admin-<host>.pem`, per Kubernetes node `node-<host>.pem`, each with its
+//! `-key.pem`. RSA 2048, SHA-256, 100 years (kubespray's
+//! `certificates_duration: 36500`), usage digitalSignature + keyEncipherment,
+//! extended usage serverAuth + clientAuth, and the legacy SAN list on every
+//! leaf. The CA is reused when one is given (an existing cluster's).
+
+use std::net::IpAddr;
+
+use anyhow::{Context, Result};
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::{BigNum, MsbOption};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
+use openssl::x509::{X509Builder, X509NameBuilder, X509};
+
+/// A certificate and its private key, PEM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CertPair {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for CertPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CertPair { cert_pem, key_pem: *** }")
+    }
+}
+
+/// The whole etcd PKI: the CA and every leaf by file stem (`member-master1`).
+#[derive(Debug, Clone)]
+pub struct EtcdCerts {
+    pub ca: CertPair,
+    /// `(stem, pair)`: files `<stem>.pem` and `<stem>-key.pem`.
+    pub leaves: Vec<(String, CertPair)>,
+}
+
+impl EtcdCerts {
+    pub fn get(&self, stem: &str) -> Option<&CertPair> {
+        self.leaves.iter().find(|(s, _)| s == stem).map(|(_, p)| p)
+    }
+}
+
+/// The legacy SAN list shared by every etcd leaf certificate.
+#[derive(Debug, Clone, Default)]
+pub struct Sans {
+    pub dns: Vec<String>,
+    pub ips: Vec<IpAddr>,
+}
+
+const DAYS: u32 = 36500;
+const BITS: u32 = 2048;
+
+fn key() -> Result<PKey<Private>> {
+    Ok(PKey::from_rsa(Rsa::generate(BITS)?)?)
+}
+
+fn serial() -> Result<Asn1Integer> {
+    let mut bn = BigNum::new()?;
+    bn.rand(127, MsbOption::MAYBE_ZERO, false)?;
+    Ok(bn.to_asn1_integer()?)
+}
+
+fn builder(cn: &str, key: &PKey<Private>) -> Result<X509Builder> {
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", cn)?;
+    let name = name.build();
+    let mut b = X509Builder::new()?;
+    b.set_version(2)?;
+    let serial = serial()?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    b.set_pubkey(key)?;
+    let (not_before, not_after) = (Asn1Time::days_from_now(0)?, Asn1Time::days_from_now(DAYS)?);
+    b.set_not_before(&not_before)?;
+    b.set_not_after(&not_after)?;
+    Ok(b)
+}
+
+fn pair(cert: &X509, key: &PKey<Private>) -> Result<CertPair> {
+    Ok(CertPair {
+        cert_pem: String::from_utf8(cert.to_pem()?)?,
+        key_pem: String::from_utf8(key.private_key_to_pem_pkcs8()?)?,
+    })
+}
+
+pub fn new_ca() -> Result<CertPair> {
+    let key = key()?;
+    let mut b = builder("etcd-ca", &key)?;
+    let name = {
+        let mut n = X509NameBuilder::new()?;
+        n.append_entry_by_text("CN", "etcd-ca")?;
+        n.build()
+    };
+    b.set_issuer_name(&name)?;
+    b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .digital_signature()
+            .build()?,
+    )?;
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
+    b.append_extension(ski)?;
+    b.sign(&key, MessageDigest::sha256())?;
+    pair(&b.build(), &key)
+}
+
+/// Signs a leaf (`member-`, `admin-` or `node-` certificate) with the CA.
+pub fn leaf(ca: &CertPair, cn: &str, sans: &Sans) -> Result<CertPair> {
+    let ca_cert = X509::from_pem(ca.cert_pem.as_bytes()).context("the etcd CA certificate")?;
+    let ca_key = PKey::private_key_from_pem(ca.key_pem.as_bytes()).context("the etcd CA key")?;
+    let key = key()?;
+    let mut b = builder(cn, &key)?;
+    b.set_issuer_name(ca_cert.subject_name())?;
+    b.append_extension(BasicConstraints::new().build()?)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .digital_signature()
+            .key_encipherment()
+            .non_repudiation()
+            .build()?,
+    )?;
+    b.append_extension(
+        ExtendedKeyUsage::new()
+            .client_auth()
+            .server_auth()
+            .build()?,
+    )?;
+    let mut san = SubjectAlternativeName::new();
+    for d in &sans.dns {
+        san.dns(d);
+    }
+    for ip in &sans.ips {
+        san.ip(&ip.to_string());
+    }
+    let san = san.build(&b.x509v3_context(Some(&ca_cert), None))?;
+    b.append_extension(san)?;
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(Some(&ca_cert), None))?;
+    b.append_extension(ski)?;
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&b.x509v3_context(Some(&ca_cert), None))?;
+    b.append_extension(aki)?;
+    b.sign(&ca_key, MessageDigest::sha256())?;
+    pair(&b.build(), &key)
+}
+
+/// Checks that a CA given from outside is a usable pair.
+pub fn check_ca(ca: &CertPair) -> Result<()> {
+    let cert = X509::from_pem(ca.cert_pem.as_bytes()).context("the etcd CA certificate")?;
+    let key = PKey::private_key_from_pem(ca.key_pem.as_bytes()).context("the etcd CA key")?;
+    anyhow::ensure!(
+        cert.public_key()?.public_eq(&key),
+        "the etcd CA key does not match its certificate"
+    );
+    Ok(())
+}
+
+/// All certificates: the CA (given or new), `member-`/`admin-` for each etcd
+/// member, `node-` for each Kubernetes node. Leaves of `existing` are kept;
+/// the missing ones are signed by its CA.
+pub fn generate(
+    existing: Option<&EtcdCerts>,
+    etcd_members: &[String],
+    k8s_nodes: &[String],
+    sans: &Sans,
+) -> Result<EtcdCerts> {
+    let ca = match existing {
+        Some(e) => {
+            check_ca(&e.ca)?;
+            e.ca.clone()
+        }
+        None => new_ca()?,
+    };
+    let wanted = etcd_members
+        .iter()
+        .flat_map(|h| [("member", h), ("admin", h)])
+        .chain(k8s_nodes.iter().map(|h| ("node", h)));
+    let mut leaves = Vec::new();
+    for (kind, h) in wanted {
+        let stem = format!("{kind}-{h}");
+        let pair = match existing.and_then(|e| e.get(&stem)) {
+            Some(p) => p.clone(),
+            None => leaf(&ca, &format!("etcd-{kind}-{h}"), sans)?,
+        };
+        leaves.push((stem, pair));
+    }
+    Ok(EtcdCerts { ca, leaves })
+}

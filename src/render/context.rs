@@ -1,0 +1,524 @@
+//! The variables every template sees: all settings of the config under
+//! their (current) key names, as Ansible templates saw them, plus the values
+//! computed from the model (node lists, endpoints, versions, images). Per
+//! host, `node` / `inventory_hostname` / `ip` are added.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use anyhow::{bail, Result};
+use minijinja::Value;
+use serde::Serialize;
+
+use super::{versions, Facts};
+use crate::config::{yaml_text, Config, StorageKind};
+use crate::model::{Cluster, Connection, Mode, Node, Role};
+
+/// RFC 5737 documentation address: the `ip` of a node that has none in the
+/// inventory and no facts (all-in-one rendered without its host). `render`
+/// says so in its notes.
+pub const PLACEHOLDER_IP: &str = "192.0.2.1";
+
+/// One node as templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeCtx {
+    pub name: String,
+    /// The address Kubernetes and etcd bind to (`ip`).
+    pub ip: String,
+    /// The address other nodes use (`access_ip`, else `ip`).
+    pub address: String,
+    pub is_master: bool,
+    pub is_worker: bool,
+    pub is_etcd: bool,
+    pub is_first_master: bool,
+    /// `etcd1`, `etcd2`, … by position in `[etcd]`.
+    pub etcd_name: Option<String>,
+    pub roles: Vec<&'static str>,
+}
+
+impl NodeCtx {
+    pub fn is_k8s(&self) -> bool {
+        self.is_master || self.is_worker
+    }
+}
+
+/// How clients reach the API servers.
+#[derive(Debug, Clone, Serialize)]
+pub struct LbCtx {
+    /// `none` (one master, no LB), `external` (`loadbalancer_apiserver`),
+    /// `internal` (several masters, no LB: a proxy on every worker),
+    /// `keepalived` (`keepalived_vip`: keepalived + haproxy on the masters).
+    pub mode: &'static str,
+    pub domain: String,
+    /// The LB's or VIP's address (external, keepalived).
+    pub address: Option<String>,
+    /// The port of the control-plane endpoint.
+    pub port: u16,
+    /// `haproxy` or `nginx`, for the internal proxy.
+    pub kind: String,
+    pub interface: String,
+    pub router_id: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageCtx {
+    pub kind: &'static str,
+    pub name: String,
+    pub is_default: bool,
+}
+
+pub struct Ctx {
+    pub globals: BTreeMap<String, Value>,
+    pub nodes: Vec<NodeCtx>,
+    pub lb: LbCtx,
+    pub notes: Vec<String>,
+}
+
+fn resolve_ip(n: &Node, facts: &Facts, notes: &mut Vec<String>) -> String {
+    if let Some(ip) = &n.ip {
+        return ip.clone();
+    }
+    if let Some(ip) = facts.nodes.get(&n.name).and_then(|f| f.ip.clone()) {
+        return ip;
+    }
+    if let Connection::Ssh(t) = &n.connection {
+        if t.address.parse::<IpAddr>().is_ok() {
+            notes.push(format!(
+                "{}: no `ip` in the inventory and no facts; using its SSH address {} (kubespray used the host's default IPv4)",
+                n.name, t.address
+            ));
+            return t.address.clone();
+        }
+    }
+    notes.push(format!(
+        "{}: no `ip` in the inventory and no facts from the host: the files use the placeholder {PLACEHOLDER_IP} (RFC 5737) for its address; \
+         render with facts (or set ip=) before using them",
+        n.name
+    ));
+    PLACEHOLDER_IP.to_string()
+}
+
+pub fn nodes(c: &Cluster, facts: &Facts, notes: &mut Vec<String>) -> Vec<NodeCtx> {
+    let first_master = c.first_master().map(|n| n.name.clone());
+    let etcd: Vec<&str> = c.etcd().iter().map(|n| n.name.as_str()).collect();
+    c.nodes
+        .iter()
+        .filter(|n| n.has(Role::Master) || n.has(Role::Worker) || n.has(Role::Etcd))
+        .map(|n| {
+            let ip = resolve_ip(n, facts, notes);
+            NodeCtx {
+                name: n.name.clone(),
+                address: n.access_ip.clone().unwrap_or_else(|| ip.clone()),
+                ip,
+                is_master: n.has(Role::Master),
+                is_worker: n.has(Role::Worker),
+                is_etcd: n.has(Role::Etcd),
+                is_first_master: Some(&n.name) == first_master.as_ref(),
+                etcd_name: etcd
+                    .iter()
+                    .position(|e| *e == n.name)
+                    .map(|i| format!("etcd{}", i + 1)),
+                roles: n.roles.iter().map(|r| r.label()).collect(),
+            }
+        })
+        .collect()
+}
+
+fn list(cfg: &Config, key: &str) -> Vec<String> {
+    match cfg.get(key) {
+        Some(serde_yaml::Value::Sequence(items)) => items
+            .iter()
+            .map(yaml_text)
+            .filter(|s| !s.trim().is_empty())
+            .collect(),
+        Some(serde_yaml::Value::String(s)) => s
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn is_default_setting(cfg: &Config, key: &str) -> bool {
+    cfg.settings.get(key).is_none_or(|s| s.file.is_none())
+}
+
+/// `--log-opt max-size=50m --log-opt max-file=5` → {max-size: 50m, max-file: 5}.
+pub fn docker_log_opts(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut words = text.split_whitespace().peekable();
+    while let Some(w) = words.next() {
+        let opt = if let Some(v) = w.strip_prefix("--log-opt=") {
+            Some(v.to_string())
+        } else if w == "--log-opt" {
+            words.next().map(str::to_string)
+        } else {
+            None
+        };
+        if let Some((k, v)) = opt.as_deref().and_then(|o| o.split_once('=')) {
+            out.insert(k.to_string(), v.to_string());
+        }
+    }
+    out
+}
+
+/// `(major, minor)` of a KubeSphere version like `v2.1.1` or `2.1.0`.
+pub fn ks_version(s: &str) -> (u32, u32) {
+    let mut it = s.trim().trim_start_matches('v').split('.');
+    let major = it.next().and_then(|p| p.parse().ok()).unwrap_or(2);
+    let minor = it.next().and_then(|p| p.parse().ok()).unwrap_or(1);
+    (major, minor)
+}
+
+fn storage_kind_name(k: StorageKind) -> &'static str {
+    match k {
+        StorageKind::LocalVolume => "local-volume",
+        StorageKind::QingcloudCsi => "qingcloud-csi",
+        StorageKind::CephRbd => "ceph-rbd",
+        StorageKind::NfsClient => "nfs-client",
+        StorageKind::NeonsanCsi => "neonsan-csi",
+        StorageKind::GlusterFs => "glusterfs",
+        StorageKind::AlicloudDiskCsi => "alicloud-disk-csi",
+        StorageKind::TencentCbsCsi => "tencentcloud-cbs-csi",
+        StorageKind::NfsServer => "nfs-server",
+        StorageKind::OpenEbsHostpath => "openebs-hostpath",
+    }
+}
+
+pub fn kind_name(k: StorageKind) -> &'static str {
+    storage_kind_name(k)
+}
+
+fn lb(c: &Cluster, masters: usize) -> Result<LbCtx> {
+    let cfg = &c.config;
+    let apiserver_port = apiserver_port(cfg);
+    let vip = cfg.text("keepalived_vip");
+    let kind = match cfg.text("loadbalancer_apiserver_type").as_str() {
+        "" | "haproxy" => "haproxy".to_string(),
+        "nginx" => "nginx".to_string(),
+        other => {
+            bail!("loadbalancer_apiserver_type {other:?} is not supported: use haproxy or nginx")
+        }
+    };
+    let interface = cfg.text("keepalived_interface");
+    let router_id = cfg.text("keepalived_router_id").parse().unwrap_or(51);
+    let domain = cfg.text("apiserver_loadbalancer_domain_name");
+    let base = |mode, address, port| LbCtx {
+        mode,
+        domain: domain.clone(),
+        address,
+        port,
+        kind: kind.clone(),
+        interface: if interface.is_empty() {
+            "eth0".into()
+        } else {
+            interface.clone()
+        },
+        router_id,
+    };
+    if !vip.trim().is_empty() {
+        if vip.parse::<IpAddr>().is_err() {
+            bail!("keepalived_vip {vip:?} is not an IP address");
+        }
+        let port = match &cfg.load_balancer {
+            Some(lb) => {
+                if lb.address != vip {
+                    bail!(
+                        "keepalived_vip {vip} and loadbalancer_apiserver.address {} differ: the VIP is the load balancer's address",
+                        lb.address
+                    );
+                }
+                lb.port
+            }
+            None => 8443,
+        };
+        if port == apiserver_port {
+            bail!(
+                "keepalived_vip: haproxy on the masters cannot listen on port {port}, the API server's own port; \
+                 set loadbalancer_apiserver.port to another port (e.g. 8443)"
+            );
+        }
+        return Ok(base("keepalived", Some(vip), port));
+    }
+    if let Some(lb) = &cfg.load_balancer {
+        return Ok(base("external", Some(lb.address.clone()), lb.port));
+    }
+    if masters > 1 {
+        return Ok(base("internal", None, apiserver_port));
+    }
+    Ok(base("none", None, apiserver_port))
+}
+
+pub fn apiserver_port(cfg: &Config) -> u16 {
+    cfg.text("kube_apiserver_port").parse().unwrap_or(6443)
+}
+
+fn v<T: Serialize>(x: T) -> Value {
+    Value::from_serialize(&x)
+}
+
+pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
+    let cfg = &c.config;
+    let kv = &cfg.kube_version;
+    let mut notes = Vec::new();
+    let nodes = nodes(c, facts, &mut notes);
+    let masters: Vec<NodeCtx> = nodes.iter().filter(|n| n.is_master).cloned().collect();
+    let Some(first) = masters.first().cloned() else {
+        bail!("no master: [kube-master] is empty");
+    };
+    let workers: Vec<NodeCtx> = nodes.iter().filter(|n| n.is_worker).cloned().collect();
+    let etcd: Vec<NodeCtx> = nodes.iter().filter(|n| n.is_etcd).cloned().collect();
+    if etcd.is_empty() {
+        bail!("no etcd member: [etcd] is empty");
+    }
+    let k8s: Vec<NodeCtx> = nodes.iter().filter(|n| n.is_k8s()).cloned().collect();
+    let lb = lb(c, masters.len())?;
+    let port = apiserver_port(cfg);
+
+    let runtime = match cfg.text("container_manager").as_str() {
+        "" | "docker" => "docker",
+        "containerd" => "containerd",
+        other => bail!("container_manager {other:?} is not supported: use docker or containerd"),
+    };
+    let minor = versions::minor(kv);
+    if runtime == "docker" && minor >= 24 {
+        notes.push(format!(
+            "Kubernetes {kv} has no dockershim: docker is used through cri-dockerd (unit files rendered; the binary comes from the bundle)"
+        ));
+    }
+
+    let control_plane_endpoint = match lb.mode {
+        "none" => format!("{}:{port}", first.address),
+        _ => format!("{}:{}", lb.domain, lb.port),
+    };
+
+    let image_repo = if is_default_setting(cfg, "kube_image_repo") {
+        versions::default_image_repo(kv).to_string()
+    } else {
+        cfg.text("kube_image_repo")
+    };
+    let sandbox_image = match cfg.text("sandbox_image") {
+        s if s.trim().is_empty() => format!("{image_repo}/pause:{}", versions::pause_tag(kv)),
+        s => s,
+    };
+
+    // apiserver certificate SANs (legacy list + LB addresses).
+    let svc_ip = first_service_ip(cfg);
+    let mut sans: Vec<String> = vec![
+        "kubernetes".into(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+        format!("kubernetes.default.svc.{}", cfg.network.dns_domain),
+        svc_ip.clone(),
+        "localhost".into(),
+        "127.0.0.1".into(),
+    ];
+    for m in &masters {
+        sans.push(m.name.clone());
+        sans.push(format!("{}.{}", m.name, cfg.network.dns_domain));
+        sans.push(m.ip.clone());
+        sans.push(m.address.clone());
+    }
+    if lb.mode != "none" {
+        sans.push(lb.domain.clone());
+    }
+    if let Some(a) = &lb.address {
+        sans.push(a.clone());
+    }
+    sans.extend(list(cfg, "supplementary_addresses_in_ssl_keys"));
+    dedup(&mut sans);
+
+    let etcd_endpoints: Vec<String> = etcd
+        .iter()
+        .map(|n| format!("https://{}:2379", n.address))
+        .collect();
+    let etcd_initial_cluster = etcd
+        .iter()
+        .map(|n| {
+            format!(
+                "{}=https://{}:2380",
+                n.etcd_name.as_deref().unwrap_or(&n.name),
+                n.address
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+
+    let storage: Vec<StorageCtx> = cfg
+        .storage
+        .iter()
+        .map(|s| StorageCtx {
+            kind: storage_kind_name(s.kind),
+            name: s.name.clone(),
+            is_default: s.is_default,
+        })
+        .collect();
+    let default_class = cfg
+        .storage
+        .iter()
+        .find(|s| s.is_default)
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+
+    let (ks_major, ks_minor) = ks_version(&cfg.ks_version);
+    let ks_tag = {
+        let t = cfg.text("ks_installer_tag");
+        if t.is_empty() {
+            format!("v{}", cfg.ks_version.trim().trim_start_matches('v'))
+        } else {
+            t
+        }
+    };
+    let ks_repo = match cfg.text("ks_installer_repo") {
+        s if s.is_empty() => "kubesphere/ks-installer".to_string(),
+        s => s,
+    };
+
+    let calico_version = match cfg.text("calico_version") {
+        s if s.is_empty() => versions::calico_version(kv).to_string(),
+        s => format!("v{}", s.trim_start_matches('v')),
+    };
+    let (flannel_image, flannel_cni_image) = versions::flannel_images(kv);
+
+    let mut g: BTreeMap<String, Value> = cfg.vars().into_iter().map(|(k, y)| (k, v(y))).collect();
+    let mut set = |k: &str, val: Value| {
+        g.insert(k.to_string(), val);
+    };
+    set("kube_version", v(kv.to_string()));
+    set("kube_minor", v(minor));
+    set("kubeadm_api_version", v(versions::kubeadm_api(kv)));
+    set("kube_apiserver_port", v(port));
+    set("container_manager", v(runtime));
+    set("cri_socket", v(versions::cri_socket(kv, runtime)));
+    set("control_plane_endpoint", v(&control_plane_endpoint));
+    set("lb", v(&lb));
+    set("all_nodes", v(&nodes));
+    set("masters", v(&masters));
+    set("workers", v(&workers));
+    set("etcd_members", v(&etcd));
+    set("k8s_nodes", v(&k8s));
+    set("first_master", v(&first));
+    set("etcd_endpoints", v(&etcd_endpoints));
+    set("etcd_initial_cluster", v(&etcd_initial_cluster));
+    set(
+        "etcd_initial_cluster_state",
+        v(facts.etcd_cluster_state.as_str()),
+    );
+    set(
+        "etcd_version",
+        v(format!(
+            "v{}",
+            cfg.etcd_version.trim().trim_start_matches('v')
+        )),
+    );
+    set("apiserver_cert_sans", v(&sans));
+    set("kube_image_repo", v(&image_repo));
+    set("sandbox_image", v(&sandbox_image));
+    set("registry_mirrors", v(list(cfg, "docker_registry_mirrors")));
+    set(
+        "insecure_registries",
+        v(list(cfg, "docker_insecure_registries")),
+    );
+    set(
+        "docker_log_opts_map",
+        v(docker_log_opts(&cfg.text("docker_log_opts"))),
+    );
+    set(
+        "control_plane_taints",
+        v(versions::control_plane_taints(kv)),
+    );
+    set("bootstrap_token", v(&facts.bootstrap_token));
+    set("certificate_key", v(&facts.certificate_key));
+    set("ca_cert_hash", v(&facts.ca_cert_hash));
+    set("all_in_one", v(c.mode == Mode::AllInOne));
+    set("storage_classes", v(&storage));
+    set("default_storage_class", v(&default_class));
+    set("ks_major", v(ks_major));
+    set("ks_minor", v(ks_minor));
+    set("ks_installer_image", v(format!("{ks_repo}:{ks_tag}")));
+    set("calico_version", v(&calico_version));
+    set("calico_minor", v(minor_of(&calico_version)));
+    set(
+        "calico_ipip_mode",
+        v(if cfg.flag("ipip") {
+            match cfg.text("ipip_mode").as_str() {
+                "" => "Always".to_string(),
+                m => m.to_string(),
+            }
+        } else {
+            "Never".to_string()
+        }),
+    );
+    set("etcd_minor", v(minor_of(&cfg.etcd_version)));
+    set("ks_installer_tag", v(&ks_tag));
+    set(
+        "os_label",
+        v(if minor >= 14 {
+            "kubernetes.io/os"
+        } else {
+            "beta.kubernetes.io/os"
+        }),
+    );
+    set("calico_mtu", v(cfg.text("calico_mtu").parse::<u32>().ok()));
+    set("flannel_image", v(flannel_image));
+    set("flannel_cni_plugin_image", v(flannel_cni_image));
+    set("crd_api_version", v(versions::crd_api(kv)));
+    set("csidriver_api_version", v(versions::csidriver_api(kv)));
+    set("kube_network_plugin", v(cfg.text("kube_network_plugin")));
+    Ok(Ctx {
+        globals: g,
+        nodes,
+        lb,
+        notes,
+    })
+}
+
+/// The minor of a `vX.Y.Z` version (`v3.16.10` → 16).
+fn minor_of(s: &str) -> u32 {
+    s.trim()
+        .trim_start_matches('v')
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+}
+
+fn dedup(v: &mut Vec<String>) {
+    let mut seen = std::collections::BTreeSet::new();
+    v.retain(|s| seen.insert(s.clone()));
+}
+
+/// The first address of the service range: the `kubernetes` Service's
+/// ClusterIP (10.233.0.1 by default), always in the apiserver certificate.
+pub fn first_service_ip(cfg: &Config) -> String {
+    let net = cfg.network.service_cidr;
+    match net.hosts().next() {
+        Some(ip) => ip.to_string(),
+        None => net.network().to_string(),
+    }
+}
+
+impl Ctx {
+    /// The variables for one host: the globals plus `node`,
+    /// `inventory_hostname`, `ip` and `access_ip`.
+    pub fn for_node(&self, node: &NodeCtx, extra: &[(&str, Value)]) -> Value {
+        let mut m = self.globals.clone();
+        m.insert("node".into(), v(node));
+        m.insert("inventory_hostname".into(), v(&node.name));
+        m.insert("ip".into(), v(&node.ip));
+        m.insert("access_ip".into(), v(&node.address));
+        for (k, val) in extra {
+            m.insert((*k).to_string(), val.clone());
+        }
+        Value::from_serialize(&m)
+    }
+
+    pub fn cluster(&self, extra: &[(&str, Value)]) -> Value {
+        let mut m = self.globals.clone();
+        for (k, val) in extra {
+            m.insert((*k).to_string(), val.clone());
+        }
+        Value::from_serialize(&m)
+    }
+}

@@ -1,0 +1,367 @@
+//! The Ansible/Jinja filters the templates use, on top of minijinja's
+//! built-ins (`default`, `join`, `lower`, `indent`, `tojson`, ...):
+//! `bool`, `to_yaml`, `to_json`, `b64encode`, `b64decode`, `regex_replace`
+//! and the `ipaddr` family for CIDR arithmetic.
+//!
+//! They follow Ansible's behaviour where the templates could tell the
+//! difference: `bool` uses Ansible truthiness, `ipaddr` returns `false` for a
+//! value that is not an address or network (as `ansible.utils.ipaddr` does).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use minijinja::value::{Value, ValueKind};
+use minijinja::{Environment, Error, ErrorKind};
+
+pub fn register(env: &mut Environment<'_>) {
+    env.add_filter("bool", to_bool);
+    env.add_filter("to_yaml", to_yaml);
+    env.add_filter("to_json", to_json);
+    env.add_filter("b64encode", b64encode);
+    env.add_filter("b64decode", b64decode);
+    env.add_filter("regex_replace", regex_replace);
+    env.add_filter("ipaddr", ipaddr);
+    env.add_filter("ipv4", ipaddr);
+}
+
+/// Ansible's `bool`: `true`, `yes`, `on`, `1` (any case) and non-zero
+/// numbers are true; everything else, `none` included, is false.
+pub fn to_bool(v: Value) -> bool {
+    match v.kind() {
+        ValueKind::Bool => v.is_true(),
+        ValueKind::Number => v.as_i64().map(|n| n == 1).unwrap_or(false),
+        ValueKind::String => matches!(
+            v.as_str()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+                .as_str(),
+            "yes" | "on" | "1" | "true"
+        ),
+        _ => false,
+    }
+}
+
+fn serde_err(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::InvalidOperation, format!("{what}: {e}"))
+}
+
+/// YAML text of a value, without the document marker or the final newline
+/// (so it can be piped into `indent`).
+pub fn to_yaml(v: Value) -> Result<String, Error> {
+    let text = serde_yaml::to_string(&v).map_err(|e| serde_err("to_yaml", e))?;
+    Ok(text.trim_end_matches('\n').to_string())
+}
+
+/// Compact JSON text of a value.
+pub fn to_json(v: Value) -> Result<String, Error> {
+    serde_json::to_string(&v).map_err(|e| serde_err("to_json", e))
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+pub fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn b64encode(v: Value) -> String {
+    base64(text_of(&v).as_bytes())
+}
+
+fn b64decode(v: Value) -> Result<String, Error> {
+    let text = text_of(&v);
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    let mut out = Vec::new();
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        let Some(pos) = B64.iter().position(|b| *b == c) else {
+            return Err(serde_err(
+                "b64decode",
+                format!("{:?} is not base64", c as char),
+            ));
+        };
+        bits = (bits << 6) | pos as u32;
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+            bits &= (1 << nbits) - 1;
+        }
+    }
+    String::from_utf8(out).map_err(|e| serde_err("b64decode", e))
+}
+
+/// The value as text the way Jinja prints it (`none` is empty).
+fn text_of(v: &Value) -> String {
+    if v.is_none() || v.is_undefined() {
+        String::new()
+    } else if let Some(s) = v.as_str() {
+        s.to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// Python `re.sub(pattern, replacement, value)`: `\1` and `\g<name>` in the
+/// replacement refer to groups.
+fn regex_replace(v: Value, pattern: String, replacement: Option<String>) -> Result<String, Error> {
+    let re = fancy_regex::Regex::new(&pattern)
+        .map_err(|e| serde_err(&format!("regex_replace: bad pattern {pattern:?}"), e))?;
+    let repl = python_replacement(&replacement.unwrap_or_default());
+    Ok(re.replace_all(&text_of(&v), repl.as_str()).into_owned())
+}
+
+/// `\1` → `${1}`, `\g<n>` → `${n}`, `$` → `$$`.
+fn python_replacement(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek().copied() {
+                Some(d) if d.is_ascii_digit() => {
+                    let mut num = String::new();
+                    while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                        num.push(d);
+                        chars.next();
+                    }
+                    out.push_str(&format!("${{{num}}}"));
+                }
+                Some('g') => {
+                    chars.next();
+                    if chars.peek() == Some(&'<') {
+                        chars.next();
+                        let name: String = chars.by_ref().take_while(|c| *c != '>').collect();
+                        out.push_str(&format!("${{{name}}}"));
+                    } else {
+                        out.push_str("\\g");
+                    }
+                }
+                Some('\\') => {
+                    chars.next();
+                    out.push('\\');
+                }
+                Some('n') => {
+                    chars.next();
+                    out.push('\n');
+                }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An address with its prefix, as `ipaddr` sees a value.
+struct Addr {
+    ip: IpAddr,
+    prefix: u8,
+    /// Written with a `/prefix`.
+    has_prefix: bool,
+}
+
+fn parse_addr(s: &str) -> Option<Addr> {
+    let s = s.trim();
+    if let Some((ip, p)) = s.split_once('/') {
+        let ip: IpAddr = ip.parse().ok()?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = p.parse().ok().filter(|p| *p <= max)?;
+        Some(Addr {
+            ip,
+            prefix,
+            has_prefix: true,
+        })
+    } else {
+        let ip: IpAddr = s.parse().ok()?;
+        Some(Addr {
+            ip,
+            prefix: if ip.is_ipv4() { 32 } else { 128 },
+            has_prefix: false,
+        })
+    }
+}
+
+impl Addr {
+    fn net(&self) -> IpNet {
+        IpNet::new(self.ip, self.prefix)
+            .expect("prefix checked")
+            .trunc()
+    }
+    fn is_network(&self) -> bool {
+        self.net().network() == self.ip
+    }
+}
+
+fn ip_add(base: IpAddr, offset: i128) -> Option<IpAddr> {
+    match base {
+        IpAddr::V4(v4) => {
+            let n = i128::from(u32::from(v4)) + offset;
+            u32::try_from(n).ok().map(|n| IpAddr::V4(n.into()))
+        }
+        IpAddr::V6(v6) => {
+            let n = u128::from(v6).checked_add_signed(offset)?;
+            Some(IpAddr::V6(n.into()))
+        }
+    }
+}
+
+/// `ansible.utils.ipaddr(query)`. Queries: none (the value if it is an
+/// address or network), `net`, `address`, `network`, `netmask`, `prefix`,
+/// `size`, `broadcast`, `host`, and an integer N (the Nth address of the
+/// network, negative from the end, written `addr/prefix`). `false` when the
+/// value does not fit the query, as in Ansible.
+pub fn ipaddr(v: Value, query: Option<Value>) -> Value {
+    let Some(a) = v.as_str().and_then(parse_addr) else {
+        return Value::from(false);
+    };
+    let Some(q) = query else {
+        return v;
+    };
+    if let Some(n) = q.as_i64() {
+        let net = a.net();
+        let size: i128 =
+            1i128 << (if a.ip.is_ipv4() { 32 } else { 128 } - u32::from(a.prefix)).min(126);
+        let offset = if n < 0 {
+            size + i128::from(n)
+        } else {
+            i128::from(n)
+        };
+        if offset < 0 || offset >= size {
+            return Value::from(false);
+        }
+        return match ip_add(net.network(), offset) {
+            Some(ip) => Value::from(format!("{ip}/{}", a.prefix)),
+            None => Value::from(false),
+        };
+    }
+    let q = q.as_str().unwrap_or("").to_string();
+    match q.as_str() {
+        "net" | "subnet" => {
+            if a.has_prefix && a.is_network() {
+                Value::from(a.net().to_string())
+            } else if q == "subnet" {
+                Value::from(a.net().to_string())
+            } else {
+                Value::from(false)
+            }
+        }
+        "address" => Value::from(a.ip.to_string()),
+        "network" => Value::from(a.net().network().to_string()),
+        "netmask" => Value::from(a.net().netmask().to_string()),
+        "prefix" => Value::from(a.prefix),
+        "size" => Value::from(
+            1u64 << (if a.ip.is_ipv4() { 32 } else { 64 } - u32::from(a.prefix).min(64)),
+        ),
+        "broadcast" => Value::from(a.net().broadcast().to_string()),
+        "host" => Value::from(format!(
+            "{}/{}",
+            a.ip,
+            if a.ip.is_ipv4() { 32 } else { 128 }
+        )),
+        "public" => {
+            if is_private(a.ip) {
+                Value::from(false)
+            } else {
+                v
+            }
+        }
+        "private" => {
+            if is_private(a.ip) {
+                v
+            } else {
+                Value::from(false)
+            }
+        }
+        _ => Value::from(false),
+    }
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(src: &str) -> String {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        register(&mut env);
+        env.render_str(
+            src,
+            minijinja::context! { svc => "10.233.0.0/18", m => vec!["a", "b"] },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ipaddr_service_addresses() {
+        assert_eq!(
+            render("{{ svc | ipaddr('net') | ipaddr(1) | ipaddr('address') }}"),
+            "10.233.0.1"
+        );
+        assert_eq!(
+            render("{{ svc | ipaddr('net') | ipaddr(3) | ipaddr('address') }}"),
+            "10.233.0.3"
+        );
+        assert_eq!(render("{{ svc | ipaddr('prefix') }}"), "18");
+        assert_eq!(render("{{ svc | ipaddr('netmask') }}"), "255.255.192.0");
+        assert_eq!(render("{{ svc | ipaddr(-2) }}"), "10.233.63.254/18");
+        assert_eq!(render("{{ '10.233.0.5/18' | ipaddr('net') }}"), "false");
+        assert_eq!(render("{{ 'nonsense' | ipaddr }}"), "false");
+        assert_eq!(render("{{ '10.1.2.3' | ipaddr('address') }}"), "10.1.2.3");
+        assert_eq!(render("{{ 'fd00::/64' | ipaddr(1) }}"), "fd00::1/64");
+    }
+
+    #[test]
+    fn ansible_filters() {
+        assert_eq!(
+            render("{{ 'yes' | bool }} {{ 'off' | bool }} {{ 1 | bool }}"),
+            "true false true"
+        );
+        assert_eq!(render("{{ 'AQAn' | b64encode }}"), "QVFBbg==");
+        assert_eq!(render("{{ 'QVFBbg==' | b64decode }}"), "AQAn");
+        assert_eq!(
+            render("{{ 'a-b-c' | regex_replace('-(\\\\w)', '_\\\\1') }}"),
+            "a_b_c"
+        );
+        assert_eq!(render("{{ m | to_json }}"), "[\"a\",\"b\"]");
+        assert_eq!(render("{{ m | to_yaml }}"), "- a\n- b");
+        assert_eq!(render("{{ missing | default('x') }}"), "x");
+        assert_eq!(render("{{ m | join(',') }}"), "a,b");
+    }
+
+    #[test]
+    fn base64_matches_known_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+}

@@ -1,0 +1,907 @@
+//! Every file a cluster needs, rendered from the validated model.
+//!
+//! `render_all(&Cluster, &Facts)` returns, per host, the files to write
+//! (absolute path, content, mode, and whether the content replaces the file
+//! or is a marked block inside it), the cluster-wide manifests to apply on
+//! the first master, and the etcd certificates. Templates live in
+//! `templates/` (embedded in the binary, see `engine`); `<conf>/templates/`
+//! overrides any of them by relative name.
+
+pub mod certs;
+pub mod context;
+pub mod engine;
+pub mod filters;
+pub mod merge;
+pub mod versions;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use minijinja::Value;
+
+pub use certs::{CertPair, EtcdCerts};
+use context::{Ctx, NodeCtx};
+
+use crate::config::{NetworkPlugin, StorageKind};
+use crate::model::Cluster;
+
+/// Legacy markers of the `/etc/hosts` block (kubespray's blockinfile).
+pub const HOSTS_BEGIN: &str = "# Ansible inventory hosts BEGIN";
+pub const HOSTS_END: &str = "# Ansible inventory hosts END";
+
+/// Where the etcd certificates live on every host (legacy layout).
+pub const ETCD_CERT_DIR: &str = "/etc/ssl/etcd/ssl";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EtcdClusterState {
+    /// A new cluster: every member starts together.
+    #[default]
+    New,
+    /// A member joining a running cluster.
+    Existing,
+}
+
+impl EtcdClusterState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EtcdClusterState::New => "new",
+            EtcdClusterState::Existing => "existing",
+        }
+    }
+}
+
+/// What the host tells us, per node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeFacts {
+    /// The node's address when the inventory gives no `ip` (all-in-one):
+    /// its default IPv4 from the facts. The inventory's `ip` wins when set.
+    pub ip: Option<String>,
+    /// Current content of files we merge into (`/etc/docker/daemon.json`,
+    /// `/etc/containerd/config.toml`), by absolute path.
+    pub existing: BTreeMap<String, String>,
+}
+
+/// Everything beyond the model that rendering needs. `Facts::default()`
+/// renders without any host: fresh secrets, placeholders where unavoidable
+/// (listed in `Rendered::notes`).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub nodes: BTreeMap<String, NodeFacts>,
+    /// kubeadm bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`); random when `None`.
+    pub bootstrap_token: Option<String>,
+    /// kubeadm `--upload-certs` key (64 hex); random when `None`.
+    pub certificate_key: Option<String>,
+    /// `sha256:<hex>` of the cluster CA's public key, for join discovery;
+    /// without it joins skip CA pinning, as the legacy installer did.
+    pub ca_cert_hash: Option<String>,
+    /// The etcd PKI of an existing cluster: its CA signs any certificate
+    /// missing here, and the leaves present are kept as they are (a
+    /// re-render does not re-issue them). `None`: a new CA and new leaves.
+    pub etcd_certs: Option<EtcdCerts>,
+    pub etcd_cluster_state: EtcdClusterState,
+    /// While the cluster is being built: in internal-LB mode every node's
+    /// `/etc/hosts` points the API domain at the first master, until the
+    /// other masters have joined and the workers' proxies run.
+    pub bootstrap: bool,
+    /// `<conf>/templates`: overrides of built-in templates by relative name.
+    pub templates_dir: Option<PathBuf>,
+}
+
+impl Facts {
+    /// Facts gathered by `install::facts` on each host: the default IPv4
+    /// stands in for a missing `ip`.
+    pub fn from_host_facts(hosts: &BTreeMap<String, crate::install::facts::Facts>) -> Facts {
+        Facts {
+            nodes: hosts
+                .iter()
+                .map(|(name, f)| {
+                    (
+                        name.clone(),
+                        NodeFacts {
+                            ip: f.default_ipv4().map(str::to_string),
+                            existing: BTreeMap::new(),
+                        },
+                    )
+                })
+                .collect(),
+            ..Facts::default()
+        }
+    }
+}
+
+/// How a rendered file lands on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merge {
+    /// The content is the whole file.
+    Replace,
+    /// The content goes between these marker lines, the rest of the file kept.
+    Block { begin: String, end: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct RenderedFile {
+    /// Absolute path on the host.
+    pub path: String,
+    pub content: String,
+    pub mode: u32,
+    pub merge: Merge,
+    /// The template it came from (`None` for certificates).
+    pub template: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostFiles {
+    pub host: String,
+    pub files: Vec<RenderedFile>,
+}
+
+/// A cluster-wide manifest, applied on the first master in name order.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub name: String,
+    pub content: String,
+    pub template: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub hosts: Vec<HostFiles>,
+    pub manifests: Vec<Manifest>,
+    pub etcd_certs: EtcdCerts,
+    /// Placeholders used, things the files assume, keys replaced in merged files.
+    pub notes: Vec<String>,
+    /// Override files from `<conf>/templates` that were used.
+    pub overrides: Vec<PathBuf>,
+}
+
+impl Rendered {
+    pub fn host(&self, name: &str) -> Option<&HostFiles> {
+        self.hosts.iter().find(|h| h.host == name)
+    }
+
+    pub fn file(&self, host: &str, path: &str) -> Option<&RenderedFile> {
+        self.host(host)?.files.iter().find(|f| f.path == path)
+    }
+
+    pub fn manifest(&self, name: &str) -> Option<&Manifest> {
+        self.manifests.iter().find(|m| m.name == name)
+    }
+
+    /// Writes `dir/<host>/<absolute path>` for every host file (block files
+    /// as the block alone) and `dir/cluster/<name>` for the manifests.
+    pub fn write_to(&self, dir: &Path) -> Result<usize> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut n = 0;
+        let write = |path: &Path, content: &str, mode: u32| -> Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            std::fs::write(path, content)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            Ok(())
+        };
+        for h in &self.hosts {
+            for f in &h.files {
+                let rel = f.path.trim_start_matches('/');
+                let content = match &f.merge {
+                    Merge::Replace => f.content.clone(),
+                    Merge::Block { begin, end } => format!("{begin}\n{}{end}\n", f.content),
+                };
+                write(&dir.join(&h.host).join(rel), &content, f.mode)?;
+                n += 1;
+            }
+        }
+        for m in &self.manifests {
+            write(&dir.join("cluster").join(&m.name), &m.content, 0o644)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Random lower-case alphanumerics (kubeadm token alphabet).
+fn random_token(len: usize) -> Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut buf = vec![0u8; len];
+    openssl::rand::rand_bytes(&mut buf)?;
+    Ok(buf
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    openssl::rand::rand_bytes(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn valid_token(t: &str) -> bool {
+    let ok = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    matches!(t.split_once('.'), Some((a, b)) if ok(a, 6) && ok(b, 16))
+}
+
+/// One file to render for a host.
+struct Out {
+    template: String,
+    path: String,
+    mode: u32,
+    kind: Kind,
+    extra: Vec<(&'static str, Value)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Yaml,
+    /// JSON merged into the host's existing file.
+    Json,
+    /// TOML merged into the host's existing file.
+    Toml,
+    TomlPlain,
+    HostsBlock,
+}
+
+fn out(template: &str, path: &str, mode: u32, kind: Kind) -> Out {
+    Out {
+        template: template.into(),
+        path: path.into(),
+        mode,
+        kind,
+        extra: Vec::new(),
+    }
+}
+
+pub fn render_all(cluster: &Cluster, facts: &Facts) -> Result<Rendered> {
+    let mut facts = facts.clone();
+    match &facts.bootstrap_token {
+        Some(t) if !valid_token(t) => anyhow::bail!(
+            "bootstrap token {t:?} does not have kubeadm's form [a-z0-9]{{6}}.[a-z0-9]{{16}}"
+        ),
+        Some(_) => {}
+        None => facts.bootstrap_token = Some(format!("{}.{}", random_token(6)?, random_token(16)?)),
+    }
+    if facts.certificate_key.is_none() {
+        facts.certificate_key = Some(random_hex(32)?);
+    }
+    let ctx = context::build(cluster, &facts)?;
+    let engine = engine::Engine::new(facts.templates_dir.clone());
+    let mut notes = ctx.notes.clone();
+
+    let certs = etcd_certs(cluster, &ctx, &facts)?;
+    let mut hosts = Vec::new();
+    for n in &ctx.nodes {
+        hosts.push(HostFiles {
+            host: n.name.clone(),
+            files: host_files(cluster, &ctx, &engine, n, &facts, &certs, &mut notes)?,
+        });
+    }
+    let manifests = manifests(cluster, &ctx, &engine, &mut notes)?;
+    Ok(Rendered {
+        hosts,
+        manifests,
+        etcd_certs: certs,
+        notes,
+        overrides: engine.overrides_used(),
+    })
+}
+
+fn etcd_certs(cluster: &Cluster, ctx: &Ctx, facts: &Facts) -> Result<EtcdCerts> {
+    let cfg = &cluster.config;
+    let mut sans = certs::Sans::default();
+    let mut dns: Vec<String> = vec!["localhost".into()];
+    for n in ctx.nodes.iter().filter(|n| n.is_etcd) {
+        dns.push(n.name.clone());
+    }
+    dns.push(cfg.text("apiserver_loadbalancer_domain_name"));
+    let domain = &cfg.network.dns_domain;
+    dns.extend([
+        format!("etcd.kube-system.svc.{domain}"),
+        "etcd.kube-system.svc".into(),
+        "etcd.kube-system".into(),
+        "etcd".into(),
+    ]);
+    dns.retain(|d| !d.is_empty());
+    dns.dedup();
+    sans.dns = dns;
+    let mut ips = Vec::new();
+    for n in ctx.nodes.iter().filter(|n| n.is_etcd) {
+        for a in [&n.address, &n.ip] {
+            if let Ok(ip) = a.parse() {
+                if !ips.contains(&ip) {
+                    ips.push(ip);
+                }
+            }
+        }
+    }
+    ips.push("127.0.0.1".parse().expect("literal"));
+    sans.ips = ips;
+    let members: Vec<String> = ctx
+        .nodes
+        .iter()
+        .filter(|n| n.is_etcd)
+        .map(|n| n.name.clone())
+        .collect();
+    let k8s: Vec<String> = ctx
+        .nodes
+        .iter()
+        .filter(|n| n.is_k8s())
+        .map(|n| n.name.clone())
+        .collect();
+    certs::generate(facts.etcd_certs.as_ref(), &members, &k8s, &sans)
+}
+
+fn cert_files(certs: &EtcdCerts, stem: &str) -> Vec<RenderedFile> {
+    let Some(p) = certs.get(stem) else {
+        return Vec::new();
+    };
+    vec![
+        RenderedFile {
+            path: format!("{ETCD_CERT_DIR}/{stem}.pem"),
+            content: p.cert_pem.clone(),
+            mode: 0o644,
+            merge: Merge::Replace,
+            template: None,
+        },
+        RenderedFile {
+            path: format!("{ETCD_CERT_DIR}/{stem}-key.pem"),
+            content: p.key_pem.clone(),
+            mode: 0o600,
+            merge: Merge::Replace,
+            template: None,
+        },
+    ]
+}
+
+fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx, facts: &Facts) -> Vec<Out> {
+    let cfg = &cluster.config;
+    let api = versions::kubeadm_api(&cfg.kube_version);
+    let minor = versions::minor(&cfg.kube_version);
+    let runtime = cfg.text("container_manager");
+    let mut v = Vec::new();
+
+    // /etc/hosts: which address this node uses for the API domain.
+    let lb_ip = match ctx.lb.mode {
+        "external" | "keepalived" => ctx.lb.address.clone(),
+        "internal" => Some(if facts.bootstrap {
+            ctx.nodes
+                .iter()
+                .find(|m| m.is_first_master)
+                .map(|m| m.address.clone())
+                .unwrap_or_default()
+        } else if n.is_master {
+            n.ip.clone()
+        } else {
+            "127.0.0.1".to_string()
+        }),
+        _ => None,
+    };
+    let mut hosts = out("hosts/hosts.j2", "/etc/hosts", 0o644, Kind::HostsBlock);
+    hosts
+        .extra
+        .push(("lb_hosts_ip", Value::from_serialize(&lb_ip)));
+    v.push(hosts);
+
+    if n.is_k8s() {
+        v.push(out(
+            "node/sysctl.conf.j2",
+            "/etc/sysctl.d/99-kubernetes.conf",
+            0o644,
+            Kind::Text,
+        ));
+        v.push(out(
+            "node/modules.conf.j2",
+            "/etc/modules-load.d/kubernetes.conf",
+            0o644,
+            Kind::Text,
+        ));
+        if runtime == "containerd" {
+            v.push(out(
+                "containerd/config.toml.j2",
+                "/etc/containerd/config.toml",
+                0o644,
+                Kind::Toml,
+            ));
+            for (registry, server, mirrors, insecure) in registries(cluster) {
+                let mut o = out(
+                    "containerd/hosts.toml.j2",
+                    &format!("/etc/containerd/certs.d/{registry}/hosts.toml"),
+                    0o644,
+                    Kind::TomlPlain,
+                );
+                o.extra.push(("registry", Value::from(registry)));
+                o.extra.push(("registry_server", Value::from(server)));
+                o.extra
+                    .push(("registry_hosts", Value::from_serialize(&mirrors)));
+                o.extra.push(("registry_insecure", Value::from(insecure)));
+                v.push(o);
+            }
+        } else {
+            v.push(out(
+                "docker/daemon.json.j2",
+                "/etc/docker/daemon.json",
+                0o644,
+                Kind::Json,
+            ));
+            if minor >= 24 {
+                v.push(out(
+                    "docker/cri-docker.service.j2",
+                    "/etc/systemd/system/cri-docker.service",
+                    0o644,
+                    Kind::Text,
+                ));
+                v.push(out(
+                    "docker/cri-docker.socket.j2",
+                    "/etc/systemd/system/cri-docker.socket",
+                    0o644,
+                    Kind::Text,
+                ));
+            }
+        }
+        v.push(out(
+            "kubelet/kubelet.service.j2",
+            "/etc/systemd/system/kubelet.service",
+            0o644,
+            Kind::Text,
+        ));
+        v.push(out(
+            "kubelet/10-kubeadm.conf.j2",
+            "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+            0o644,
+            Kind::Text,
+        ));
+        let family = if api == "v1alpha3" {
+            "kubeadm/v1alpha3-"
+        } else {
+            "kubeadm/"
+        };
+        if n.is_first_master {
+            v.push(out(
+                &format!("{family}init.yaml.j2"),
+                &format!("/etc/kubernetes/kubeadm-config.{api}.yaml"),
+                0o600,
+                Kind::Yaml,
+            ));
+        } else {
+            v.push(out(
+                &format!("{family}join.yaml.j2"),
+                "/etc/kubernetes/kubeadm-client.conf",
+                0o600,
+                Kind::Yaml,
+            ));
+        }
+        if n.is_master && cfg.network.plugin == NetworkPlugin::Calico {
+            v.push(out(
+                "calico/calicoctl.cfg.j2",
+                "/etc/calico/calicoctl.cfg",
+                0o644,
+                Kind::Yaml,
+            ));
+            if n.is_first_master {
+                v.push(out(
+                    "calico/ippool.yaml.j2",
+                    "/etc/calico/ippool.yaml",
+                    0o644,
+                    Kind::Yaml,
+                ));
+            }
+        }
+        if ctx.lb.mode == "internal" && !n.is_master {
+            if ctx.lb.kind == "nginx" {
+                v.push(out(
+                    "lb/nginx.conf.j2",
+                    "/etc/nginx/nginx.conf",
+                    0o644,
+                    Kind::Text,
+                ));
+                v.push(out(
+                    "lb/nginx-pod.yaml.j2",
+                    "/etc/kubernetes/manifests/nginx-proxy.yaml",
+                    0o644,
+                    Kind::Yaml,
+                ));
+            } else {
+                v.push(out(
+                    "lb/haproxy.cfg.j2",
+                    "/etc/haproxy/haproxy.cfg",
+                    0o644,
+                    Kind::Text,
+                ));
+                v.push(out(
+                    "lb/haproxy-pod.yaml.j2",
+                    "/etc/kubernetes/manifests/haproxy.yaml",
+                    0o644,
+                    Kind::Yaml,
+                ));
+            }
+        }
+    }
+    if ctx.lb.mode == "keepalived" && n.is_master {
+        v.push(out(
+            "lb/keepalived.conf.j2",
+            "/etc/keepalived/keepalived.conf",
+            0o644,
+            Kind::Text,
+        ));
+        v.push(out(
+            "lb/haproxy.cfg.j2",
+            "/etc/haproxy/haproxy.cfg",
+            0o644,
+            Kind::Text,
+        ));
+    }
+    if n.is_etcd {
+        v.push(out("etcd/etcd.env.j2", "/etc/etcd.env", 0o640, Kind::Text));
+        v.push(out(
+            "etcd/etcd.service.j2",
+            "/etc/systemd/system/etcd.service",
+            0o644,
+            Kind::Text,
+        ));
+        v.push(out(
+            "etcd/etcdctl.env.j2",
+            "/etc/etcdctl.env",
+            0o644,
+            Kind::Text,
+        ));
+    }
+    v
+}
+
+/// `(registry dir name, server URL, mirror hosts, insecure)` for containerd's
+/// `certs.d`: `docker_registry_mirrors` are docker.io mirrors;
+/// `docker_insecure_registries` are plain-HTTP / unverified registries.
+fn registries(cluster: &Cluster) -> Vec<(String, String, Vec<String>, bool)> {
+    let cfg = &cluster.config;
+    let list = |k: &str| -> Vec<String> {
+        match cfg.get(k) {
+            Some(serde_yaml::Value::Sequence(s)) => s
+                .iter()
+                .map(crate::config::yaml_text)
+                .filter(|s| !s.trim().is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut out = Vec::new();
+    let mirrors = list("docker_registry_mirrors");
+    if !mirrors.is_empty() {
+        out.push((
+            "docker.io".to_string(),
+            "https://registry-1.docker.io".to_string(),
+            mirrors,
+            false,
+        ));
+    }
+    for r in list("docker_insecure_registries") {
+        let host = r
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string();
+        let server = if r.starts_with("https://") {
+            format!("https://{host}")
+        } else {
+            format!("http://{host}")
+        };
+        out.push((host, server.clone(), vec![server], true));
+    }
+    out
+}
+
+fn host_files(
+    cluster: &Cluster,
+    ctx: &Ctx,
+    engine: &engine::Engine,
+    n: &NodeCtx,
+    facts: &Facts,
+    certs: &EtcdCerts,
+    notes: &mut Vec<String>,
+) -> Result<Vec<RenderedFile>> {
+    let mut files = Vec::new();
+    let existing = facts.nodes.get(&n.name).map(|f| &f.existing);
+    for o in plan(cluster, ctx, n, facts) {
+        let text = engine.render(&o.template, &ctx.for_node(n, &o.extra))?;
+        let (content, merge) = match o.kind {
+            Kind::HostsBlock => (
+                text,
+                Merge::Block {
+                    begin: HOSTS_BEGIN.into(),
+                    end: HOSTS_END.into(),
+                },
+            ),
+            Kind::Json | Kind::Toml => {
+                let old = existing.and_then(|e| e.get(&o.path)).map(String::as_str);
+                let (merged, replaced) = match (o.kind, old) {
+                    (Kind::Json, Some(old)) => merge::merge_json(old, &text),
+                    (Kind::Json, None) => merge::merge_json("", &text),
+                    (_, Some(old)) => merge::merge_toml(old, &text),
+                    (_, None) => merge::merge_toml("", &text).map(|_| (text.clone(), Vec::new())),
+                }
+                .with_context(|| format!("{}: {}", n.name, o.path))?;
+                if !replaced.is_empty() {
+                    notes.push(format!(
+                        "{}: {}: replaced the host's own {}",
+                        n.name,
+                        o.path,
+                        replaced.join(", ")
+                    ));
+                }
+                (merged, Merge::Replace)
+            }
+            Kind::TomlPlain => {
+                toml::from_str::<toml::Table>(&text).with_context(|| {
+                    format!(
+                        "templates/{} rendered invalid TOML for {}",
+                        o.template, n.name
+                    )
+                })?;
+                (text, Merge::Replace)
+            }
+            Kind::Yaml => {
+                check_yaml(&text).with_context(|| {
+                    format!(
+                        "templates/{} rendered invalid YAML for {}",
+                        o.template, n.name
+                    )
+                })?;
+                (text, Merge::Replace)
+            }
+            Kind::Text => (text, Merge::Replace),
+        };
+        files.push(RenderedFile {
+            path: o.path,
+            content,
+            mode: o.mode,
+            merge,
+            template: Some(o.template),
+        });
+    }
+    // etcd certificates in the legacy layout.
+    let ca = RenderedFile {
+        path: format!("{ETCD_CERT_DIR}/ca.pem"),
+        content: certs.ca.cert_pem.clone(),
+        mode: 0o644,
+        merge: Merge::Replace,
+        template: None,
+    };
+    if n.is_etcd || n.is_k8s() {
+        files.push(ca);
+    }
+    if n.is_etcd {
+        let first_etcd = ctx.nodes.iter().find(|m| m.is_etcd).map(|m| &m.name) == Some(&n.name);
+        if first_etcd {
+            files.push(RenderedFile {
+                path: format!("{ETCD_CERT_DIR}/ca-key.pem"),
+                content: certs.ca.key_pem.clone(),
+                mode: 0o600,
+                merge: Merge::Replace,
+                template: None,
+            });
+        }
+        files.extend(cert_files(certs, &format!("member-{}", n.name)));
+        files.extend(cert_files(certs, &format!("admin-{}", n.name)));
+    }
+    if n.is_k8s() {
+        files.extend(cert_files(certs, &format!("node-{}", n.name)));
+    }
+    if n.is_master && !n.is_first_master {
+        // The API servers' etcd client certificate named in the shared
+        // ClusterConfiguration: the first master's.
+        if let Some(first) = ctx.nodes.iter().find(|m| m.is_first_master) {
+            files.extend(cert_files(certs, &format!("node-{}", first.name)));
+        }
+    }
+    Ok(files)
+}
+
+/// Every document parses as YAML; on error, the offending lines are shown.
+fn check_yaml(text: &str) -> Result<()> {
+    use serde::Deserialize;
+    if let Some(dump) = std::env::var_os("KSINSTALL_RENDER_DUMP") {
+        // Debugging templates: the last YAML checked, as rendered.
+        std::fs::write(dump, text).ok();
+    }
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        if let Err(e) = serde_yaml::Value::deserialize(doc) {
+            let context = e
+                .location()
+                .map(|l| {
+                    let line = l.line();
+                    text.lines()
+                        .enumerate()
+                        .skip(line.saturating_sub(3))
+                        .take(5)
+                        .map(|(i, t)| format!("\n  {:>4} | {t}", i + 1))
+                        .collect::<String>()
+                })
+                .unwrap_or_default();
+            anyhow::bail!("{e}{context}");
+        }
+    }
+    Ok(())
+}
+
+fn storage_template(cluster: &Cluster, kind: StorageKind) -> Option<&'static str> {
+    Some(match kind {
+        StorageKind::LocalVolume => {
+            // KubeSphere 2.1 made "local volume" an OpenEBS hostpath class;
+            // 1.0/2.0 used the static local-volume provisioner on /mnt/disks.
+            let (major, minor) = context::ks_version(&cluster.config.ks_version);
+            if (major, minor) >= (2, 1) {
+                "storage/openebs-hostpath/openebs-hostpath.yaml.j2"
+            } else {
+                "storage/local-volume/local-volume.yaml.j2"
+            }
+        }
+        StorageKind::OpenEbsHostpath => "storage/openebs-hostpath/openebs-hostpath.yaml.j2",
+        StorageKind::NfsServer => "storage/nfs-server/nfs-server.yaml.j2",
+        StorageKind::NfsClient => "storage/nfs-client/nfs-client.yaml.j2",
+        StorageKind::CephRbd => "storage/ceph-rbd/ceph-rbd.yaml.j2",
+        StorageKind::GlusterFs => "storage/glusterfs/glusterfs.yaml.j2",
+        StorageKind::QingcloudCsi => "storage/qingcloud-csi/qingcloud-csi.yaml.j2",
+        StorageKind::NeonsanCsi => "storage/neonsan-csi/neonsan-csi.yaml.j2",
+        StorageKind::AlicloudDiskCsi | StorageKind::TencentCbsCsi => return None,
+    })
+}
+
+fn manifests(
+    cluster: &Cluster,
+    ctx: &Ctx,
+    engine: &engine::Engine,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Manifest>> {
+    let cfg = &cluster.config;
+    let mut list: Vec<(String, String, Vec<(&'static str, Value)>)> = Vec::new();
+    match cfg.network.plugin {
+        NetworkPlugin::Calico => list.push((
+            "10-calico.yaml".into(),
+            "calico/calico.yaml.j2".into(),
+            vec![],
+        )),
+        NetworkPlugin::Flannel => list.push((
+            "10-flannel.yaml".into(),
+            "flannel/flannel.yaml.j2".into(),
+            vec![],
+        )),
+    }
+    if cfg.flag("enable_nodelocaldns") {
+        list.push((
+            "15-nodelocaldns.yaml".into(),
+            "dns/nodelocaldns.yaml.j2".into(),
+            vec![],
+        ));
+    }
+    for sc in &cfg.storage {
+        let kind = context::kind_name(sc.kind);
+        match storage_template(cluster, sc.kind) {
+            Some(t) => list.push((
+                format!("20-storage-{kind}.yaml"),
+                t.into(),
+                vec![
+                    ("sc_name", Value::from(sc.name.clone())),
+                    ("sc_default", Value::from(sc.is_default)),
+                    ("sc_kind", Value::from(kind)),
+                ],
+            )),
+            None => notes.push(format!(
+                "{}: no manifest is rendered for this storage class (its CSI driver is not bundled); install the driver, then the class '{}'",
+                sc.kind.label(),
+                sc.name
+            )),
+        }
+    }
+    if matches!(sc_kind_of(cluster, StorageKind::LocalVolume), Some(_))
+        && storage_template(cluster, StorageKind::LocalVolume)
+            == Some("storage/local-volume/local-volume.yaml.j2")
+    {
+        notes.push(format!(
+            "local volume (KubeSphere {}): the static provisioner only offers directories of {} that are mount points; create them (e.g. bind mounts) on the node",
+            cfg.ks_version,
+            cfg.text("local_volume_provisioner_base_dir")
+        ));
+    }
+    list.push((
+        "30-ks-installer.yaml".into(),
+        "kubesphere/ks-installer.yaml.j2".into(),
+        vec![],
+    ));
+    let (ks_major, _) = context::ks_version(&cfg.ks_version);
+    if ks_major >= 3 {
+        list.push((
+            "31-ks-cluster-configuration.yaml".into(),
+            "kubesphere/cluster-configuration.yaml.j2".into(),
+            vec![],
+        ));
+    } else {
+        list.push((
+            "31-ks-config.yaml".into(),
+            "kubesphere/ks-config.yaml.j2".into(),
+            vec![],
+        ));
+    }
+    let mut out = Vec::new();
+    for (name, template, extra) in list {
+        let content = engine.render(&template, &ctx.cluster(&extra))?;
+        check_yaml(&content)
+            .with_context(|| format!("templates/{template} rendered invalid YAML ({name})"))?;
+        out.push(Manifest {
+            name,
+            content,
+            template,
+        });
+    }
+    Ok(out)
+}
+
+fn sc_kind_of(cluster: &Cluster, kind: StorageKind) -> Option<&crate::config::StorageClass> {
+    cluster.config.storage.iter().find(|s| s.kind == kind)
+}
+
+/// The `render` verb: renders without facts (placeholders reported), with
+/// `<conf>/templates` as the override directory, and writes `out`.
+/// Returns the summary to print.
+pub fn cli(cluster: &Cluster, conf_dir: &Path, out: &Path) -> Result<String> {
+    let facts = Facts {
+        templates_dir: Some(conf_dir.join("templates")),
+        ..Facts::default()
+    };
+    let r = render_all(cluster, &facts)?;
+    const MARKER: &str = ".ksinstall-render";
+    if out.exists() {
+        // Clear an earlier render (nothing stale from another layout), but
+        // never a directory this command did not write.
+        let empty = std::fs::read_dir(out)
+            .with_context(|| format!("cannot read {}", out.display()))?
+            .next()
+            .is_none();
+        if !empty {
+            anyhow::ensure!(
+                out.join(MARKER).is_file(),
+                "{} exists and is not an earlier `ksinstall render` output; choose another -o DIR",
+                out.display()
+            );
+            std::fs::remove_dir_all(out)
+                .with_context(|| format!("cannot clear {}", out.display()))?;
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(
+        out.join(MARKER),
+        "written by `ksinstall render`; the directory is replaced on the next render\n",
+    )?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let n = r.write_to(out)?;
+    let mut s = String::new();
+    for h in &r.hosts {
+        s.push_str(&format!("{:<12} {} files\n", h.host, h.files.len()));
+    }
+    s.push_str(&format!(
+        "{:<12} {} manifests\n",
+        "cluster",
+        r.manifests.len()
+    ));
+    for o in &r.overrides {
+        s.push_str(&format!("override: {}\n", o.display()));
+    }
+    for note in &r.notes {
+        s.push_str(&format!("note: {note}\n"));
+    }
+    s.push_str(&format!(
+        "wrote {n} files under {} (Kubernetes {}, kubeadm {}); nothing was changed on any host\n",
+        out.display(),
+        cluster.config.kube_version,
+        versions::kubeadm_api(&cluster.config.kube_version)
+    ));
+    Ok(s)
+}

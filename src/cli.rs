@@ -448,6 +448,7 @@ fn run_install(
                 Some(installer_dir.join("bundle")).filter(|b| b.join("manifest.json").is_file())
             }),
             installer_dir,
+            conf_dir: sources.conf_dir.clone(),
         },
     )
 }

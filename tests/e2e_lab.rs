@@ -27,21 +27,35 @@ fn work_dir() -> PathBuf {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Runs a command with a time limit (via coreutils `timeout`), returning its output.
 fn run(limit_s: u64, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new("timeout");
-    cmd.arg("-k").arg("10").arg(limit_s.to_string()).arg(program).args(args).current_dir(ROOT);
+    cmd.arg("-k")
+        .arg("10")
+        .arg(limit_s.to_string())
+        .arg(program)
+        .args(args)
+        .current_dir(ROOT);
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
 }
 
 fn lab(args: &[&str]) -> Output {
@@ -52,12 +66,21 @@ fn lab(args: &[&str]) -> Output {
 
 /// A shell command inside a lab host, as root.
 fn on(host: &str, script: &str) -> Output {
-    run(120, &format!("{ROOT}/scripts/lab.sh"), &["exec", host, "--", "sh", "-c", script], &[])
+    run(
+        120,
+        &format!("{ROOT}/scripts/lab.sh"),
+        &["exec", host, "--", "sh", "-c", script],
+        &[],
+    )
 }
 
 fn on_ok(host: &str, script: &str) -> String {
     let o = on(host, script);
-    assert!(o.status.success(), "{host}: `{script}` failed:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "{host}: `{script}` failed:\n{}",
+        text(&o)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -101,7 +124,12 @@ fn install(s: &Setup, extra: &[&str], envs: &[(&str, &str)]) -> Output {
 fn prepare(three_etcd: bool) -> Setup {
     lab(&["up", "3", "--systemd", "--force"]);
     let dir = work_dir();
-    let o = run(900, &format!("{ROOT}/scripts/lab/prepare-offline.sh"), &[dir.to_str().unwrap(), BIN], &[]);
+    let o = run(
+        900,
+        &format!("{ROOT}/scripts/lab/prepare-offline.sh"),
+        &[dir.to_str().unwrap(), BIN],
+        &[],
+    );
     assert!(o.status.success(), "prepare-offline failed:\n{}", text(&o));
     let conf = dir.join("installer/conf");
     if three_etcd {
@@ -138,31 +166,66 @@ fn check_hosts_are_prepared() {
         assert_eq!(on_ok(host, "hostname").trim(), *host);
         on_ok(host, "test -s /etc/sysctl.d/99-kubernetes.conf && test -s /etc/modules-load.d/kubernetes.conf");
         let hosts = on_ok(host, "cat /etc/hosts");
-        assert!(hosts.contains("# Ansible inventory hosts BEGIN"), "{host} /etc/hosts:\n{hosts}");
-        assert!(hosts.contains(&format!("10.77.0.{} ", 11 + k)) || hosts.contains(&format!("10.77.0.{}\t", 11 + k)), "{hosts}");
-        assert_eq!(on_ok(host, "systemctl is-active containerd").trim(), "active");
+        assert!(
+            hosts.contains("# Ansible inventory hosts BEGIN"),
+            "{host} /etc/hosts:\n{hosts}"
+        );
+        assert!(
+            hosts.contains(&format!("10.77.0.{} ", 11 + k))
+                || hosts.contains(&format!("10.77.0.{}\t", 11 + k)),
+            "{hosts}"
+        );
+        assert_eq!(
+            on_ok(host, "systemctl is-active containerd").trim(),
+            "active"
+        );
         let images = on_ok(host, "ctr -n k8s.io images ls -q");
-        assert!(images.contains("docker.io/ksinstall/busybox:1.0"), "{host} images: {images}");
+        assert!(
+            images.contains("docker.io/ksinstall/busybox:1.0"),
+            "{host} images: {images}"
+        );
         // The host's own apt sources were not touched.
-        on_ok(host, "! grep -rqs ksinstall /etc/apt/sources.list /etc/apt/sources.list.d");
+        on_ok(
+            host,
+            "! grep -rqs ksinstall /etc/apt/sources.list /etc/apt/sources.list.d",
+        );
     }
 }
 
 fn check_etcd(members: usize) {
     let health = on_ok("node1", &format!("ETCDCTL_API=3 etcdctl --endpoints=https://10.77.0.11:2379 {ETCD_TLS} endpoint health --cluster"));
     assert_eq!(health.matches("is healthy").count(), members, "{health}");
-    let list = on_ok("node1", &format!("ETCDCTL_API=3 etcdctl --endpoints=https://10.77.0.11:2379 {ETCD_TLS} member list"));
-    assert_eq!(list.lines().filter(|l| l.contains("started")).count(), members, "{list}");
+    let list = on_ok(
+        "node1",
+        &format!(
+            "ETCDCTL_API=3 etcdctl --endpoints=https://10.77.0.11:2379 {ETCD_TLS} member list"
+        ),
+    );
+    assert_eq!(
+        list.lines().filter(|l| l.contains("started")).count(),
+        members,
+        "{list}"
+    );
     // Without a client certificate the server refuses us: TLS is enforced.
     let anon = on("node1", "ETCDCTL_API=3 etcdctl --endpoints=https://10.77.0.11:2379 --cacert=/etc/ssl/etcd/ssl/ca.pem --command-timeout=3s endpoint health");
-    assert!(!anon.status.success(), "etcd answered without a client certificate");
+    assert!(
+        !anon.status.success(),
+        "etcd answered without a client certificate"
+    );
 }
 
 fn check_load_balancer() {
     for host in ["node2", "node3"] {
-        assert_eq!(on_ok(host, "systemctl is-active haproxy").trim(), "active", "{host}");
+        assert_eq!(
+            on_ok(host, "systemctl is-active haproxy").trim(),
+            "active",
+            "{host}"
+        );
         let listening = on_ok(host, "ss -Htln");
-        assert!(listening.contains(":6443"), "{host} does not listen on 6443:\n{listening}");
+        assert!(
+            listening.contains(":6443"),
+            "{host} does not listen on 6443:\n{listening}"
+        );
     }
 }
 
@@ -243,13 +306,31 @@ fn drive_install_sh(s: &Setup) {
     let start = Instant::now();
     let out = child.wait_with_output().expect("install.sh ends");
     let all = text(&out);
-    assert!(all.contains("KubeSphere Installer Menu") && all.contains("*   2) Multi-node"), "{all}");
-    assert!(all.contains("Have you configured storage parameters in conf/vars.yml yet?"), "{all}");
-    assert!(all.contains("1. Initiating Environment") && all.contains("successsful!"), "{all}");
-    assert!(out.status.success(), "install.sh exit {:?} after {:?}:\n{all}", out.status.code(), start.elapsed());
-    let logs: Vec<_> = std::fs::read_dir(s.installer.join("logs")).unwrap().filter_map(|e| e.ok()).collect();
     assert!(
-        logs.iter().any(|e| e.file_name().to_string_lossy().starts_with("Install[")),
+        all.contains("KubeSphere Installer Menu") && all.contains("*   2) Multi-node"),
+        "{all}"
+    );
+    assert!(
+        all.contains("Have you configured storage parameters in conf/vars.yml yet?"),
+        "{all}"
+    );
+    assert!(
+        all.contains("1. Initiating Environment") && all.contains("successsful!"),
+        "{all}"
+    );
+    assert!(
+        out.status.success(),
+        "install.sh exit {:?} after {:?}:\n{all}",
+        out.status.code(),
+        start.elapsed()
+    );
+    let logs: Vec<_> = std::fs::read_dir(s.installer.join("logs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|e| e.file_name().to_string_lossy().starts_with("Install[")),
         "no logs/Install[...].log"
     );
 }
@@ -257,7 +338,10 @@ fn drive_install_sh(s: &Setup) {
 #[test]
 fn offline_multi_node_install_on_the_lab() {
     if !is_root() {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the lab e2e as root");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the lab e2e as root"
+        );
         eprintln!("skipped: the lab needs root");
         return;
     }
@@ -277,14 +361,20 @@ fn offline_multi_node_install_on_the_lab() {
     let second = install(&s, &["--until", "loadbalancer"], &[]);
     let out2 = text(&second);
     assert!(second.status.success(), "second install failed:\n{out2}");
-    assert!(out2.contains(" changed=0 "), "a second run must change nothing:\n{out2}");
+    assert!(
+        out2.contains(" changed=0 "),
+        "a second run must change nothing:\n{out2}"
+    );
 
     // A worker's link cut between two phases: it alone fails, clearly.
     std::fs::remove_file(s.installer.join("state/install.json")).ok();
     let (code, out3) = install_with_cut(&s, "os", "node3");
     assert_eq!(code, Some(1), "{out3}");
     assert!(out3.contains("host node3"), "{out3}");
-    assert!(!out3.contains("host node2") && !out3.contains("host node1"), "only node3 fails:\n{out3}");
+    assert!(
+        !out3.contains("host node2") && !out3.contains("host node1"),
+        "only node3 fails:\n{out3}"
+    );
     lab(&["revive", "node3"]);
     let resumed = install(&s, &["--resume", "--until", "loadbalancer"], &[]);
     let out4 = text(&resumed);
@@ -299,7 +389,11 @@ fn offline_multi_node_install_on_the_lab() {
     // Three etcd members on fresh hosts.
     let s3 = prepare(true);
     let three = install(&s3, &["--until", "etcd"], &[]);
-    assert!(three.status.success(), "three-member install failed:\n{}", text(&three));
+    assert!(
+        three.status.success(),
+        "three-member install failed:\n{}",
+        text(&three)
+    );
     check_etcd(3);
 
     lab(&["down"]);

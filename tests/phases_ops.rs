@@ -45,6 +45,7 @@ fn file(path: &str, body: &str) -> HostFile {
         path: path.into(),
         content: body.as_bytes().to_vec(),
         mode: 0o644,
+        block: None,
     }
 }
 
@@ -90,8 +91,17 @@ fn os_phase_sets_hostname_swap_sysctl_and_hosts_block() {
         files.insert(
             n.name.clone(),
             vec![
-                file("/etc/sysctl.d/99-kubernetes.conf", "net.ipv4.ip_forward = 1\n"),
-                file("/etc/hosts", "# Ansible inventory hosts BEGIN\n192.168.0.1 master1\n# Ansible inventory hosts END\n"),
+                file(
+                    "/etc/sysctl.d/99-kubernetes.conf",
+                    "net.ipv4.ip_forward = 1\n",
+                ),
+                HostFile {
+                    block: Some((
+                        "# Ansible inventory hosts BEGIN".into(),
+                        "# Ansible inventory hosts END".into(),
+                    )),
+                    ..file("/etc/hosts", "192.168.0.1 master1\n")
+                },
             ],
         );
     }
@@ -149,14 +159,18 @@ fn packages_come_only_from_the_local_repository() {
     );
     assert_eq!(
         ops[1],
-        "file /etc/apt/sources.list.d/ksinstall.list (46 bytes, mode 644)"
+        "file /opt/ksinstall/apt/sources.list (46 bytes, mode 644)"
     );
     assert!(
-        ops[2].contains("-o Dir::Etc::sourceparts=-"),
+        ops[2].contains("-o Dir::Etc::SourceParts=/opt/ksinstall/apt/sources.list.d"),
         "only our list is read: {}",
         ops[2]
     );
-    assert!(ops[2].contains("install -y -qq --no-install-recommends containerd socat"));
+    assert!(
+        ops[2].contains("install -y --no-install-recommends containerd socat"),
+        "{}",
+        ops[2]
+    );
     assert!(
         ops[2].contains("policy-rc.d"),
         "services do not start with default config"

@@ -368,6 +368,9 @@ pub struct Action<'a> {
     pub stdin: &'a [u8],
     pub timeout: Option<Duration>,
     pub mutates: bool,
+    /// Its output holds key material (certificates, kubeconfigs): the run log
+    /// records the exit code only.
+    pub sensitive: bool,
 }
 
 /// A step's handle on one host.
@@ -461,7 +464,9 @@ impl HostCtx<'_> {
                     o.rc,
                     if o.timed_out { " (timed out)" } else { "" }
                 );
-                if !o.stdout.is_empty() {
+                if a.sensitive {
+                    body.push_str("(output not logged: it holds key material)\n");
+                } else if !o.stdout.is_empty() {
                     body.push_str("--- stdout\n");
                     body.push_str(&String::from_utf8_lossy(&o.stdout));
                     if !o.stdout.ends_with(b"\n") {
@@ -493,6 +498,7 @@ impl HostCtx<'_> {
             stdin: &[],
             timeout,
             mutates: true,
+            sensitive: false,
         })?;
         if let Some(o) = &out {
             self.changed = true;
@@ -510,6 +516,7 @@ impl HostCtx<'_> {
                 stdin: &[],
                 timeout,
                 mutates: false,
+                sensitive: false,
             })?
             .expect("read-only actions always run");
         self.last = Some(out.clone());
@@ -525,6 +532,7 @@ impl HostCtx<'_> {
                 stdin: &[],
                 timeout: None,
                 mutates: false,
+                sensitive: true,
             })?
             .expect("read-only actions always run");
         if out.rc != 0 {
@@ -564,6 +572,7 @@ impl HostCtx<'_> {
                 stdin: &[],
                 timeout: None,
                 mutates: false,
+                sensitive: false,
             })?
             .expect("read-only actions always run");
         let text = check.stdout_text();
@@ -643,6 +652,7 @@ impl HostCtx<'_> {
             stdin,
             timeout: None,
             mutates: true,
+            sensitive: false,
         })?;
         match out {
             None => Ok(Change::WouldChange),

@@ -1,6 +1,7 @@
 //! The install: facts about each host, preflight, then the ordered phases.
 
 pub mod facts;
+pub mod files;
 pub mod offline;
 pub mod ops;
 pub mod phases;

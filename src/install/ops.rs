@@ -179,6 +179,7 @@ pub fn apply(ctx: &mut HostCtx, ops: &[Op]) -> Result<(), HostFail> {
                     stdin: &[],
                     timeout: None,
                     mutates: true,
+                    sensitive: false,
                 };
                 if let Some(out) = ctx.perform(action)? {
                     changed = true;

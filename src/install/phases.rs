@@ -15,6 +15,8 @@ pub struct HostFile {
     pub path: String,
     pub content: Vec<u8>,
     pub mode: u32,
+    /// Marker lines when the content is a block inside a shared file.
+    pub block: Option<(String, String)>,
 }
 
 /// Packages and images the bundle holds for each host, and where the
@@ -57,10 +59,18 @@ impl Inputs<'_> {
     fn file_ops(&self, host: &str, prefixes: &[&str]) -> Vec<Op> {
         self.files_under(host, prefixes)
             .into_iter()
-            .map(|f| Op::File {
-                path: f.path.clone(),
-                content: f.content.clone(),
-                mode: f.mode,
+            .map(|f| match &f.block {
+                None => Op::File {
+                    path: f.path.clone(),
+                    content: f.content.clone(),
+                    mode: f.mode,
+                },
+                Some((begin, end)) => Op::Block {
+                    path: f.path.clone(),
+                    begin: begin.clone(),
+                    end: end.clone(),
+                    body: String::from_utf8_lossy(&f.content).into_owned(),
+                },
             })
             .collect()
     }
@@ -144,29 +154,9 @@ impl Phase for OsPrep {
             "load kernel modules and apply sysctl",
             "for m in $(cat /etc/modules-load.d/*.conf 2>/dev/null | grep -v '^#'); do modprobe \"$m\" 2>/dev/null || echo \"module $m not loaded\" >&2; done; sysctl -e --system >/dev/null",
         ));
-        for f in inp.files_under(name, &["/etc/hosts"]) {
-            let body = String::from_utf8_lossy(&f.content).into_owned();
-            ops.push(Op::Block {
-                path: "/etc/hosts".into(),
-                begin: HOSTS_BEGIN.into(),
-                end: HOSTS_END.into(),
-                body: strip_markers(&body),
-            });
-        }
+        ops.extend(inp.file_ops(name, &["/etc/hosts"]));
         ops
     }
-}
-
-/// Markers of the legacy installer's /etc/hosts block.
-pub const HOSTS_BEGIN: &str = "# Ansible inventory hosts BEGIN";
-pub const HOSTS_END: &str = "# Ansible inventory hosts END";
-
-fn strip_markers(block: &str) -> String {
-    block
-        .lines()
-        .filter(|l| l.trim() != HOSTS_BEGIN && l.trim() != HOSTS_END)
-        .map(|l| format!("{l}\n"))
-        .collect()
 }
 
 pub struct Packages;
@@ -243,15 +233,27 @@ impl Phase for Runtime {
         indices(c, |n| n.has(Role::Master) || n.has(Role::Worker))
     }
     fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
-        let mut ops = inp.file_ops(&node.name, &["/etc/containerd/", "/etc/crictl.yaml"]);
+        let docker = !inp.files_under(&node.name, &["/etc/docker/"]).is_empty();
+        let service = if docker { "docker" } else { "containerd" };
+        let mut ops = inp.file_ops(
+            &node.name,
+            &[
+                "/etc/containerd/",
+                "/etc/docker/",
+                "/etc/crictl.yaml",
+                "/etc/systemd/system/cri-docker",
+            ],
+        );
         ops.push(Op::on_change(
-            "restart containerd",
-            "systemctl daemon-reload && systemctl restart containerd",
+            &format!("restart {service}"),
+            &format!("systemctl daemon-reload && systemctl restart {service}"),
         ));
         ops.push(Op::run_unless(
-            "start containerd",
-            "systemctl enable --now containerd",
-            "systemctl is-active --quiet containerd && systemctl is-enabled --quiet containerd",
+            &format!("start {service}"),
+            &format!("systemctl enable --now {service}"),
+            &format!(
+                "systemctl is-active --quiet {service} && systemctl is-enabled --quiet {service}"
+            ),
         ));
         for (name, content) in inp.offline.images.get(&node.name).into_iter().flatten() {
             let path = format!("{}/images/{name}", inp.offline.repo_dir);
@@ -286,6 +288,7 @@ impl Phase for Etcd {
             &[
                 "/etc/ssl/etcd/",
                 "/etc/etcd.env",
+                "/etc/etcdctl.env",
                 "/etc/systemd/system/etcd.service",
             ],
         );
@@ -332,32 +335,35 @@ impl Phase for LoadBalancer {
         Stage::InstallingKubernetes
     }
     fn hosts(&self, c: &Cluster) -> Vec<usize> {
-        // The rendered files decide: a local haproxy where `needs_local_lb`,
-        // keepalived + haproxy on masters for a VIP; other hosts get nothing.
+        // The rendered files decide: a local haproxy on nodes that are not
+        // masters, keepalived + haproxy on masters for a VIP, or nothing.
         indices(c, in_cluster)
     }
     fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
-        let mut ops = inp.file_ops(&node.name, &["/etc/haproxy/", "/etc/keepalived/"]);
-        if ops.is_empty() {
-            return ops;
+        // The proxy runs as the OS's haproxy (and keepalived) service: it must
+        // work before kubelet does, since workers join through it.
+        let mut ops = Vec::new();
+        for (dir, service) in [
+            ("/etc/haproxy/", "haproxy"),
+            ("/etc/keepalived/", "keepalived"),
+        ] {
+            let files = inp.file_ops(&node.name, &[dir]);
+            if files.is_empty() {
+                continue;
+            }
+            ops.extend(files);
+            ops.push(Op::on_change(
+                &format!("restart {service}"),
+                &format!("systemctl restart {service}"),
+            ));
+            ops.push(Op::run_unless(
+                &format!("start {service}"),
+                &format!("systemctl enable --now {service}"),
+                &format!("systemctl is-active --quiet {service}"),
+            ));
         }
-        ops.push(Op::on_change(
-            "restart haproxy",
-            "systemctl restart haproxy",
-        ));
-        ops.push(Op::run_unless(
-            "start haproxy",
-            "systemctl enable --now haproxy",
-            "systemctl is-active --quiet haproxy",
-        ));
         ops
     }
-}
-
-/// Without an external load balancer, nodes that are not masters reach the
-/// API servers through a local haproxy (Kubespray's localhost load balancer).
-pub fn needs_local_lb(c: &Cluster, n: &Node) -> bool {
-    c.config.load_balancer.is_none() && !n.has(Role::Master) && n.has(Role::Worker)
 }
 
 /// Phases that need Kubernetes binaries (kubeadm, kubelet, kubectl).
@@ -396,20 +402,27 @@ fn first_master(c: &Cluster) -> Vec<usize> {
         .collect()
 }
 
+/// The kubeadm configuration rendered for the node (its name says the API version).
+fn kubeadm_config(node: &Node, inp: &Inputs) -> String {
+    inp.files_under(&node.name, &["/etc/kubernetes/kubeadm"])
+        .first()
+        .map(|f| f.path.clone())
+        .unwrap_or_else(|| "/etc/kubernetes/kubeadm-config.yaml".into())
+}
+
+const KUBELET_FILES: &[&str] = &[
+    "/etc/kubernetes/kubeadm",
+    "/etc/systemd/system/kubelet.service",
+    "/etc/calico/",
+];
+
 fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
-    let mut ops = inp.file_ops(
-        &node.name,
-        &[
-            "/etc/kubernetes/kubeadm",
-            "/etc/kubernetes/ssl/etcd/",
-            "/etc/kubernetes/manifests/",
-        ],
-    );
+    let mut ops = inp.file_ops(&node.name, KUBELET_FILES);
     let first = inp
         .cluster
         .first_master()
         .is_some_and(|m| m.name == node.name);
-    let config = "/etc/kubernetes/kubeadm-config.yaml";
+    let config = kubeadm_config(node, inp);
     if first {
         ops.push(Op::run_unless(
             "kubeadm init",
@@ -434,10 +447,13 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
 }
 
 fn worker_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
-    let mut ops = inp.file_ops(&node.name, &["/etc/kubernetes/kubeadm"]);
+    let mut ops = inp.file_ops(&node.name, KUBELET_FILES);
     ops.push(Op::run_unless(
         "kubeadm join",
-        "timeout -k 600s 600s kubeadm join --config=/etc/kubernetes/kubeadm-config.yaml",
+        &format!(
+            "timeout -k 600s 600s kubeadm join --config={}",
+            kubeadm_config(node, inp)
+        ),
         "test -f /etc/kubernetes/kubelet.conf",
     ));
     ops

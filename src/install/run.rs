@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::facts::{Facts, SCRIPT};
-use super::phases::{self, HostFile, Inputs, Offline, Phase, Stage};
+use super::phases::{self, Inputs, Offline, Phase, Stage};
 use super::state::State;
 use super::{ops, preflight};
 use crate::diag::{Diagnostic, Invalid, Report};
@@ -60,30 +60,10 @@ pub struct RunOptions {
     pub ignore_errors: Vec<String>,
     /// The installer directory: state/ and kubesphere/ live there.
     pub installer_dir: PathBuf,
+    /// conf/: its templates/ overrides built-in templates.
+    pub conf_dir: PathBuf,
     /// The offline bundle; without one, hosts install nothing from it.
     pub bundle: Option<PathBuf>,
-}
-
-/// Files every phase pushes, per host. Rendering proper lives in `render`;
-/// the OS files are static.
-pub fn rendered_files(c: &Cluster) -> BTreeMap<String, Vec<HostFile>> {
-    let mut out = BTreeMap::new();
-    for n in &c.nodes {
-        let files = vec![
-            HostFile {
-                path: "/etc/modules-load.d/kubernetes.conf".into(),
-                content: include_bytes!("../../templates/os/kubernetes-modules.conf").to_vec(),
-                mode: 0o644,
-            },
-            HostFile {
-                path: "/etc/sysctl.d/99-kubernetes.conf".into(),
-                content: include_bytes!("../../templates/os/kubernetes-sysctl.conf").to_vec(),
-                mode: 0o644,
-            },
-        ];
-        out.insert(n.name.clone(), files);
-    }
-    out
 }
 
 /// Gathers facts on every node at once. Unreachable nodes become errors.
@@ -98,6 +78,7 @@ fn gather_facts(engine: &Engine, report: &mut Report, c: &Cluster) -> BTreeMap<S
                 stdin: &[],
                 timeout: Some(std::time::Duration::from_secs(60)),
                 mutates: false,
+                sensitive: false,
             })?
             .expect("read-only actions always run");
         if out.rc != 0 {
@@ -196,7 +177,17 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         return Err(Invalid(errors).into());
     }
 
-    let files = rendered_files(&cluster);
+    let prepared = super::files::prepare(
+        &engine,
+        &cluster,
+        &facts,
+        &opts.installer_dir,
+        &opts.conf_dir,
+    )?;
+    for note in &prepared.notes {
+        log::info!("render: {note}");
+    }
+    let files = prepared.files;
     let inputs = Inputs {
         cluster: &cluster,
         facts: &facts,

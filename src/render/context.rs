@@ -244,7 +244,10 @@ fn lb(c: &Cluster, masters: usize) -> Result<LbCtx> {
     if let Some(lb) = &cfg.load_balancer {
         return Ok(base("external", Some(lb.address.clone()), lb.port));
     }
-    if masters > 1 {
+    // Kubespray's `loadbalancer_apiserver_localhost`: without an external
+    // load balancer, nodes that are not masters reach the API through a local
+    // proxy to every master — with one master too, as the legacy installer did.
+    if masters >= 1 {
         return Ok(base("internal", None, apiserver_port));
     }
     Ok(base("none", None, apiserver_port))

@@ -1,0 +1,285 @@
+//! From the hosts' current state to the files the phases push: what the
+//! hosts already have that rendering must keep (their runtime config to merge
+//! into, the etcd PKI, the kubeadm token) is read first, so a re-run renders
+//! the very same files and changes nothing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::facts::Facts;
+use super::phases::HostFile;
+use crate::exec::{Action, Engine, HostFail};
+use crate::model::Cluster;
+use crate::render::{self, CertPair, EtcdCerts, Merge};
+
+/// Files rendering merges into, read back from every host.
+const MERGED: &[&str] = &["/etc/docker/daemon.json", "/etc/containerd/config.toml"];
+const ETCD_SSL: &str = "/etc/ssl/etcd/ssl";
+
+/// Prints each file as `==> PATH SIZE` then its bytes.
+fn read_script() -> String {
+    let mut paths: Vec<String> = MERGED.iter().map(|p| p.to_string()).collect();
+    paths.push(format!("{ETCD_SSL}/*.pem"));
+    format!(
+        "for f in {}; do [ -f \"$f\" ] || continue; printf '==> %s %s\\n' \"$f\" \"$(wc -c < \"$f\")\"; cat \"$f\"; done",
+        paths.join(" ")
+    )
+}
+
+fn parse_files(out: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut rest = out;
+    while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+        let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
+        rest = &rest[nl + 1..];
+        let Some(h) = header.strip_prefix("==> ") else {
+            break;
+        };
+        let Some((path, size)) = h.rsplit_once(' ') else {
+            break;
+        };
+        let Ok(size) = size.trim().parse::<usize>() else {
+            break;
+        };
+        let size = size.min(rest.len());
+        files.insert(path.to_string(), rest[..size].to_vec());
+        rest = &rest[size..];
+    }
+    files
+}
+
+/// The kubeadm token and certificate key of this cluster, kept with the
+/// install state so that re-renders do not change the kubeadm configs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KubeadmSecrets {
+    bootstrap_token: String,
+    certificate_key: String,
+}
+
+fn kubeadm_secrets(installer_dir: &Path) -> anyhow::Result<Option<KubeadmSecrets>> {
+    let path = installer_dir.join("state").join("kubeadm.json");
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(Some(serde_json::from_str(&t)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn save_kubeadm_secrets(installer_dir: &Path, s: &KubeadmSecrets) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = installer_dir.join("state");
+    std::fs::create_dir_all(&dir)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(dir.join("kubeadm.json"))?;
+    use std::io::Write;
+    f.write_all(serde_json::to_string_pretty(s)?.as_bytes())?;
+    Ok(())
+}
+
+/// The etcd PKI found on the hosts: the CA (with its key) and every leaf
+/// whose certificate and key are both somewhere.
+fn etcd_pki(found: &BTreeMap<String, Vec<u8>>) -> Option<EtcdCerts> {
+    let text = |name: &str| {
+        found
+            .get(&format!("{ETCD_SSL}/{name}"))
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    let ca = CertPair {
+        cert_pem: text("ca.pem")?,
+        key_pem: text("ca-key.pem")?,
+    };
+    let mut leaves = Vec::new();
+    for path in found.keys() {
+        let Some(name) = path.strip_prefix(&format!("{ETCD_SSL}/")) else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(".pem") else {
+            continue;
+        };
+        if stem == "ca" || stem.ends_with("-key") {
+            continue;
+        }
+        if let (Some(cert), Some(key)) = (text(name), text(&format!("{stem}-key.pem"))) {
+            leaves.push((
+                stem.to_string(),
+                CertPair {
+                    cert_pem: cert,
+                    key_pem: key,
+                },
+            ));
+        }
+    }
+    Some(EtcdCerts { ca, leaves })
+}
+
+pub struct Prepared {
+    pub files: BTreeMap<String, Vec<HostFile>>,
+    pub notes: Vec<String>,
+}
+
+/// Reads what the hosts hold, renders every file, and lays the cluster-wide
+/// manifests on the first master where the phases apply them.
+pub fn prepare(
+    engine: &Engine,
+    c: &Cluster,
+    facts: &BTreeMap<String, Facts>,
+    installer_dir: &Path,
+    conf_dir: &Path,
+) -> anyhow::Result<Prepared> {
+    let found: Mutex<BTreeMap<String, BTreeMap<String, Vec<u8>>>> = Mutex::new(BTreeMap::new());
+    let all: Vec<usize> = (0..engine.nodes().len()).collect();
+    let script = read_script();
+    let step = engine.step("read", &all, |ctx| {
+        let out = ctx
+            .perform(Action {
+                describe: "read current configuration and certificates".into(),
+                script: script.clone(),
+                stdin: &[],
+                timeout: Some(std::time::Duration::from_secs(60)),
+                mutates: false,
+                sensitive: true,
+            })?
+            .expect("read-only actions always run");
+        let files = parse_files(&out.stdout);
+        found
+            .lock()
+            .map_err(|_| HostFail::Failed("poisoned".into()))?
+            .insert(ctx.node().name.clone(), files);
+        Ok(())
+    });
+    if let Some(h) = step.failures().next() {
+        anyhow::bail!(
+            "cannot read the current configuration of {}: {}",
+            h.host,
+            h.message
+        );
+    }
+    let found = found.into_inner().expect("no panic holds it");
+    let mut every_pem: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for files in found.values() {
+        for (p, b) in files {
+            if p.starts_with(ETCD_SSL) {
+                every_pem.entry(p.clone()).or_insert_with(|| b.clone());
+            }
+        }
+    }
+    let mut rfacts = render::Facts::from_host_facts(facts);
+    for (host, files) in &found {
+        let nf = rfacts.nodes.entry(host.clone()).or_default();
+        for p in MERGED {
+            if let Some(b) = files.get(*p) {
+                nf.existing
+                    .insert(p.to_string(), String::from_utf8_lossy(b).into_owned());
+            }
+        }
+    }
+    rfacts.etcd_certs = etcd_pki(&every_pem);
+    let templates = conf_dir.join("templates");
+    rfacts.templates_dir = templates.is_dir().then_some(templates);
+    let secrets = match kubeadm_secrets(installer_dir)? {
+        Some(s) => s,
+        None => {
+            let s = new_kubeadm_secrets()?;
+            if !engine.dry_run() {
+                save_kubeadm_secrets(installer_dir, &s)?;
+            }
+            s
+        }
+    };
+    rfacts.bootstrap_token = Some(secrets.bootstrap_token);
+    rfacts.certificate_key = Some(secrets.certificate_key);
+    let rendered = render::render_all(c, &rfacts)?;
+    let mut files: BTreeMap<String, Vec<HostFile>> = BTreeMap::new();
+    for h in &rendered.hosts {
+        let list = h
+            .files
+            .iter()
+            .map(|f| HostFile {
+                path: f.path.clone(),
+                content: f.content.clone().into_bytes(),
+                mode: f.mode,
+                block: match &f.merge {
+                    Merge::Replace => None,
+                    Merge::Block { begin, end } => Some((begin.clone(), end.clone())),
+                },
+            })
+            .collect();
+        files.insert(h.host.clone(), list);
+    }
+    if let Some(first) = c.first_master() {
+        let entry = files.entry(first.name.clone()).or_default();
+        for m in &rendered.manifests {
+            entry.push(HostFile {
+                path: format!("{}/{}", manifest_dir(&m.name), m.name),
+                content: m.content.clone().into_bytes(),
+                mode: 0o644,
+                block: None,
+            });
+        }
+    }
+    Ok(Prepared {
+        files,
+        notes: rendered.notes,
+    })
+}
+
+/// Manifests are numbered by concern: 1x network, 2x storage, 3x KubeSphere.
+pub fn manifest_dir(name: &str) -> &'static str {
+    match name.as_bytes().first() {
+        Some(b'1') => "/etc/kubernetes/addons/network",
+        Some(b'2') => "/etc/kubernetes/addons/storage",
+        _ => "/etc/kubesphere/ks-installer",
+    }
+}
+
+/// A kubeadm bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) and upload-certs key.
+fn new_kubeadm_secrets() -> anyhow::Result<KubeadmSecrets> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut buf = [0u8; 54];
+    openssl::rand::rand_bytes(&mut buf)?;
+    let pick = |b: &[u8]| {
+        b.iter()
+            .map(|x| ALPHABET[usize::from(*x) % ALPHABET.len()] as char)
+            .collect::<String>()
+    };
+    Ok(KubeadmSecrets {
+        bootstrap_token: format!("{}.{}", pick(&buf[..6]), pick(&buf[6..22])),
+        certificate_key: buf[22..54].iter().map(|b| format!("{b:02x}")).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framed_files_parse_back() {
+        let out = b"==> /etc/docker/daemon.json 3\n{}\n==> /etc/ssl/etcd/ssl/ca.pem 5\nA\nB\n\n";
+        let f = parse_files(out);
+        assert_eq!(f["/etc/docker/daemon.json"], b"{}\n");
+        assert_eq!(f["/etc/ssl/etcd/ssl/ca.pem"], b"A\nB\n\n");
+    }
+
+    #[test]
+    fn manifests_go_where_their_phase_applies_them() {
+        assert_eq!(
+            manifest_dir("10-calico.yaml"),
+            "/etc/kubernetes/addons/network"
+        );
+        assert_eq!(
+            manifest_dir("20-storage-nfs.yaml"),
+            "/etc/kubernetes/addons/storage"
+        );
+        assert_eq!(
+            manifest_dir("30-ks-installer.yaml"),
+            "/etc/kubesphere/ks-installer"
+        );
+    }
+}

@@ -14,7 +14,7 @@ LAB_DIR=${LAB_DIR:-/var/tmp/ksinstall-lab}
 mkdir -p "$dir/images" "$dir/installer/conf" "$dir/installer/scripts" "$dir/installer/bin"
 
 if [ ! -f "$dir/debs/.complete" ]; then
-  "$here/fetch-debs.sh" "$dir/debs" etcd-server etcd-client containerd runc haproxy socat conntrack ipset ebtables chrony >/dev/null
+  "$here/fetch-debs.sh" "$dir/debs" etcd-server etcd-client containerd runc haproxy socat conntrack ipset ebtables ipvsadm chrony >/dev/null
   touch "$dir/debs/.complete"
 fi
 [ -f "$dir/images/busybox.tar" ] || "$here/busybox-image.sh" "$dir/images/busybox.tar" >/dev/null
@@ -23,6 +23,7 @@ cp "$LAB_DIR/hosts-ubuntu.ini" "$dir/installer/conf/hosts.ini"
 cat > "$dir/installer/conf/vars.yml" <<'VARS'
 # The lab: containerd, a local apt repository, no internet.
 kube_version: v1.28.2
+etcd_version: v3.4.23
 container_manager: containerd
 local_volume_enabled: false
 local_volume_is_default_class: false

@@ -637,6 +637,7 @@ impl HostCtx<'_> {
         } else {
             let script = format!(
                 "set -e\nf={q}\nd=${{f%/*}}; d=${{d:-/}}; b=${{f##*/}}\n\
+                 mkdir -p -- \"$d\"\n\
                  find \"$d\" -maxdepth 1 -name \".$b.ksinstall-*\" -mmin +10 -delete 2>/dev/null || :\n\
                  t=$(mktemp \"$d/.$b.ksinstall-XXXXXX\")\n\
                  trap 'rm -f -- \"$t\"' EXIT\n\

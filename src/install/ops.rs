@@ -22,6 +22,9 @@ pub enum Op {
         end: String,
         body: String,
     },
+    /// A read-only check that must succeed (skipped in a dry run, where
+    /// what it checks was not made).
+    Check { describe: String, run: String },
     /// A command, skipped when `unless` succeeds on the host, or — with
     /// `on_change` — when no earlier operation of the phase changed anything.
     Command {
@@ -59,6 +62,17 @@ impl Op {
         }
     }
 
+    /// Runs when something before it in the phase changed, or when `unless`
+    /// fails: a handler that also repairs what an interrupted run left undone.
+    pub fn on_change_unless(describe: &str, run: &str, unless: &str) -> Op {
+        Op::Command {
+            describe: describe.to_string(),
+            run: run.to_string(),
+            unless: Some(unless.to_string()),
+            on_change: true,
+        }
+    }
+
     /// Runs only when something before it in the phase changed (a handler).
     pub fn on_change(describe: &str, run: &str) -> Op {
         Op::Command {
@@ -66,6 +80,13 @@ impl Op {
             run: run.to_string(),
             unless: None,
             on_change: true,
+        }
+    }
+
+    pub fn check(describe: &str, run: &str) -> Op {
+        Op::Check {
+            describe: describe.to_string(),
+            run: run.to_string(),
         }
     }
 
@@ -78,6 +99,7 @@ impl Op {
                 mode,
             } => format!("file {path} ({} bytes, mode {mode:o})", content.len()),
             Op::Block { path, begin, .. } => format!("block {begin:?} in {path}"),
+            Op::Check { run, .. } => format!("check {run}"),
             Op::Command {
                 run,
                 unless,
@@ -159,18 +181,43 @@ pub fn apply(ctx: &mut HostCtx, ops: &[Op]) -> Result<(), HostFail> {
                     changed = true;
                 }
             }
+            Op::Check { describe, run } => {
+                if ctx.dry_run() {
+                    continue;
+                }
+                let out = ctx
+                    .perform(Action {
+                        describe: describe.clone(),
+                        script: run.clone(),
+                        stdin: &[],
+                        timeout: None,
+                        mutates: false,
+                        sensitive: false,
+                    })?
+                    .expect("read-only actions always run");
+                if out.rc != 0 {
+                    let detail = format!("{}{}", out.stdout_text(), out.stderr_text());
+                    return Err(HostFail::Failed(format!(
+                        "{describe}: no (exit {}): {}",
+                        out.rc,
+                        last_lines(&detail, 8)
+                    )));
+                }
+            }
             Op::Command {
                 describe,
                 run,
                 unless,
                 on_change,
             } => {
-                if *on_change && !changed {
-                    continue;
-                }
-                if let Some(check) = unless {
-                    if ctx.query(check, None)?.rc == 0 {
-                        continue;
+                // A handler runs on change; its `unless` (if any) can also
+                // trigger it. A plain command runs unless `unless` succeeds.
+                let triggered = *on_change && changed;
+                if !triggered {
+                    match unless {
+                        None if *on_change => continue,
+                        Some(check) if ctx.query(check, None)?.rc == 0 => continue,
+                        _ => {}
                     }
                 }
                 let action = Action {

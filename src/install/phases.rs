@@ -150,9 +150,13 @@ impl Phase for OsPrep {
             ));
         }
         ops.extend(inp.file_ops(name, &["/etc/modules-load.d/", "/etc/sysctl.d/"]));
-        ops.push(Op::on_change(
+        ops.push(Op::on_change_unless(
             "load kernel modules and apply sysctl",
-            "for m in $(cat /etc/modules-load.d/*.conf 2>/dev/null | grep -v '^#'); do modprobe \"$m\" 2>/dev/null || echo \"module $m not loaded\" >&2; done; sysctl -e --system >/dev/null",
+            "for m in $(cat /etc/modules-load.d/kubernetes.conf 2>/dev/null | grep -v '^#'); do modprobe \"$m\" 2>/dev/null || echo \"module $m not loaded\" >&2; done; \
+             sysctl -e -p /etc/sysctl.d/99-kubernetes.conf >/dev/null || echo 'some settings could not be applied here (a container shares its host kernel)' >&2; \
+             if [ -w /proc/sys/net/ipv4/ip_forward ]; then test \"$(sysctl -n net.ipv4.ip_forward)\" = 1; \
+             else echo 'kernel settings are read-only here (a container): they must be set on its host' >&2; fi",
+            "test \"$(sysctl -n net.ipv4.ip_forward)\" = 1 || test ! -w /proc/sys/net/ipv4/ip_forward",
         ));
         ops.extend(inp.file_ops(name, &["/etc/hosts"]));
         ops
@@ -292,6 +296,12 @@ impl Phase for Etcd {
                 "/etc/systemd/system/etcd.service",
             ],
         );
+        // Debian's etcd-server installs /usr/bin/etcd; the unit (legacy layout) runs /usr/local/bin/etcd.
+        ops.push(Op::run_unless(
+            "link the packaged etcd binary",
+            "ln -sf /usr/bin/etcd /usr/local/bin/etcd",
+            "test -x /usr/local/bin/etcd || ! test -x /usr/bin/etcd",
+        ));
         ops.push(Op::on_change(
             "restart etcd",
             "systemctl daemon-reload && systemctl enable etcd && systemctl restart --no-block etcd",
@@ -312,11 +322,12 @@ impl Phase for Etcd {
             n = node.name
         );
         // Members start together; each waits (bounded) for a quorum to answer.
-        ops.push(Op::run(
-            "wait for etcd to be healthy",
+        let etcdctl = format!("ETCDCTL_API=3 etcdctl --endpoints={endpoint} {certs} --dial-timeout=2s --command-timeout=3s");
+        ops.push(Op::check(
+            "etcd is healthy",
             &format!(
-                "for i in $(seq 1 60); do ETCDCTL_API=3 etcdctl --endpoints={endpoint} {certs} endpoint health >/dev/null 2>&1 && exit 0; sleep 1; done; \
-                 ETCDCTL_API=3 etcdctl --endpoints={endpoint} {certs} endpoint health; journalctl -u etcd -n 20 --no-pager 2>/dev/null; exit 1"
+                "end=$(($(date +%s) + 90)); while [ $(date +%s) -lt $end ]; do {etcdctl} endpoint health >/dev/null 2>&1 && exit 0; sleep 2; done; \
+                 {etcdctl} endpoint health; systemctl status etcd --no-pager 2>&1 | tail -5; journalctl -u etcd -n 15 --no-pager 2>/dev/null; exit 1"
             ),
         ));
         ops

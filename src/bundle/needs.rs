@@ -88,7 +88,7 @@ pub enum When {
     Flannel,
     /// `kube_proxy_mode: ipvs`.
     Ipvs,
-    /// Several masters and no `loadbalancer_apiserver`: haproxy on the nodes.
+    /// No `loadbalancer_apiserver`: haproxy proxies the API on the nodes.
     InternalLb,
     /// `enable_nodelocaldns`.
     NodeLocalDns,
@@ -107,7 +107,7 @@ impl When {
             When::Calico => cfg.network.plugin == NetworkPlugin::Calico,
             When::Flannel => cfg.network.plugin == NetworkPlugin::Flannel,
             When::Ipvs => cfg.network.proxy_mode == "ipvs",
-            When::InternalLb => c.masters().len() > 1 && cfg.load_balancer.is_none(),
+            When::InternalLb => !c.masters().is_empty() && cfg.load_balancer.is_none(),
             When::NodeLocalDns => cfg.flag("enable_nodelocaldns"),
             When::Helm2 => ks_major(&cfg.ks_version) < 3,
             When::LocalRegistry => c.with_role(Role::LocalRegistry).next().is_some(),

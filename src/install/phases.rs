@@ -213,7 +213,7 @@ impl Phase for Packages {
             &format!("install {names} from the bundle"),
             &format!(
                 "mkdir -p {dirs} && {NO_AUTOSTART} && export DEBIAN_FRONTEND=noninteractive && \
-                 apt-get {opts} -qq update && apt-get {opts} -qq install -y --no-install-recommends {names}; rc=$?; {AUTOSTART_BACK}; exit $rc",
+                 apt-get {opts} -qq update && apt-get {opts} -qq install -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold {names}; rc=$?; {AUTOSTART_BACK}; exit $rc",
                 dirs = apt.dirs().join(" ")
             ),
             &format!("for p in {names}; do dpkg-query -W -f='${{Status}}' \"$p\" 2>/dev/null | grep -q 'install ok installed' || exit 1; done"),

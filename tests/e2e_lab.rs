@@ -193,7 +193,7 @@ fn check_hosts_are_prepared() {
 }
 
 fn check_etcd(members: usize) {
-    let health = on_ok("node1", &format!("ETCDCTL_API=3 etcdctl --endpoints=https://10.77.0.11:2379 {ETCD_TLS} endpoint health --cluster"));
+    let health = on_ok("node1", &format!("ETCDCTL_API=3 etcdctl --endpoints=https://10.77.0.11:2379 {ETCD_TLS} endpoint health --cluster 2>&1"));
     assert_eq!(health.matches("is healthy").count(), members, "{health}");
     let list = on_ok(
         "node1",

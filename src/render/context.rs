@@ -45,8 +45,9 @@ impl NodeCtx {
 /// How clients reach the API servers.
 #[derive(Debug, Clone, Serialize)]
 pub struct LbCtx {
-    /// `none` (one master, no LB), `external` (`loadbalancer_apiserver`),
-    /// `internal` (several masters, no LB: a proxy on every worker),
+    /// `external` (`loadbalancer_apiserver`), `internal` (no external LB: a
+    /// proxy to the masters on every other node, Kubespray's
+    /// `loadbalancer_apiserver_localhost`), `none` (no master to reach),
     /// `keepalived` (`keepalived_vip`: keepalived + haproxy on the masters).
     pub mode: &'static str,
     pub domain: String,
@@ -54,7 +55,8 @@ pub struct LbCtx {
     pub address: Option<String>,
     /// The port of the control-plane endpoint.
     pub port: u16,
-    /// `haproxy` or `nginx`, for the internal proxy.
+    /// The internal proxy: `haproxy` (OS service), `haproxy-pod` or `nginx`
+    /// (static pods, `loadbalancer_apiserver_type`).
     pub kind: String,
     pub interface: String,
     pub router_id: u32,
@@ -69,6 +71,8 @@ pub struct StorageCtx {
 
 pub struct Ctx {
     pub globals: BTreeMap<String, Value>,
+    /// `globals` as one value, shared by every render (no copy per file).
+    pub globals_value: Value,
     pub nodes: Vec<NodeCtx>,
     pub lb: LbCtx,
     pub notes: Vec<String>,
@@ -92,7 +96,7 @@ fn resolve_ip(n: &Node, facts: &Facts, notes: &mut Vec<String>) -> String {
     }
     notes.push(format!(
         "{}: no `ip` in the inventory and no facts from the host: the files use the placeholder {PLACEHOLDER_IP} (RFC 5737) for its address; \
-         render with facts (or set ip=) before using them",
+         use the files only after rendering with the host's facts",
         n.name
     ));
     PLACEHOLDER_IP.to_string()
@@ -194,12 +198,16 @@ fn lb(c: &Cluster, masters: usize) -> Result<LbCtx> {
     let cfg = &c.config;
     let apiserver_port = apiserver_port(cfg);
     let vip = cfg.text("keepalived_vip");
+    // haproxy: the OS's haproxy service (up before the kubelet, so workers
+    // join through it); haproxy-pod / nginx: a static pod (the legacy
+    // nginx-proxy), which runs only once the kubelet does.
     let kind = match cfg.text("loadbalancer_apiserver_type").as_str() {
         "" | "haproxy" => "haproxy".to_string(),
+        "haproxy-pod" => "haproxy-pod".to_string(),
         "nginx" => "nginx".to_string(),
-        other => {
-            bail!("loadbalancer_apiserver_type {other:?} is not supported: use haproxy or nginx")
-        }
+        other => bail!(
+            "loadbalancer_apiserver_type {other:?} is not supported: use haproxy (a service), haproxy-pod or nginx (static pods)"
+        ),
     };
     let interface = cfg.text("keepalived_interface");
     let router_id = cfg.text("keepalived_router_id").parse().unwrap_or(51);
@@ -470,6 +478,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     set("csidriver_api_version", v(versions::csidriver_api(kv)));
     set("kube_network_plugin", v(cfg.text("kube_network_plugin")));
     Ok(Ctx {
+        globals_value: Value::from_serialize(&g),
         globals: g,
         nodes,
         lb,
@@ -506,7 +515,7 @@ impl Ctx {
     /// The variables for one host: the globals plus `node`,
     /// `inventory_hostname`, `ip` and `access_ip`.
     pub fn for_node(&self, node: &NodeCtx, extra: &[(&str, Value)]) -> Value {
-        let mut m = self.globals.clone();
+        let mut m: BTreeMap<String, Value> = BTreeMap::new();
         m.insert("node".into(), v(node));
         m.insert("inventory_hostname".into(), v(&node.name));
         m.insert("ip".into(), v(&node.ip));
@@ -514,14 +523,14 @@ impl Ctx {
         for (k, val) in extra {
             m.insert((*k).to_string(), val.clone());
         }
-        Value::from_serialize(&m)
+        minijinja::value::merge_maps([Value::from_serialize(&m), self.globals_value.clone()])
     }
 
     pub fn cluster(&self, extra: &[(&str, Value)]) -> Value {
-        let mut m = self.globals.clone();
-        for (k, val) in extra {
-            m.insert((*k).to_string(), val.clone());
-        }
-        Value::from_serialize(&m)
+        let m: BTreeMap<String, Value> = extra
+            .iter()
+            .map(|(k, val)| ((*k).to_string(), val.clone()))
+            .collect();
+        minijinja::value::merge_maps([Value::from_serialize(&m), self.globals_value.clone()])
     }
 }

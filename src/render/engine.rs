@@ -178,15 +178,16 @@ impl Engine {
             (Some(n), None) => self.where_is(n),
             _ => "template".to_string(),
         };
-        let snippet = e
-            .name()
-            .and_then(|n| self.source_of(n))
+        let source = e.name().and_then(|n| self.source_of(n));
+        let snippet = source
+            .as_deref()
             .zip(e.range())
             .and_then(|(src, r)| src.get(r).map(str::to_string));
         match (e.kind(), snippet) {
-            (ErrorKind::UndefinedError, Some(expr)) => {
-                let var = undefined_name(&expr);
-                format!("{loc}: undefined variable `{var}` (in `{}`)", expr.trim())
+            (ErrorKind::UndefinedError, Some(_)) => {
+                let range = e.range().unwrap_or_default();
+                let (var, whole) = undefined_name(source.as_deref().unwrap_or(""), range);
+                format!("{loc}: undefined variable `{var}` (in `{}`)", whole.trim())
             }
             (ErrorKind::UndefinedError, None) => format!("{loc}: undefined variable"),
             (_, Some(expr)) => format!(
@@ -199,18 +200,49 @@ impl Engine {
     }
 }
 
-/// The dotted variable path at the start of an expression (`a.b | f` → `a.b`).
-fn undefined_name(expr: &str) -> String {
-    let name: String = expr
-        .trim()
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
-        .collect();
-    if name.is_empty() {
-        expr.trim().to_string()
-    } else {
-        name
+/// The variable an undefined-value error is about, and the expression it
+/// sits in. The error's range is either the variable itself (`{{ a.b }}`)
+/// or a filter applied to it (`{{ a | join(',') }}`): then the variable is
+/// the start of the pipeline before it.
+fn undefined_name(src: &str, range: std::ops::Range<usize>) -> (String, String) {
+    let ident = |s: &str| -> String {
+        s.trim()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+            .collect()
+    };
+    let expr = src.get(range.clone()).unwrap_or("");
+    let head = ident(expr);
+    let is_call = expr.trim_start()[head.len()..]
+        .trim_start()
+        .starts_with('(')
+        || src[..range.start.min(src.len())].trim_end().ends_with('|');
+    if !is_call {
+        return (
+            if head.is_empty() {
+                expr.trim().to_string()
+            } else {
+                head
+            },
+            expr.to_string(),
+        );
     }
+    // The pipeline: from the tag opening before the range to its end.
+    let before = &src[..range.start.min(src.len())];
+    let open = before
+        .rfind("{{")
+        .or_else(|| before.rfind("{%"))
+        .map(|i| i + 2)
+        .unwrap_or(0);
+    let stmt = &src[open..range.end.min(src.len())];
+    let first = stmt.split('|').next().unwrap_or("");
+    // `if x`, `set y = x`, `for a in x`: the last word is the expression.
+    let var = first
+        .split(|c: char| c.is_whitespace() || c == '=' || c == '(')
+        .rfind(|w| !w.is_empty())
+        .map(ident)
+        .unwrap_or_default();
+    (var, stmt.trim().to_string())
 }
 
 /// The names of the built-in templates, for `render --list-templates` and tests.

@@ -14,6 +14,24 @@ use minijinja::value::{Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
 pub fn register(env: &mut Environment<'_>) {
+    // minijinja's strict mode lets an undefined value through some built-in
+    // filters (`join` of a misspelt name renders ""). These replacements
+    // refuse it, so a typo is always an error naming the variable.
+    env.add_filter("join", join);
+    env.add_filter("tojson", to_json);
+    env.add_filter("lower", |v: Value| -> Result<String, Error> {
+        defined(&v)?;
+        Ok(text_of(&v).to_lowercase())
+    });
+    env.add_filter("upper", |v: Value| -> Result<String, Error> {
+        defined(&v)?;
+        Ok(text_of(&v).to_uppercase())
+    });
+    env.add_filter("trim", |v: Value| -> Result<String, Error> {
+        defined(&v)?;
+        Ok(text_of(&v).trim().to_string())
+    });
+    env.add_filter("items", items);
     env.add_filter("bool", to_bool);
     env.add_filter("to_yaml", to_yaml);
     env.add_filter("to_json", to_json);
@@ -24,10 +42,49 @@ pub fn register(env: &mut Environment<'_>) {
     env.add_filter("ipv4", ipaddr);
 }
 
+/// An undefined value is an error (`UndefinedError`, so the message names
+/// the variable).
+fn defined(v: &Value) -> Result<(), Error> {
+    if v.is_undefined() {
+        Err(Error::from(ErrorKind::UndefinedError))
+    } else {
+        Ok(())
+    }
+}
+
+fn join(v: Value, sep: Option<String>) -> Result<String, Error> {
+    defined(&v)?;
+    if let Some(s) = v.as_str() {
+        // Jinja joins the characters of a string.
+        return Ok(s
+            .chars()
+            .map(String::from)
+            .collect::<Vec<_>>()
+            .join(sep.as_deref().unwrap_or("")));
+    }
+    let parts: Vec<String> = v.try_iter()?.map(|i| text_of(&i)).collect();
+    Ok(parts.join(sep.as_deref().unwrap_or("")))
+}
+
+/// `[key, value]` pairs of a map, in its order.
+fn items(v: Value) -> Result<Value, Error> {
+    defined(&v)?;
+    if v.kind() != ValueKind::Map {
+        return Err(Error::new(ErrorKind::InvalidOperation, "items: not a map"));
+    }
+    let mut out = Vec::new();
+    for k in v.try_iter()? {
+        let val = v.get_item(&k)?;
+        out.push(Value::from(vec![k, val]));
+    }
+    Ok(Value::from(out))
+}
+
 /// Ansible's `bool`: `true`, `yes`, `on`, `1` (any case) and non-zero
 /// numbers are true; everything else, `none` included, is false.
-pub fn to_bool(v: Value) -> bool {
-    match v.kind() {
+pub fn to_bool(v: Value) -> Result<bool, Error> {
+    defined(&v)?;
+    Ok(match v.kind() {
         ValueKind::Bool => v.is_true(),
         ValueKind::Number => v.as_i64().map(|n| n == 1).unwrap_or(false),
         ValueKind::String => matches!(
@@ -39,7 +96,7 @@ pub fn to_bool(v: Value) -> bool {
             "yes" | "on" | "1" | "true"
         ),
         _ => false,
-    }
+    })
 }
 
 fn serde_err(what: &str, e: impl std::fmt::Display) -> Error {
@@ -49,12 +106,15 @@ fn serde_err(what: &str, e: impl std::fmt::Display) -> Error {
 /// YAML text of a value, without the document marker or the final newline
 /// (so it can be piped into `indent`).
 pub fn to_yaml(v: Value) -> Result<String, Error> {
+    defined(&v)?;
     let text = serde_yaml::to_string(&v).map_err(|e| serde_err("to_yaml", e))?;
     Ok(text.trim_end_matches('\n').to_string())
 }
 
-/// Compact JSON text of a value.
+/// Compact JSON text of a value (also `tojson`: no HTML escaping, the
+/// output is YAML/JSON/TOML, never HTML).
 pub fn to_json(v: Value) -> Result<String, Error> {
+    defined(&v)?;
     serde_json::to_string(&v).map_err(|e| serde_err("to_json", e))
 }
 
@@ -77,11 +137,13 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn b64encode(v: Value) -> String {
-    base64(text_of(&v).as_bytes())
+fn b64encode(v: Value) -> Result<String, Error> {
+    defined(&v)?;
+    Ok(base64(text_of(&v).as_bytes()))
 }
 
 fn b64decode(v: Value) -> Result<String, Error> {
+    defined(&v)?;
     let text = text_of(&v);
     let mut bits: u32 = 0;
     let mut nbits = 0;
@@ -121,6 +183,7 @@ fn text_of(v: &Value) -> String {
 /// Python `re.sub(pattern, replacement, value)`: `\1` and `\g<name>` in the
 /// replacement refer to groups.
 fn regex_replace(v: Value, pattern: String, replacement: Option<String>) -> Result<String, Error> {
+    defined(&v)?;
     let re = fancy_regex::Regex::new(&pattern)
         .map_err(|e| serde_err(&format!("regex_replace: bad pattern {pattern:?}"), e))?;
     let repl = python_replacement(&replacement.unwrap_or_default());
@@ -227,7 +290,12 @@ fn ip_add(base: IpAddr, offset: i128) -> Option<IpAddr> {
 /// `size`, `broadcast`, `host`, and an integer N (the Nth address of the
 /// network, negative from the end, written `addr/prefix`). `false` when the
 /// value does not fit the query, as in Ansible.
-pub fn ipaddr(v: Value, query: Option<Value>) -> Value {
+pub fn ipaddr(v: Value, query: Option<Value>) -> Result<Value, Error> {
+    defined(&v)?;
+    Ok(ipaddr_of(v, query))
+}
+
+fn ipaddr_of(v: Value, query: Option<Value>) -> Value {
     let Some(a) = v.as_str().and_then(parse_addr) else {
         return Value::from(false);
     };
@@ -254,9 +322,8 @@ pub fn ipaddr(v: Value, query: Option<Value>) -> Value {
     let q = q.as_str().unwrap_or("").to_string();
     match q.as_str() {
         "net" | "subnet" => {
-            if a.has_prefix && a.is_network() {
-                Value::from(a.net().to_string())
-            } else if q == "subnet" {
+            // `net` only for a value that is a network; `subnet` for any.
+            if q == "subnet" || (a.has_prefix && a.is_network()) {
                 Value::from(a.net().to_string())
             } else {
                 Value::from(false)
@@ -328,18 +395,20 @@ mod tests {
         assert_eq!(render("{{ svc | ipaddr('prefix') }}"), "18");
         assert_eq!(render("{{ svc | ipaddr('netmask') }}"), "255.255.192.0");
         assert_eq!(render("{{ svc | ipaddr(-2) }}"), "10.233.63.254/18");
-        assert_eq!(render("{{ '10.233.0.5/18' | ipaddr('net') }}"), "false");
-        assert_eq!(render("{{ 'nonsense' | ipaddr }}"), "false");
+        assert_eq!(render("{{ '10.233.0.5/18' | ipaddr('net') }}"), "False");
+        assert_eq!(render("{{ 'nonsense' | ipaddr }}"), "False");
         assert_eq!(render("{{ '10.1.2.3' | ipaddr('address') }}"), "10.1.2.3");
         assert_eq!(render("{{ 'fd00::/64' | ipaddr(1) }}"), "fd00::1/64");
     }
 
     #[test]
     fn ansible_filters() {
+        // Booleans print the Jinja (Python) way; templates write `| string | lower`.
         assert_eq!(
             render("{{ 'yes' | bool }} {{ 'off' | bool }} {{ 1 | bool }}"),
-            "true false true"
+            "True False True"
         );
+        assert_eq!(render("{{ 'on' | bool | string | lower }}"), "true");
         assert_eq!(render("{{ 'AQAn' | b64encode }}"), "QVFBbg==");
         assert_eq!(render("{{ 'QVFBbg==' | b64decode }}"), "AQAn");
         assert_eq!(
@@ -350,6 +419,29 @@ mod tests {
         assert_eq!(render("{{ m | to_yaml }}"), "- a\n- b");
         assert_eq!(render("{{ missing | default('x') }}"), "x");
         assert_eq!(render("{{ m | join(',') }}"), "a,b");
+        assert_eq!(
+            render("{{ {'b': 1, 'a': 2} | items | tojson }}"),
+            "[[\"a\",2],[\"b\",1]]"
+        );
+    }
+
+    #[test]
+    fn undefined_values_do_not_pass_through_filters() {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        register(&mut env);
+        for src in [
+            "{{ nope | join(',') }}",
+            "{{ nope | tojson }}",
+            "{{ nope | lower }}",
+            "{{ nope | bool }}",
+            "{{ nope | ipaddr('net') }}",
+            "{{ nope | b64encode }}",
+            "{{ nope | items }}",
+        ] {
+            let err = env.render_str(src, minijinja::context! {}).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::UndefinedError, "{src}");
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub enum Merge {
     Block { begin: String, end: String },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RenderedFile {
     /// Absolute path on the host.
     pub path: String,
@@ -130,6 +130,19 @@ pub struct RenderedFile {
     pub template: Option<String>,
 }
 
+/// Content is not printed: files hold keys and tokens.
+impl std::fmt::Debug for RenderedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderedFile")
+            .field("path", &self.path)
+            .field("mode", &format_args!("{:04o}", self.mode))
+            .field("merge", &self.merge)
+            .field("template", &self.template)
+            .field("content", &format_args!("<{} bytes>", self.content.len()))
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HostFiles {
     pub host: String,
@@ -137,11 +150,22 @@ pub struct HostFiles {
 }
 
 /// A cluster-wide manifest, applied on the first master in name order.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Manifest {
     pub name: String,
     pub content: String,
     pub template: String,
+}
+
+/// Content is not printed: manifests hold storage secrets.
+impl std::fmt::Debug for Manifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manifest")
+            .field("name", &self.name)
+            .field("template", &self.template)
+            .field("content", &format_args!("<{} bytes>", self.content.len()))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +251,9 @@ fn valid_token(t: &str) -> bool {
     };
     matches!(t.split_once('.'), Some((a, b)) if ok(a, 6) && ok(b, 16))
 }
+
+/// Extra variables for one template.
+type Extra = Vec<(&'static str, Value)>;
 
 /// One file to render for a host.
 struct Out {
@@ -514,12 +541,14 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx, facts: &Facts) -> Vec<Out> {
                     0o644,
                     Kind::Text,
                 ));
-                v.push(out(
-                    "lb/haproxy-pod.yaml.j2",
-                    "/etc/kubernetes/manifests/haproxy.yaml",
-                    0o644,
-                    Kind::Yaml,
-                ));
+                if ctx.lb.kind == "haproxy-pod" {
+                    v.push(out(
+                        "lb/haproxy-pod.yaml.j2",
+                        "/etc/kubernetes/manifests/haproxy.yaml",
+                        0o644,
+                        Kind::Yaml,
+                    ));
+                }
             }
         }
     }
@@ -759,7 +788,7 @@ fn manifests(
     notes: &mut Vec<String>,
 ) -> Result<Vec<Manifest>> {
     let cfg = &cluster.config;
-    let mut list: Vec<(String, String, Vec<(&'static str, Value)>)> = Vec::new();
+    let mut list: Vec<(String, String, Extra)> = Vec::new();
     match cfg.network.plugin {
         NetworkPlugin::Calico => list.push((
             "10-calico.yaml".into(),
@@ -798,7 +827,7 @@ fn manifests(
             )),
         }
     }
-    if matches!(sc_kind_of(cluster, StorageKind::LocalVolume), Some(_))
+    if sc_kind_of(cluster, StorageKind::LocalVolume).is_some()
         && storage_template(cluster, StorageKind::LocalVolume)
             == Some("storage/local-volume/local-volume.yaml.j2")
     {
@@ -808,12 +837,30 @@ fn manifests(
             cfg.text("local_volume_provisioner_base_dir")
         ));
     }
+    let minor = versions::minor(&cfg.kube_version);
+    let removed = |kind: StorageKind, since: u32, what: &str| {
+        (sc_kind_of(cluster, kind).is_some() && minor >= since).then(|| {
+            format!(
+                "{}: Kubernetes 1.{since}+ has no in-tree {what} provisioner; the class is rendered but nothing will provision it (use the {what} CSI driver)",
+                kind.label()
+            )
+        })
+    };
+    notes.extend(removed(StorageKind::CephRbd, 31, "RBD"));
+    notes.extend(removed(StorageKind::GlusterFs, 26, "GlusterFS"));
+    let (ks_major, ks_minor) = context::ks_version(&cfg.ks_version);
+    if (ks_major, ks_minor) < (2, 1) && cfg.text("ks_installer_tag").is_empty() {
+        notes.push(format!(
+            "KubeSphere {} predates the in-cluster ks-installer (2.1): the image kubesphere/ks-installer:v{} may not exist; set ks_installer_tag",
+            cfg.ks_version,
+            cfg.ks_version.trim_start_matches('v')
+        ));
+    }
     list.push((
         "30-ks-installer.yaml".into(),
         "kubesphere/ks-installer.yaml.j2".into(),
         vec![],
     ));
-    let (ks_major, _) = context::ks_version(&cfg.ks_version);
     if ks_major >= 3 {
         list.push((
             "31-ks-cluster-configuration.yaml".into(),

@@ -214,6 +214,12 @@ pub const VARIANTS: &[Variant] = &[
                 loadbalancer_apiserver: {address: 192.168.0.10, port: 8443}\n",
         mode: Mode::MultiNode,
     },
+    Variant {
+        name: "internal-haproxy-pod",
+        seed: "seed-nonroot",
+        extra: "loadbalancer_apiserver_type: haproxy-pod\n",
+        mode: Mode::MultiNode,
+    },
     Variant { name: "ks3", seed: "seed-nonroot", extra: "ks_version: v3.1.1\n", mode: Mode::MultiNode },
     Variant {
         name: "aio-local-2.0",

@@ -1,0 +1,550 @@
+//! What the rendered files say, case by case: defaults, placeholders,
+//! merging with the host's files, the API endpoint in each load-balancer
+//! mode, taints, CRI sockets, template overrides and template errors, and
+//! the `render` verb.
+
+mod render_support;
+
+use std::process::Command;
+
+use ksinstall::model::Mode;
+use ksinstall::render::{self, Merge, NodeFacts, Rendered};
+use render_support::*;
+
+fn file<'a>(r: &'a Rendered, host: &str, path: &str) -> &'a str {
+    &r.file(host, path)
+        .unwrap_or_else(|| panic!("{host}:{path} not rendered"))
+        .content
+}
+
+fn variant(name: &str) -> &'static Variant {
+    VARIANTS.iter().find(|v| v.name == name).unwrap()
+}
+
+#[test]
+fn exactly_one_default_storage_class() {
+    for v in VARIANTS {
+        let r = render_variant(v, None, None);
+        let mut defaults = Vec::new();
+        let mut classes = 0;
+        for m in &r.manifests {
+            for d in docs(&m.content)
+                .iter()
+                .filter(|d| d["kind"] == "StorageClass")
+            {
+                classes += 1;
+                let a = &d["metadata"]["annotations"];
+                let ga = a["storageclass.kubernetes.io/is-default-class"]
+                    .as_str()
+                    .unwrap();
+                assert_eq!(
+                    ga,
+                    a["storageclass.beta.kubernetes.io/is-default-class"]
+                        .as_str()
+                        .unwrap()
+                );
+                if ga == "true" {
+                    defaults.push(d["metadata"]["name"].as_str().unwrap().to_string());
+                }
+            }
+        }
+        assert!(classes >= 1, "{}: no StorageClass", v.name);
+        assert_eq!(
+            defaults.len(),
+            1,
+            "{}: default classes {defaults:?}",
+            v.name
+        );
+    }
+    // The storage variant renders a class per enabled kind; GlusterFS is the default.
+    let r = render_variant(variant("storage"), None, None);
+    let names: Vec<&str> = r.manifests.iter().map(|m| m.name.as_str()).collect();
+    for kind in [
+        "ceph-rbd",
+        "glusterfs",
+        "qingcloud-csi",
+        "neonsan-csi",
+        "openebs-hostpath",
+        "nfs-client",
+        "nfs-server",
+    ] {
+        assert!(
+            names.contains(&format!("20-storage-{kind}.yaml").as_str()),
+            "{kind}: {names:?}"
+        );
+    }
+    let ks = r.manifest("31-ks-config.yaml").unwrap();
+    assert!(
+        ks.content.contains("storageClass: \"glusterfs\""),
+        "{}",
+        ks.content
+    );
+}
+
+#[test]
+fn all_in_one_without_facts_uses_a_documented_placeholder() {
+    let v = variant("aio-local-2.1");
+    let conf = conf_with(v.seed, v.extra);
+    let c = load_mode(&conf, Mode::AllInOne);
+    let r = render::render_all(&c, &fixed_facts()).unwrap();
+    assert!(file(&r, "ks-allinone", "/etc/etcd.env").contains("https://192.0.2.1:2379"));
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("ks-allinone") && n.contains("192.0.2.1")),
+        "{:?}",
+        r.notes
+    );
+    // With the host's facts, its address is used and nothing is noted.
+    let mut facts = fixed_facts();
+    facts.nodes.insert(
+        "ks-allinone".into(),
+        NodeFacts {
+            ip: Some("10.0.0.7".into()),
+            ..Default::default()
+        },
+    );
+    let r = render::render_all(&c, &facts).unwrap();
+    let init = file(
+        &r,
+        "ks-allinone",
+        "/etc/kubernetes/kubeadm-config.v1alpha3.yaml",
+    );
+    assert!(init.contains("advertiseAddress: 10.0.0.7"), "{init}");
+    assert!(
+        !r.notes.iter().any(|n| n.contains("192.0.2.1")),
+        "{:?}",
+        r.notes
+    );
+    // All-in-one: the one master is also a worker, so it keeps no taint.
+    assert!(init.contains("  taints: []\n"), "{init}");
+    // KubeSphere 2.1's local volume is OpenEBS hostpath, class `local`.
+    let sc = r.manifest("20-storage-local-volume.yaml").unwrap();
+    assert!(
+        sc.content.contains("provisioner: openebs.io/local")
+            && sc.content.contains("name: local\n")
+    );
+}
+
+#[test]
+fn docker_and_containerd_configs_keep_what_the_host_has() {
+    let c = load(&conf_with("seed-nonroot", ""));
+    let mut facts = fixed_facts();
+    let mut existing = std::collections::BTreeMap::new();
+    existing.insert(
+        "/etc/docker/daemon.json".to_string(),
+        r#"{"debug": true, "registry-mirrors": ["https://mine.example"], "data-root": "/data/docker"}"#.to_string(),
+    );
+    facts
+        .nodes
+        .insert("node1".into(), NodeFacts { ip: None, existing });
+    let r = render::render_all(&c, &facts).unwrap();
+    let daemon: serde_json::Value =
+        serde_json::from_str(file(&r, "node1", "/etc/docker/daemon.json")).unwrap();
+    assert_eq!(daemon["debug"], true);
+    assert_eq!(
+        daemon["registry-mirrors"],
+        serde_json::json!(["https://mine.example", "https://mirror.example.org"])
+    );
+    assert_eq!(
+        daemon["exec-opts"],
+        serde_json::json!(["native.cgroupdriver=systemd"])
+    );
+    assert_eq!(daemon["log-opts"]["max-size"], "50m");
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("node1") && n.contains("data-root")),
+        "{:?}",
+        r.notes
+    );
+    // node2 had no daemon.json: ours as rendered.
+    let daemon: serde_json::Value =
+        serde_json::from_str(file(&r, "node2", "/etc/docker/daemon.json")).unwrap();
+    assert_eq!(
+        daemon["registry-mirrors"],
+        serde_json::json!(["https://mirror.example.org"])
+    );
+
+    let c = load(&conf_with(
+        "seed-nonroot",
+        "container_manager: containerd\n",
+    ));
+    let mut facts = fixed_facts();
+    let mut existing = std::collections::BTreeMap::new();
+    existing.insert(
+        "/etc/containerd/config.toml".to_string(),
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\nenable_selinux = true\n".to_string(),
+    );
+    facts
+        .nodes
+        .insert("node1".into(), NodeFacts { ip: None, existing });
+    let r = render::render_all(&c, &facts).unwrap();
+    let t: toml::Table = toml::from_str(file(&r, "node1", "/etc/containerd/config.toml")).unwrap();
+    let cri = &t["plugins"]["io.containerd.grpc.v1.cri"];
+    assert_eq!(cri["enable_selinux"].as_bool(), Some(true));
+    assert_eq!(cri["sandbox_image"].as_str(), Some("k8s.gcr.io/pause:3.1"));
+    assert!(r.file("node1", "/etc/docker/daemon.json").is_none());
+}
+
+#[test]
+fn hosts_block_and_api_endpoint_per_load_balancer_mode() {
+    // External LB: every node maps the domain to it; the endpoint is the domain.
+    let r = render_variant(variant("ha"), None, None);
+    for h in ["master1", "node3"] {
+        let f = r.file(h, "/etc/hosts").unwrap();
+        assert_eq!(
+            f.merge,
+            Merge::Block {
+                begin: "# Ansible inventory hosts BEGIN".into(),
+                end: "# Ansible inventory hosts END".into()
+            }
+        );
+        assert!(
+            f.content
+                .contains("192.168.0.4 node1 node1.cluster.local\n"),
+            "{}",
+            f.content
+        );
+        assert!(
+            f.content.ends_with("192.168.0.10 lb.kubesphere.local\n"),
+            "{}",
+            f.content
+        );
+    }
+    let init = file(&r, "master1", "/etc/kubernetes/kubeadm-config.v1beta2.yaml");
+    assert!(init.contains("controlPlaneEndpoint: lb.kubesphere.local:6443"));
+    for san in [
+        "\"10.233.0.1\"",
+        "\"lb.kubesphere.local\"",
+        "\"192.168.0.10\"",
+        "\"master3\"",
+    ] {
+        assert!(init.contains(san), "{san} not in certSANs:\n{init}");
+    }
+    assert!(file(&r, "node1", "/etc/kubernetes/kubeadm-client.conf")
+        .contains("apiServerEndpoint: lb.kubesphere.local:6443"));
+    assert!(r
+        .file("node1", "/etc/kubernetes/manifests/haproxy.yaml")
+        .is_none());
+
+    // Internal LB: workers reach the masters through their local haproxy.
+    let r = render_variant(variant("internal-haproxy-flannel-containerd"), None, None);
+    assert!(file(&r, "node1", "/etc/hosts").contains("127.0.0.1 lb.kubesphere.local"));
+    assert!(file(&r, "master2", "/etc/hosts").contains("192.168.0.2 lb.kubesphere.local"));
+    assert!(
+        file(&r, "node1", "/etc/haproxy/haproxy.cfg").contains("server master3 192.168.0.3:6443")
+    );
+    // haproxy runs as the OS's service (up before the kubelet): no static pod.
+    assert!(r
+        .file("node1", "/etc/kubernetes/manifests/haproxy.yaml")
+        .is_none());
+    assert!(r.file("master1", "/etc/haproxy/haproxy.cfg").is_none());
+    // As a static pod when asked (loadbalancer_apiserver_type: haproxy-pod).
+    let r = render_variant(variant("internal-haproxy-pod"), None, None);
+    assert!(r
+        .file("node1", "/etc/kubernetes/manifests/haproxy.yaml")
+        .is_some());
+    assert!(r
+        .file("master", "/etc/kubernetes/manifests/haproxy.yaml")
+        .is_none());
+    // While building the cluster, the domain points at the first master everywhere.
+    let c = load(&conf_with("seed-ha", "loadbalancer_apiserver: null\n"));
+    let mut facts = fixed_facts();
+    facts.bootstrap = true;
+    let r = render::render_all(&c, &facts).unwrap();
+    for h in ["node1", "master2"] {
+        assert!(
+            file(&r, h, "/etc/hosts").contains("192.168.0.1 lb.kubesphere.local"),
+            "{h}"
+        );
+    }
+
+    // No LB, one master: still a local proxy on the workers (Kubespray's
+    // loadbalancer_apiserver_localhost), the master reaching itself.
+    let r = render_variant(variant("root"), None, None);
+    let init = file(&r, "master", "/etc/kubernetes/kubeadm-config.v1alpha3.yaml");
+    assert!(
+        init.contains("controlPlaneEndpoint: lb.kubesphere.local:6443"),
+        "{init}"
+    );
+    assert!(file(&r, "node1", "/etc/hosts").contains("127.0.0.1 lb.kubesphere.local"));
+    assert!(file(&r, "master", "/etc/hosts").contains("192.168.0.1 lb.kubesphere.local"));
+    assert!(
+        file(&r, "node1", "/etc/haproxy/haproxy.cfg").contains("server master 192.168.0.1:6443")
+    );
+}
+
+#[test]
+fn keepalived_port_must_differ_from_the_api_server() {
+    let c = load(&conf_with("seed-ha", "keepalived_vip: 192.168.0.10\n"));
+    let err = render::render_all(&c, &fixed_facts())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("6443") && err.contains("8443"), "{err}");
+    let c = load(&conf_with("seed-ha", "keepalived_vip: 192.168.0.11\n"));
+    let err = render::render_all(&c, &fixed_facts())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("differ"), "{err}");
+}
+
+#[test]
+fn taints_and_cri_sockets_follow_roles_and_versions() {
+    // seed-nonroot: the master is also in [kube-node].
+    let r = render_variant(variant("nonroot"), None, None);
+    let init = file(&r, "master", "/etc/kubernetes/kubeadm-config.v1beta2.yaml");
+    assert!(init.contains("  taints: []\n"), "{init}");
+    assert!(init.contains("criSocket: /var/run/dockershim.sock"));
+    assert!(!file(&r, "node1", "/etc/kubernetes/kubeadm-client.conf").contains("taints"));
+    // seed-ha at 1.28: control-plane taint, cri-dockerd.
+    let r = render_variant(variant("ha"), Some("v1.28.15"), None);
+    let join = file(&r, "master2", "/etc/kubernetes/kubeadm-client.conf");
+    assert!(
+        join.contains("key: node-role.kubernetes.io/control-plane"),
+        "{join}"
+    );
+    assert!(!join.contains("node-role.kubernetes.io/master"), "{join}");
+    assert!(
+        join.contains("criSocket: unix:///run/cri-dockerd.sock"),
+        "{join}"
+    );
+    assert!(r
+        .file("node1", "/etc/systemd/system/cri-docker.service")
+        .is_some());
+    let init = file(&r, "master1", "/etc/kubernetes/kubeadm-config.v1beta3.yaml");
+    assert!(init.contains("imageRepository: registry.k8s.io"), "{init}");
+    assert!(!init.contains("pod-eviction-timeout"), "{init}");
+    // containerd at 1.31: v1beta4 list-form arguments.
+    let r = render_variant(
+        variant("internal-haproxy-flannel-containerd"),
+        Some("v1.31.4"),
+        None,
+    );
+    let init = file(&r, "master1", "/etc/kubernetes/kubeadm-config.v1beta4.yaml");
+    assert!(
+        init.contains("criSocket: unix:///run/containerd/containerd.sock"),
+        "{init}"
+    );
+    assert!(
+        init.contains("    - name: node-ip\n      value: \"192.168.0.1\""),
+        "{init}"
+    );
+    // Without nodelocaldns the kubelet uses CoreDNS, the third service address.
+    assert!(init.contains("clusterDNS:\n- 10.233.0.3\n"), "{init}");
+}
+
+#[test]
+fn etcd_cluster_state_is_a_parameter() {
+    let c = load(&conf_with("seed-ha", ""));
+    let mut facts = fixed_facts();
+    facts.etcd_cluster_state = render::EtcdClusterState::Existing;
+    let r = render::render_all(&c, &facts).unwrap();
+    let env = file(&r, "master3", "/etc/etcd.env");
+    assert!(env.contains("ETCD_INITIAL_CLUSTER_STATE=existing"));
+    assert!(env.contains("ETCD_NAME=etcd3"));
+    assert!(env.contains(
+        "ETCD_INITIAL_CLUSTER=etcd1=https://192.168.0.1:2380,etcd2=https://192.168.0.2:2380,etcd3=https://192.168.0.3:2380"
+    ));
+    assert!(env.contains("ETCD_CERT_FILE=/etc/ssl/etcd/ssl/member-master3.pem"));
+}
+
+#[test]
+fn kubesphere_config_follows_the_version_and_switches() {
+    let r = render_seed(
+        "seed-nonroot",
+        "devops_enabled: true\nconsole_port: 30881\n",
+    );
+    let cm = &r.manifest("31-ks-config.yaml").unwrap().content;
+    let d = docs(cm);
+    let cfg: serde_yaml::Value =
+        serde_yaml::from_str(d[0]["data"]["ks-config.yaml"].as_str().unwrap()).unwrap();
+    assert_eq!(cfg["devops"]["enabled"], true);
+    assert_eq!(cfg["console"]["port"], 30881);
+    assert_eq!(cfg["persistence"]["storageClass"], "nfs-client");
+    assert_eq!(cfg["etcd"]["endpointIps"], "192.168.0.1");
+    let installer = &r.manifest("30-ks-installer.yaml").unwrap().content;
+    assert!(installer.contains("image: kubesphere/ks-installer:v2.1.1"));
+
+    let r = render_variant(variant("ks3"), None, None);
+    assert!(r.manifest("31-ks-config.yaml").is_none());
+    let cc = docs(
+        &r.manifest("31-ks-cluster-configuration.yaml")
+            .unwrap()
+            .content,
+    );
+    assert_eq!(cc[0]["kind"], "ClusterConfiguration");
+    assert_eq!(cc[0]["spec"]["console"]["port"], 30880);
+    assert!(r
+        .manifest("30-ks-installer.yaml")
+        .unwrap()
+        .content
+        .contains("kind: CustomResourceDefinition"));
+}
+
+#[test]
+fn conf_templates_override_and_errors_name_the_place() {
+    let conf = conf_with("seed-root", "");
+    std::fs::create_dir_all(conf.join("templates/etcd")).unwrap();
+    std::fs::write(
+        conf.join("templates/etcd/etcdctl.env.j2"),
+        "# mine for {{ inventory_hostname }}\n",
+    )
+    .unwrap();
+    let c = load(&conf);
+    let mut facts = fixed_facts();
+    facts.templates_dir = Some(conf.join("templates"));
+    let r = render::render_all(&c, &facts).unwrap();
+    assert_eq!(
+        file(&r, "master", "/etc/etcdctl.env"),
+        "# mine for master\n"
+    );
+    assert_eq!(r.overrides, [conf.join("templates/etcd/etcdctl.env.j2")]);
+
+    std::fs::write(
+        conf.join("templates/etcd/etcdctl.env.j2"),
+        "# line 1\nETCDCTL_ENDPOINTS={{ etcd_endpionts | join(',') }}\n",
+    )
+    .unwrap();
+    let err = format!("{:#}", render::render_all(&c, &facts).unwrap_err());
+    assert!(err.contains("templates/etcd/etcdctl.env.j2:2"), "{err}");
+    assert!(err.contains("undefined variable `etcd_endpionts`"), "{err}");
+}
+
+#[test]
+fn render_verb_writes_every_host_and_the_cluster() {
+    let out = scratch("render-verb").join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_ksinstall"))
+        .args(["render", "--conf"])
+        .arg(fixture("seed-ha"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("nothing was changed on any host"), "{text}");
+    assert!(out
+        .join("master1/etc/kubernetes/kubeadm-config.v1beta2.yaml")
+        .is_file());
+    assert!(out
+        .join("node3/etc/ssl/etcd/ssl/node-node3-key.pem")
+        .is_file());
+    assert!(out.join("cluster/10-calico.yaml").is_file());
+    let hosts = std::fs::read_to_string(out.join("node1/etc/hosts")).unwrap();
+    assert!(
+        hosts.starts_with("# Ansible inventory hosts BEGIN\n")
+            && hosts.ends_with("# Ansible inventory hosts END\n")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("node3/etc/ssl/etcd/ssl/node-node3-key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Rendering again replaces the earlier output...
+    let again = Command::new(env!("CARGO_BIN_EXE_ksinstall"))
+        .args(["render", "--conf"])
+        .arg(fixture("seed-root"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(again.success());
+    assert!(!out.join("master1").exists() && out.join("master").is_dir());
+    // ...but never a directory it did not write.
+    let other = scratch("render-verb-other");
+    std::fs::write(other.join("precious"), "x").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ksinstall"))
+        .args(["render", "--conf"])
+        .arg(fixture("seed-root"))
+        .arg("-o")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(other.join("precious").is_file());
+}
+
+#[test]
+fn bad_bootstrap_token_is_refused() {
+    let c = load(&conf_with("seed-root", ""));
+    let mut facts = fixed_facts();
+    facts.bootstrap_token = Some("not-a-token".into());
+    assert!(render::render_all(&c, &facts).is_err());
+}
+
+#[test]
+fn no_python_style_values_leak_into_files() {
+    // minijinja prints booleans and none the Jinja way (True/False/None);
+    // the templates must convert them (`| string | lower`, `tojson`).
+    let re = fancy_regex::Regex::new(r"\b(True|False|None)\b").unwrap();
+    for v in VARIANTS {
+        for version in [None, Some("v1.31.4")] {
+            let r = render_variant(v, version, None);
+            let texts = r
+                .hosts
+                .iter()
+                .flat_map(|h| {
+                    h.files
+                        .iter()
+                        .filter(|f| f.template.is_some())
+                        .map(move |f| (format!("{}:{}", h.host, f.path), &f.content))
+                })
+                .chain(r.manifests.iter().map(|m| (m.name.clone(), &m.content)));
+            for (name, text) in texts {
+                if let Some(m) = re.find(text).unwrap() {
+                    let line = text[..m.start()].lines().count();
+                    panic!("{} {version:?} {name}:{line}: {:?}", v.name, m.as_str());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn host_facts_fill_a_missing_ip_and_notes_name_removed_provisioners() {
+    let mut hosts = std::collections::BTreeMap::new();
+    hosts.insert(
+        "ks-allinone".to_string(),
+        ksinstall::install::facts::Facts::parse("addresses=127.0.0.1|10.9.8.7|::1|\n"),
+    );
+    let facts = render::Facts::from_host_facts(&hosts);
+    assert_eq!(facts.nodes["ks-allinone"].ip.as_deref(), Some("10.9.8.7"));
+
+    let r = render_variant(variant("storage"), Some("v1.31.4"), None);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("Ceph RBD") && n.contains("1.31")),
+        "{:?}",
+        r.notes
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("GlusterFS") && n.contains("1.26")),
+        "{:?}",
+        r.notes
+    );
+    let r = render_variant(variant("aio-local-2.0"), None, None);
+    assert!(
+        r.notes.iter().any(|n| n.contains("ks_installer_tag")),
+        "{:?}",
+        r.notes
+    );
+    assert!(
+        r.notes.iter().any(|n| n.contains("/mnt/disks")),
+        "{:?}",
+        r.notes
+    );
+    assert!(r
+        .manifest("20-storage-local-volume.yaml")
+        .unwrap()
+        .content
+        .contains("kubernetes.io/no-provisioner"));
+}

@@ -32,7 +32,7 @@ nfs_client_is_default_class: true
 nfs_server: 10.77.0.1
 nfs_path: /exports/k8s
 VARS
-cp "$root/scripts/install.sh" "$dir/installer/scripts/install.sh"
+install -m 0755 "$root/scripts/install.sh" "$dir/installer/scripts/install.sh"
 ln -sf "$bin" "$dir/installer/bin/ksinstall"
 
 rm -rf "$dir/bundle"

@@ -652,7 +652,7 @@ fn host_files(
                     (Kind::Json, Some(old)) => merge::merge_json(old, &text),
                     (Kind::Json, None) => merge::merge_json("", &text),
                     (_, Some(old)) => merge::merge_toml(old, &text),
-                    (_, None) => merge::merge_toml("", &text).map(|_| (text.clone(), Vec::new())),
+                    (_, None) => merge::merge_toml("", &text),
                 }
                 .with_context(|| format!("{}: {}", n.name, o.path))?;
                 if !replaced.is_empty() {

@@ -575,14 +575,12 @@ impl Pipe {
                 conn.session.set_timeout(wait.as_millis().max(1) as u32);
                 match channel.read(buf) {
                     Ok(n) => return Ok(Some(n)),
-                    Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                        // Nothing yet: keep the link provably alive.
-                        if let Err(e) = conn.session.keepalive_send() {
-                            return Err(ExecError::ConnectionLost {
-                                detail: format!("{}: keepalive failed: {}", conn.addr, e.message()),
-                            });
-                        }
-                    }
+                    // Nothing yet. No SSH keepalive here: libssh2 drops a
+                    // keepalive it cannot send at once but leaves it pending,
+                    // and the next write then fails with "bad use". TCP
+                    // keepalives and TCP_USER_TIMEOUT on the socket detect a
+                    // dead link instead.
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
                     Err(e) => {
                         return Err(ExecError::ConnectionLost {
                             detail: format!("reading from {}: {e}", conn.addr),

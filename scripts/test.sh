@@ -9,4 +9,4 @@ if [ ! -x .venv/bin/ansible-inventory ]; then
   .venv/bin/pip install --quiet 'ansible-core==2.19.14'
 fi
 export ANSIBLE_INVENTORY_BIN="$PWD/.venv/bin/ansible-inventory"
-cargo test --all-targets "$@"
+cargo test --all-targets --no-fail-fast "$@"

@@ -167,7 +167,8 @@ fn packages_come_only_from_the_local_repository() {
         ops[2]
     );
     assert!(
-        ops[2].contains("install -y --no-install-recommends containerd socat"),
+        ops[2].contains("install -y --no-install-recommends")
+            && ops[2].contains("--force-confold containerd socat"),
         "{}",
         ops[2]
     );

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::facts::Facts;
 use super::phases::Offline;
 use crate::bundle::manifest::Manifest;
-use crate::bundle::needs::{self, PlanOptions};
+use crate::bundle::needs::{self, Kind, PlanOptions};
 use crate::bundle::select::{self, HOST_REPO_DIR};
 use crate::diag::{Diagnostic, Report};
 use crate::model::Cluster;
@@ -22,10 +22,14 @@ fn deb_name_version(file: &str) -> Option<(String, String)> {
     Some((name, version))
 }
 
+/// `kubernetes`: whether the run includes the phases that need Kubernetes'
+/// own binaries and images (control-plane onwards); without them only
+/// missing OS packages matter.
 pub fn load(
     bundle: &Path,
     c: &Cluster,
     facts: &BTreeMap<String, Facts>,
+    kubernetes: bool,
     report: &mut Report,
 ) -> anyhow::Result<Offline> {
     let manifest =
@@ -38,9 +42,13 @@ pub fn load(
     };
     for node in &c.nodes {
         let sel = select::for_host(&manifest, &plan, &node.name);
-        if !sel.missing.is_empty() {
-            let names: Vec<String> = sel
-                .missing
+        let missing: Vec<_> = sel
+            .missing
+            .iter()
+            .filter(|n| kubernetes || matches!(n.kind, Kind::Deb | Kind::Rpm))
+            .collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing
                 .iter()
                 .map(|n| format!("{} {}", n.name, n.version).trim().to_string())
                 .collect();

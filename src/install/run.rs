@@ -145,7 +145,12 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     let facts = gather_facts(&engine, &mut report, &cluster);
     fill_ips(&mut cluster, &facts);
     let offline = match &opts.bundle {
-        Some(dir) => super::offline::load(dir, &cluster, &facts, &mut report)?,
+        Some(dir) => {
+            let kubernetes = chosen
+                .iter()
+                .any(|&i| i >= phases::by_name("control-plane").expect("a phase"));
+            super::offline::load(dir, &cluster, &facts, kubernetes, &mut report)?
+        }
         None => Offline::default(),
     };
     let provided: Vec<String> = offline.packages.values().flatten().cloned().collect();

@@ -230,11 +230,14 @@ EOF
     if [[ $2 == 1 ]]; then
         cat >> "$W/ansible.cfg" <<EOF
 pipelining = True
-ssh_args = -C -o ControlMaster=auto -o ControlPersist=60s
+ssh_args = -C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=$W/kh_ansible
 EOF
     else
-        echo "ssh_args = -o ControlMaster=no" >> "$W/ansible.cfg"
+        echo "ssh_args = -o ControlMaster=no -o UserKnownHostsFile=$W/kh_ansible" >> "$W/ansible.cfg"
     fi
+    # Host keys are new at every lab `up`: a known_hosts of its own, started
+    # empty, keeps Ansible's ssh from refusing a "changed" key.
+    rm -f "$W/kh_ansible"
 }
 
 # ---------------------------------------------------------------- runs

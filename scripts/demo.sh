@@ -29,6 +29,11 @@ fi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+step "host packages the lab needs"
+scripts/lab.sh deps
+# The offline bundle is built from Debian packages: apt needs its lists.
+ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -qq
+
 step "building ksinstall"
 cargo build --release --quiet
 BIN=$ROOT/target/release/ksinstall

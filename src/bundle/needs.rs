@@ -528,7 +528,7 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
         vars.insert(k, base.trim_end_matches('/').to_string());
     }
     vars.insert("arch", opts.arch.clone());
-    let repo = c.config.text("kube_image_repo");
+    let repo = c.config.kube_image_repo();
     let repo = repo.trim().trim_end_matches('/');
     vars.insert(
         "kube_repo",

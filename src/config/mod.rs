@@ -229,6 +229,17 @@ impl Config {
         }
     }
 
+    /// Where Kubernetes' images come from: `kube_image_repo` when the user set
+    /// it, else the upstream registry of that release (k8s.gcr.io moved to
+    /// registry.k8s.io with 1.25). The renderer and the bundle both use this.
+    pub fn kube_image_repo(&self) -> String {
+        match self.settings.get("kube_image_repo") {
+            Some(s) if s.file.is_some() => yaml_text(&s.value),
+            _ if self.kube_version.minor_at_least(25) => "registry.k8s.io".into(),
+            _ => "k8s.gcr.io".into(),
+        }
+    }
+
     pub fn default_storage(&self) -> Vec<&StorageClass> {
         self.storage.iter().filter(|s| s.is_default).collect()
     }
@@ -790,6 +801,20 @@ mod tests {
         let (c, _) = load("cluster_name: corp.local\ndns_domain: \"{{ cluster_name }}\"\nlocal_release_dir: \"{{ ansible_env.HOME }}/r\"\n");
         assert_eq!(c.network.dns_domain, "corp.local");
         assert_eq!(c.text("local_release_dir"), "{{ ansible_env.HOME }}/r");
+    }
+
+    #[test]
+    fn image_repository_follows_the_release_unless_set() {
+        assert_eq!(
+            load("kube_version: v1.16.7\n").0.kube_image_repo(),
+            "k8s.gcr.io"
+        );
+        assert_eq!(
+            load("kube_version: v1.28.2\n").0.kube_image_repo(),
+            "registry.k8s.io"
+        );
+        let own = load("kube_version: v1.28.2\nkube_image_repo: mirror.example/k8s\n").0;
+        assert_eq!(own.kube_image_repo(), "mirror.example/k8s");
     }
 
     #[test]

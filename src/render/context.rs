@@ -144,10 +144,6 @@ fn list(cfg: &Config, key: &str) -> Vec<String> {
     }
 }
 
-fn is_default_setting(cfg: &Config, key: &str) -> bool {
-    cfg.settings.get(key).is_none_or(|s| s.file.is_none())
-}
-
 /// `--log-opt max-size=50m --log-opt max-file=5` → {max-size: 50m, max-file: 5}.
 pub fn docker_log_opts(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -304,11 +300,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         _ => format!("{}:{}", lb.domain, lb.port),
     };
 
-    let image_repo = if is_default_setting(cfg, "kube_image_repo") {
-        versions::default_image_repo(kv).to_string()
-    } else {
-        cfg.text("kube_image_repo")
-    };
+    let image_repo = cfg.kube_image_repo();
     let sandbox_image = match cfg.text("sandbox_image") {
         s if s.trim().is_empty() => format!("{image_repo}/pause:{}", versions::pause_tag(kv)),
         s => s,

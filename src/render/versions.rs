@@ -103,16 +103,6 @@ pub fn csidriver_api(v: &KubeVersion) -> Option<&'static str> {
     }
 }
 
-/// The registry kubeadm pulls from by default: k8s.gcr.io was frozen in
-/// 2023; kubeadm 1.25+ defaults to registry.k8s.io.
-pub fn default_image_repo(v: &KubeVersion) -> &'static str {
-    if minor(v) >= 25 {
-        "registry.k8s.io"
-    } else {
-        "k8s.gcr.io"
-    }
-}
-
 /// Taints kubeadm puts on a control-plane node that should not run workloads.
 pub fn control_plane_taints(v: &KubeVersion) -> Vec<&'static str> {
     match minor(v) {

@@ -9,4 +9,10 @@ if [ ! -x .venv/bin/ansible-inventory ]; then
   .venv/bin/pip install --quiet 'ansible-core==2.19.14'
 fi
 export ANSIBLE_INVENTORY_BIN="$PWD/.venv/bin/ansible-inventory"
-cargo test --all-targets --no-fail-fast "$@"
+rc=0
+cargo test --all-targets --no-fail-fast "$@" || rc=$?
+# Lab tests leave no hosts behind.
+if [ "$(id -u)" = 0 ] && [ -e /run/ksinstall-lab.dir ]; then
+  scripts/lab.sh down >/dev/null 2>&1 || true
+fi
+exit $rc

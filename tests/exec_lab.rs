@@ -1,6 +1,6 @@
 //! The engine on the lab's real hosts (network namespaces of scripts/lab.sh).
-//! Runs as root with scripts/lab.sh (or the script KSINSTALL_LAB_SH names); it
-//! uses the running lab if it has >= 3 hosts, else starts one with 3. The
+//! Runs as root with scripts/lab.sh (or the script KSINSTALL_LAB_SH names): it
+//! starts a fresh lab of 3 hosts (scripts/test.sh takes it down). The
 //! test process enters the lab's netns, so it reaches only lab hosts.
 
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ use ksinstall::exec::engine::redactor_for;
 use ksinstall::exec::*;
 use ksinstall::model::{Become, Connection, Node, Secret, SshTarget};
 
+/// The lab script and its directory, with a fresh lab of 3 hosts.
 fn lab() -> Option<(PathBuf, PathBuf)> {
     let sh = std::env::var_os("KSINSTALL_LAB_SH")
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lab.sh").into());
@@ -21,21 +22,15 @@ fn lab() -> Option<(PathBuf, PathBuf)> {
     }
     let dir =
         PathBuf::from(std::env::var("LAB_DIR").unwrap_or_else(|_| "/var/tmp/ksinstall-lab".into()));
-    let n: usize = std::fs::read_to_string(dir.join("state"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("LAB_N=").and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0);
-    if n < 3 {
-        assert!(Command::new("bash")
-            .arg(&sh)
-            .args(["up", "3", "--force"])
-            .status()
-            .unwrap()
-            .success());
-    }
+    // Through `timeout`, as tests/e2e_lab.rs does: the hosts must not share
+    // the test's process group.
+    assert!(Command::new("timeout")
+        .args(["-k", "10", "300", "bash"])
+        .arg(&sh)
+        .args(["up", "3", "--force"])
+        .status()
+        .unwrap()
+        .success());
     Some((PathBuf::from(sh), dir))
 }
 
@@ -127,6 +122,8 @@ fn lab_hosts_down_and_cut_mid_run() {
     let elapsed = t0.elapsed();
     run(&["revive", "node2"]);
     run(&["revive", "node3"]);
+    // The lab stays up: this thread lives in its netns. scripts/test.sh
+    // takes it down after the tests.
     let st: Vec<_> = rep
         .hosts
         .iter()

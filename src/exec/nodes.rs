@@ -1,72 +1,48 @@
-//! Stop-gap: nodes straight from an inventory, for the `run` and `copy`
-//! verbs, until `model::Cluster` provides them. Kept deliberately small.
+//! Nodes for the ad-hoc verbs `run` and `copy`, straight from an inventory:
+//! the connection comes from the model's reading of the host variables; only
+//! privilege escalation follows Ansible's ad-hoc rule (`-b`, or
+//! `ansible_become=true`) instead of the installer's (always, for non-root).
 
-use std::path::PathBuf;
+use crate::inventory::Inventory;
+use crate::model::cluster::{node_from_vars, var_text, BECOME_PASS_VARS, BECOME_USER_VARS};
+use crate::model::{Become, Connection, Node, Secret};
 
-use crate::inventory::{Inventory, Vars};
-use crate::model::{Become, Connection, Node, Secret, SshTarget};
-
-fn text(vars: &Vars, keys: &[&str]) -> Option<String> {
-    keys.iter()
-        .find_map(|k| vars.get(k))
-        .map(|v| v.value.to_text())
-}
-
-fn target(inv: &Inventory, h: usize) -> SshTarget {
-    let v = inv.host_vars(h);
-    SshTarget {
-        address: text(&v, &["ansible_host", "ansible_ssh_host"])
-            .unwrap_or_else(|| inv.hosts[h].name.clone()),
-        port: text(&v, &["ansible_port", "ansible_ssh_port"])
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(22),
-        user: text(&v, &["ansible_user", "ansible_ssh_user"]).unwrap_or_else(|| "root".to_string()),
-        password: text(&v, &["ansible_ssh_pass", "ansible_password"]).map(Secret::new),
-        key_file: text(
-            &v,
-            &["ansible_ssh_private_key_file", "ansible_private_key_file"],
-        )
-        .map(PathBuf::from),
-        bastion: None,
-    }
-}
-
-/// The node for inventory host `h`. `force_become` is `-b`; without it a
-/// host becomes root only with `ansible_become=true`. The bastion is the
-/// first host of a `bastion` group, as in Kubespray inventories.
+/// The node for inventory host `h`. `force_become` is `-b`. The bastion is
+/// the first host of a `bastion` group, as in Kubespray inventories.
 pub fn node_from_inventory(inv: &Inventory, h: usize, force_become: bool) -> Node {
-    let v = inv.host_vars(h);
+    let read = |h: usize| {
+        let vars = inv.host_vars(h);
+        let node = node_from_vars(
+            &inv.hosts[h].name,
+            &vars,
+            Vec::new(),
+            Some(inv.hosts[h].line),
+            &mut |_| {},
+        );
+        (node, vars)
+    };
+    let (mut node, vars) = read(h);
     let bastion = inv
         .hosts_named("bastion")
         .first()
         .copied()
         .filter(|&b| b != h);
-    let connection = if text(&v, &["ansible_connection"]).as_deref() == Some("local") {
-        Connection::Local
-    } else {
-        let mut t = target(inv, h);
-        t.bastion = bastion.map(|b| Box::new(target(inv, b)));
-        Connection::Ssh(t)
-    };
-    let login_user = match &connection {
+    if let (Connection::Ssh(t), Some(b)) = (&mut node.connection, bastion) {
+        if let Connection::Ssh(bt) = read(b).0.connection {
+            t.bastion = Some(Box::new(bt));
+        }
+    }
+    let login_user = match &node.connection {
         Connection::Ssh(t) => t.user.clone(),
         Connection::Local => super::engine::local_user(),
     };
-    let wants_become = force_become || v.get("ansible_become").is_some_and(|x| x.value.truthy());
-    let become_user = text(&v, &["ansible_become_user"]).unwrap_or_else(|| "root".to_string());
-    let become_ = (wants_become && become_user != login_user).then(|| Become {
+    let wants_become = force_become || vars.get("ansible_become").is_some_and(|x| x.value.truthy());
+    let become_user = var_text(&vars, BECOME_USER_VARS).unwrap_or_else(|| "root".to_string());
+    node.become_ = (wants_become && become_user != login_user).then(|| Become {
         user: become_user,
-        password: text(&v, &["ansible_become_pass", "ansible_become_password"]).map(Secret::new),
+        password: var_text(&vars, BECOME_PASS_VARS).map(Secret::new),
     });
-    Node {
-        name: inv.hosts[h].name.clone(),
-        connection,
-        become_,
-        ip: text(&v, &["ip"]),
-        access_ip: text(&v, &["access_ip"]),
-        roles: Vec::new(),
-        line: Some(inv.hosts[h].line),
-    }
+    node
 }
 
 /// Hosts of `group` (default `all`), limited to `limit` (comma-separated

@@ -203,8 +203,16 @@ impl Cluster {
     }
 }
 
+/// Spellings of the sudo password and user, newest first.
+pub const BECOME_PASS_VARS: &[&str] = &[
+    "ansible_become_pass",
+    "ansible_become_password",
+    "ansible_sudo_pass",
+];
+pub const BECOME_USER_VARS: &[&str] = &["ansible_become_user", "ansible_sudo_user"];
+
 /// The first of several variable spellings that is set, as text.
-fn var_text(vars: &Vars, names: &[&str]) -> Option<String> {
+pub fn var_text(vars: &Vars, names: &[&str]) -> Option<String> {
     names
         .iter()
         .find_map(|n| vars.get(n))
@@ -212,7 +220,9 @@ fn var_text(vars: &Vars, names: &[&str]) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn node_from_vars(
+/// A node from one host's merged inventory variables (all the connection
+/// variable spellings Ansible knows); problems go to `report`.
+pub fn node_from_vars(
     name: &str,
     vars: &Vars,
     roles: Vec<Role>,
@@ -222,16 +232,8 @@ fn node_from_vars(
     let local = var_text(vars, &["ansible_connection"]).as_deref() == Some("local");
     let user =
         var_text(vars, &["ansible_user", "ansible_ssh_user"]).unwrap_or_else(|| "root".into());
-    let become_pass = var_text(
-        vars,
-        &[
-            "ansible_become_pass",
-            "ansible_become_password",
-            "ansible_sudo_pass",
-        ],
-    );
-    let become_user = var_text(vars, &["ansible_become_user", "ansible_sudo_user"])
-        .unwrap_or_else(|| "root".into());
+    let become_pass = var_text(vars, BECOME_PASS_VARS);
+    let become_user = var_text(vars, BECOME_USER_VARS).unwrap_or_else(|| "root".into());
     let port = match vars
         .get("ansible_port")
         .or_else(|| vars.get("ansible_ssh_port"))

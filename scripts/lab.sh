@@ -278,7 +278,10 @@ make_common() {
         local k
         for (( k = 1; k <= LAB_N; k++ )); do printf '%s\tnode%d\n' "$(host_ip "$k")" "$k"; done
     } > "$c/etc/hosts"
-    printf '# ksinstall lab: no DNS\n' > "$c/etc/resolv.conf"
+    # A nameserver that answers nothing (no DNS server runs in the lab; a
+    # query fails at once with "port unreachable"), as air-gapped hosts have
+    # their internal one: CoreDNS refuses to start with no nameserver at all.
+    printf '# ksinstall lab: no DNS server answers here\nnameserver %s\n' "$LAB_GATEWAY_IP" > "$c/etc/resolv.conf"
     chmod 0644 "$c/etc/hosts" "$c/etc/resolv.conf"
     # authorized keys for root and ubuntu
     local uid gid
@@ -537,6 +540,21 @@ wait_booted() {
     local bad; bad=$(awk '$2 != "running" {printf "%s(%s) ", $1, $2}' "$out")
     rm -f "$out"
     [[ -z $bad ]] || note "warning: systemd not fully up on: $bad(ssh works; see 'lab.sh exec HOST -- systemctl --failed')"
+    for k in "$@"; do kubelet_mounts "$k"; done
+}
+
+# nspawn mounts the cgroup hierarchies read-only and / private; a kubelet
+# needs them writable (they are this host's own subtrees: see nspawn.sh) and
+# / shared (mount propagation for volumes), as kind's nodes have them.
+kubelet_mounts() {
+    local i; i=$(read_pid "$(hostdir "$1")/init.pid")
+    [[ -n $i ]] || return 0
+    nsenter --target "$i" --mount -- sh -c '
+        for d in /sys/fs/cgroup/*/; do
+            mount -o remount,rw "$d" 2>/dev/null || mount -o remount,bind,rw "$d" 2>/dev/null || true
+        done
+        mount -o remount,rw /sys/fs/cgroup 2>/dev/null || true
+        mount --make-rshared /' || note "warning: node$1: could not make cgroups writable"
 }
 
 kill_host() {  # SIGKILL the host's PID 1 (the whole PID namespace dies), then the launcher
@@ -560,7 +578,7 @@ kill_host() {  # SIGKILL the host's PID 1 (the whole PID namespace dies), then t
 # whatever is still in them (by PID), then remove them depth-first
 cgroup_roots() {
     findmnt -rn -t cgroup,cgroup2 -o TARGET,FSTYPE,OPTIONS 2>/dev/null |
-        awk '$2 == "cgroup2" || ("," $3 ",") ~ /,name=systemd,/ {print $1}'
+        awk '$2 == "cgroup2" || $2 == "cgroup" {print $1}'
 }
 cgroup_cleanup() {  # [K]
     local mp base p t

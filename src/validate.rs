@@ -11,9 +11,6 @@ use crate::config::{NetworkPlugin, StorageKind};
 use crate::diag::{Diagnostic, Report};
 use crate::model::{Cluster, Connection, Mode, Role};
 
-/// Kubernetes minors the templates render (kubeadm v1alpha3 … v1beta4).
-pub const KUBE_MINOR_RANGE: (u32, u32) = (12, 33);
-
 pub fn check(c: &Cluster) -> Report {
     let mut r = Report::default();
     roles(c, &mut r);
@@ -356,7 +353,20 @@ fn networks(c: &Cluster, r: &mut Report) {
 
 fn versions(c: &Cluster, r: &mut Report) {
     let v = &c.config.kube_version;
-    let (lo, hi) = KUBE_MINOR_RANGE;
+    let etcd = &c.config.etcd_version;
+    if let Some((recommended, min)) = crate::model::versions::row(v).etcd {
+        use crate::model::versions::triple;
+        if triple(etcd).is_none_or(|t| Some(t) < triple(min)) {
+            r.push(c.config.diag_at(
+                Diagnostic::error(
+                    "EtcdVersion",
+                    format!("etcd_version {etcd}: kubeadm {v} refuses an external etcd older than {min}: set etcd_version: {recommended} (the default for this Kubernetes version when etcd_version is not set)"),
+                ),
+                "etcd_version",
+            ));
+        }
+    }
+    let (lo, hi) = crate::model::versions::minor_range();
     if v.major != 1 || v.minor < lo || v.minor > hi {
         r.push(c.config.diag_at(
             Diagnostic::error(
@@ -426,10 +436,11 @@ fn storage(c: &Cluster, r: &mut Report) {
         }
         if sc.kind == StorageKind::LocalVolume && c.mode == Mode::MultiNode {
             r.push(cfg.diag_at(
-                Diagnostic::error(
+                Diagnostic::warning(
                     "LocalVolumeMultiNode",
-                    "local volume keeps each volume on one node's disk and is for all-in-one only: set local_volume_enabled: false \
-                     and enable a shared storage (nfs_client_enabled, ceph_rbd_enabled, glusterfs_provisioner_enabled, ...) as the default class",
+                    "local volumes on a multi-node cluster: each volume lives on one node's disk, so a pod using it is \
+                     bound to that node and its data goes with the node; for data that must survive a node, make a shared \
+                     storage (nfs_client_enabled, ceph_rbd_enabled, glusterfs_provisioner_enabled, ...) the default class",
                 ),
                 &enabled_key,
             ));

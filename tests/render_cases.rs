@@ -135,9 +135,14 @@ fn docker_and_containerd_configs_keep_what_the_host_has() {
         "/etc/docker/daemon.json".to_string(),
         r#"{"debug": true, "registry-mirrors": ["https://mine.example"], "data-root": "/data/docker"}"#.to_string(),
     );
-    facts
-        .nodes
-        .insert("node1".into(), NodeFacts { ip: None, existing });
+    facts.nodes.insert(
+        "node1".into(),
+        NodeFacts {
+            ip: None,
+            existing,
+            ..Default::default()
+        },
+    );
     let r = render::render_all(&c, &facts).unwrap();
     let daemon: serde_json::Value =
         serde_json::from_str(file(&r, "node1", "/etc/docker/daemon.json")).unwrap();
@@ -176,9 +181,14 @@ fn docker_and_containerd_configs_keep_what_the_host_has() {
         "/etc/containerd/config.toml".to_string(),
         "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\nenable_selinux = true\n".to_string(),
     );
-    facts
-        .nodes
-        .insert("node1".into(), NodeFacts { ip: None, existing });
+    facts.nodes.insert(
+        "node1".into(),
+        NodeFacts {
+            ip: None,
+            existing,
+            ..Default::default()
+        },
+    );
     let r = render::render_all(&c, &facts).unwrap();
     let t: toml::Table = toml::from_str(file(&r, "node1", "/etc/containerd/config.toml")).unwrap();
     let cri = &t["plugins"]["io.containerd.grpc.v1.cri"];

@@ -5,6 +5,9 @@
 # DIR/images    a small container image (OCI layout, from busybox-static)
 # DIR/bundle    the offline bundle ksinstall builds from those
 # DIR/installer an installer directory: conf/ for the lab, scripts/, bin/
+# With KUBE_OUT=DIR (the output of scripts/kube/build.sh) the bundle also
+# carries Kubernetes built from source and the conf is a whole cluster
+# (KUBE_VERSION, default v1.34.4): flannel, kube-proxy in iptables mode.
 set -euo pipefail
 dir=$1
 bin=$(readlink -f "$2")
@@ -20,6 +23,21 @@ fi
 [ -f "$dir/images/busybox.tar" ] || "$here/busybox-image.sh" "$dir/images/busybox.tar" >/dev/null
 
 cp "$LAB_DIR/hosts-ubuntu.ini" "$dir/installer/conf/hosts.ini"
+if [ -n "${KUBE_OUT:-}" ]; then
+cat > "$dir/installer/conf/vars.yml" <<VARS
+# The lab, a whole cluster: Kubernetes built from its Go modules, flannel
+# (VXLAN), kube-proxy in iptables mode (the lab's kernel has no IPVS),
+# containerd, a local apt repository, no internet.
+kube_version: ${KUBE_VERSION:-v1.34.4}
+container_manager: containerd
+kube_network_plugin: flannel
+kube_proxy_mode: iptables
+enable_nodelocaldns: false
+local_volume_enabled: true
+local_volume_is_default_class: true
+ks_version: v3.4.1
+VARS
+else
 cat > "$dir/installer/conf/vars.yml" <<'VARS'
 # The lab: containerd, a local apt repository, no internet.
 kube_version: v1.28.2
@@ -32,10 +50,11 @@ nfs_client_is_default_class: true
 nfs_server: 10.77.0.1
 nfs_path: /exports/k8s
 VARS
+fi
 install -m 0755 "$root/scripts/install.sh" "$dir/installer/scripts/install.sh"
 ln -sf "$bin" "$dir/installer/bin/ksinstall"
 
 rm -rf "$dir/bundle"
 # Kubernetes binaries and images are not to be had here: --allow-missing.
-"$bin" bundle build --conf "$dir/installer/conf" --from "$dir/debs" --allow-missing \
+"$bin" bundle build --conf "$dir/installer/conf" --from "$dir/debs" ${KUBE_OUT:+--from "$KUBE_OUT"} --allow-missing \
   --extra-image "$dir/images/busybox.tar" -o "$dir/bundle"

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::NetworkPlugin;
-use crate::model::{Cluster, Node, Role};
+use crate::model::{versions, Cluster, Node, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,6 +86,12 @@ pub enum When {
     Docker,
     Calico,
     Flannel,
+    /// etcd older than 3.5: the distribution's package (Debian 12 has 3.4).
+    EtcdPackage,
+    /// etcd 3.5 and later: upstream's release tarball (or one built from source).
+    EtcdRelease,
+    /// Flannel from the releases whose CNI plugin is an image of its own.
+    FlannelCni,
     /// `kube_proxy_mode: ipvs`.
     Ipvs,
     /// No `loadbalancer_apiserver`: haproxy proxies the API on the nodes.
@@ -106,6 +112,12 @@ impl When {
             When::Docker => cfg.text("container_manager").trim() != "containerd",
             When::Calico => cfg.network.plugin == NetworkPlugin::Calico,
             When::Flannel => cfg.network.plugin == NetworkPlugin::Flannel,
+            When::EtcdPackage => !versions::etcd_from_release(&cfg.etcd_version),
+            When::EtcdRelease => versions::etcd_from_release(&cfg.etcd_version),
+            When::FlannelCni => {
+                cfg.network.plugin == NetworkPlugin::Flannel
+                    && versions::row(&cfg.kube_version).flannel_cni.is_some()
+            }
             When::Ipvs => cfg.network.proxy_mode == "ipvs",
             When::InternalLb => !c.masters().is_empty() && cfg.load_balancer.is_none(),
             When::NodeLocalDns => cfg.flag("enable_nodelocaldns"),
@@ -130,6 +142,7 @@ pub enum Ver {
     NodeLocalDns,
     Helm,
     Ks,
+    Etcd,
     Fixed(&'static str),
 }
 
@@ -152,6 +165,28 @@ pub struct BinaryRow {
     pub url: &'static str,
     /// Published checksum file, `""` when there is none.
     pub sha256_url: &'static str,
+    /// Where it goes on the host: a binary is installed as
+    /// `/usr/local/bin/<name>`; a tarball is unpacked into `Unpack::dir`.
+    pub unpack: Option<Unpack>,
+}
+
+/// A release tarball unpacked on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unpack {
+    pub dir: &'static str,
+    /// Leading path components dropped (`linux-amd64/helm` → `helm`).
+    pub strip: u32,
+    /// Only this member (a tar wildcard), not the whole archive.
+    pub only: Option<&'static str>,
+}
+
+/// How the binary file `file` (a name in the bundle's `bin/`) is installed:
+/// `None` for a plain executable, else the tarball's destination.
+pub fn unpack_of(file: &str) -> Option<Unpack> {
+    BINARIES.iter().find_map(|b| {
+        let stem = b.file.split('{').next().unwrap_or(b.file);
+        (b.unpack.is_some() && !stem.is_empty() && file.starts_with(stem)).then_some(b.unpack)?
+    })
 }
 
 pub struct ImageRow {
@@ -174,12 +209,22 @@ pub const PACKAGES: &[PackageRow] = &[
     PackageRow { deb: "ebtables", rpm: "ebtables", who: Who::K8sNodes, when: When::Always },
     PackageRow { deb: "ipvsadm", rpm: "ipvsadm", who: Who::K8sNodes, when: When::Ipvs },
     PackageRow { deb: "chrony", rpm: "chrony", who: Who::AllNodes, when: When::Always },
-    PackageRow { deb: "etcd-server", rpm: "etcd", who: Who::Etcd, when: When::Always },
-    PackageRow { deb: "etcd-client", rpm: "", who: Who::Etcd, when: When::Always },
+    PackageRow { deb: "etcd-server", rpm: "etcd", who: Who::Etcd, when: When::EtcdPackage },
+    PackageRow { deb: "etcd-client", rpm: "", who: Who::Etcd, when: When::EtcdPackage },
     PackageRow { deb: "haproxy", rpm: "haproxy", who: Who::K8sNodes, when: When::InternalLb },
 ];
 
 pub const BINARIES: &[BinaryRow] = &[
+    BinaryRow {
+        name: "etcd",
+        who: Who::Etcd,
+        when: When::EtcdRelease,
+        ver: Ver::Etcd,
+        file: "etcd-{v}-linux-{arch}.tar.gz",
+        url: "{github}/etcd-io/etcd/releases/download/{v}/etcd-{v}-linux-{arch}.tar.gz",
+        sha256_url: "",
+        unpack: Some(Unpack { dir: "/usr/local/bin", strip: 1, only: Some("*/etcd*") }),
+    },
     BinaryRow {
         name: "kubeadm",
         who: Who::K8sNodes,
@@ -188,6 +233,7 @@ pub const BINARIES: &[BinaryRow] = &[
         file: "kubeadm",
         url: "{k8s}/release/{v}/bin/linux/{arch}/kubeadm",
         sha256_url: "{url}.sha256",
+        unpack: None,
     },
     BinaryRow {
         name: "kubelet",
@@ -197,6 +243,7 @@ pub const BINARIES: &[BinaryRow] = &[
         file: "kubelet",
         url: "{k8s}/release/{v}/bin/linux/{arch}/kubelet",
         sha256_url: "{url}.sha256",
+        unpack: None,
     },
     BinaryRow {
         name: "kubectl",
@@ -206,6 +253,7 @@ pub const BINARIES: &[BinaryRow] = &[
         file: "kubectl",
         url: "{k8s}/release/{v}/bin/linux/{arch}/kubectl",
         sha256_url: "{url}.sha256",
+        unpack: None,
     },
     BinaryRow {
         name: "crictl",
@@ -215,6 +263,7 @@ pub const BINARIES: &[BinaryRow] = &[
         file: "crictl-{v}-linux-{arch}.tar.gz",
         url: "{github}/kubernetes-sigs/cri-tools/releases/download/{v}/crictl-{v}-linux-{arch}.tar.gz",
         sha256_url: "{url}.sha256",
+        unpack: Some(Unpack { dir: "/usr/local/bin", strip: 0, only: None }),
     },
     BinaryRow {
         name: "cni-plugins",
@@ -224,6 +273,7 @@ pub const BINARIES: &[BinaryRow] = &[
         file: "cni-plugins-linux-{arch}-{v}.tgz",
         url: "{github}/containernetworking/plugins/releases/download/{v}/cni-plugins-linux-{arch}-{v}.tgz",
         sha256_url: "{url}.sha256",
+        unpack: Some(Unpack { dir: "/opt/cni/bin", strip: 0, only: None }),
     },
     BinaryRow {
         name: "calicoctl",
@@ -233,15 +283,17 @@ pub const BINARIES: &[BinaryRow] = &[
         file: "calicoctl-linux-{arch}",
         url: "{github}/projectcalico/{calicoctl_repo}/releases/download/{v}/calicoctl-linux-{arch}",
         sha256_url: "",
+        unpack: None,
     },
     BinaryRow {
         name: "helm",
         who: Who::Masters,
-        when: When::Always,
+        when: When::Helm2,
         ver: Ver::Helm,
         file: "helm-{v}-linux-{arch}.tar.gz",
         url: "{helm}/helm-{v}-linux-{arch}.tar.gz",
         sha256_url: "{url}.sha256",
+        unpack: Some(Unpack { dir: "/usr/local/bin", strip: 1, only: Some("*/helm") }),
     },
 ];
 
@@ -254,44 +306,17 @@ pub const IMAGES: &[ImageRow] = &[
     ImageRow { who: Who::Masters, when: When::Always, ver: Ver::Kube, reference: "{kube_repo}/kube-controller-manager:{v}" },
     ImageRow { who: Who::Masters, when: When::Always, ver: Ver::Kube, reference: "{kube_repo}/kube-scheduler:{v}" },
     ImageRow { who: Who::K8sNodes, when: When::Always, ver: Ver::Kube, reference: "{kube_repo}/kube-proxy:{v}" },
-    ImageRow { who: Who::K8sNodes, when: When::Always, ver: Ver::Pause, reference: "{kube_repo}/pause:{v}" },
-    ImageRow { who: Who::K8sNodes, when: When::Always, ver: Ver::Coredns, reference: "{kube_repo}/{coredns_path}:{v}" },
-    ImageRow { who: Who::K8sNodes, when: When::NodeLocalDns, ver: Ver::NodeLocalDns, reference: "{kube_repo}/{nodelocaldns_path}:{v}" },
+    ImageRow { who: Who::K8sNodes, when: When::Always, ver: Ver::Pause, reference: "{pause_image}" },
+    ImageRow { who: Who::K8sNodes, when: When::Always, ver: Ver::Coredns, reference: "{coredns_image}" },
+    ImageRow { who: Who::K8sNodes, when: When::NodeLocalDns, ver: Ver::NodeLocalDns, reference: "{nodelocaldns_image}" },
     ImageRow { who: Who::K8sNodes, when: When::Calico, ver: Ver::Calico, reference: "docker.io/calico/node:{v}" },
     ImageRow { who: Who::K8sNodes, when: When::Calico, ver: Ver::Calico, reference: "docker.io/calico/cni:{v}" },
     ImageRow { who: Who::K8sNodes, when: When::Calico, ver: Ver::Calico, reference: "docker.io/calico/kube-controllers:{v}" },
-    ImageRow { who: Who::K8sNodes, when: When::Flannel, ver: Ver::Flannel, reference: "{flannel_image}:{v}" },
+    ImageRow { who: Who::K8sNodes, when: When::Flannel, ver: Ver::Flannel, reference: "{flannel_image}" },
+    ImageRow { who: Who::K8sNodes, when: When::FlannelCni, ver: Ver::Flannel, reference: "{flannel_cni_image}" },
     ImageRow { who: Who::K8sNodes, when: When::Helm2, ver: Ver::Helm, reference: "gcr.io/kubernetes-helm/tiller:{v}" },
     ImageRow { who: Who::K8sNodes, when: When::Always, ver: Ver::Ks, reference: "docker.io/kubesphere/ks-installer:{v}" },
     ImageRow { who: Who::Registry, when: When::LocalRegistry, ver: Ver::Fixed("2"), reference: "docker.io/library/registry:{v}" },
-];
-
-/// Versions that follow the Kubernetes minor, as kubeadm and Kubespray of
-/// that time pinned them: (minor, pause, coredns, crictl, cni plugins, calico).
-#[rustfmt::skip]
-pub const VERSIONS: &[(u32, &str, &str, &str, &str, &str)] = &[
-    (12, "3.1", "1.2.2", "v1.12.0", "v0.8.3", "v3.8.4"),
-    (13, "3.1", "1.2.6", "v1.13.0", "v0.8.3", "v3.8.4"),
-    (14, "3.1", "1.3.1", "v1.14.0", "v0.8.3", "v3.8.4"),
-    (15, "3.1", "1.3.1", "v1.15.0", "v0.8.3", "v3.8.4"),
-    (16, "3.1", "1.6.2", "v1.16.1", "v0.8.3", "v3.8.4"),
-    (17, "3.1", "1.6.5", "v1.17.0", "v0.8.3", "v3.8.4"),
-    (18, "3.2", "1.6.7", "v1.18.0", "v0.8.7", "v3.15.5"),
-    (19, "3.2", "1.7.0", "v1.19.0", "v0.8.7", "v3.15.5"),
-    (20, "3.2", "1.7.0", "v1.20.0", "v0.8.7", "v3.15.5"),
-    (21, "3.4.1", "v1.8.0", "v1.21.0", "v0.9.1", "v3.23.5"),
-    (22, "3.5", "v1.8.4", "v1.22.0", "v1.1.1", "v3.23.5"),
-    (23, "3.6", "v1.8.6", "v1.23.0", "v1.1.1", "v3.23.5"),
-    (24, "3.7", "v1.8.6", "v1.24.2", "v1.1.1", "v3.23.5"),
-    (25, "3.8", "v1.9.3", "v1.25.0", "v1.3.0", "v3.26.4"),
-    (26, "3.9", "v1.9.3", "v1.26.1", "v1.3.0", "v3.26.4"),
-    (27, "3.9", "v1.10.1", "v1.27.1", "v1.3.0", "v3.26.4"),
-    (28, "3.9", "v1.10.1", "v1.28.0", "v1.3.0", "v3.26.4"),
-    (29, "3.9", "v1.11.1", "v1.29.0", "v1.4.0", "v3.27.3"),
-    (30, "3.9", "v1.11.1", "v1.30.1", "v1.4.0", "v3.27.3"),
-    (31, "3.10", "v1.11.3", "v1.31.1", "v1.5.1", "v3.28.2"),
-    (32, "3.10", "v1.11.3", "v1.32.0", "v1.6.2", "v3.29.3"),
-    (33, "3.10", "v1.12.0", "v1.33.0", "v1.6.2", "v3.29.3"),
 ];
 
 /// Default download bases; `--mirror NAME=URL` replaces one. Images come
@@ -317,6 +342,9 @@ pub struct Versions {
     pub nodelocaldns: String,
     pub helm: String,
     pub ks: String,
+    pub etcd: String,
+    /// Full references, exactly as the renderer writes them.
+    pub images: versions::Images,
 }
 
 fn ks_major(ks: &str) -> u32 {
@@ -329,24 +357,18 @@ fn ks_major(ks: &str) -> u32 {
 }
 
 impl Versions {
+    /// The cluster's versions, from the one table (`model::versions`).
     pub fn for_cluster(c: &Cluster) -> Result<Versions, String> {
         let cfg = &c.config;
         let kv = &cfg.kube_version;
-        let row = VERSIONS
-            .iter()
-            .find(|r| kv.major == 1 && r.0 == kv.minor)
-            .ok_or_else(|| {
-                format!(
-                    "kube_version {kv}: no artifact versions are known for it (known: v1.{} to v1.{})",
-                    VERSIONS[0].0,
-                    VERSIONS[VERSIONS.len() - 1].0
-                )
-            })?;
-        let calico = match cfg.text("calico_version").trim() {
-            "" => row.5.to_string(),
-            v if v.starts_with('v') => v.to_string(),
-            v => format!("v{v}"),
-        };
+        if !versions::supported(kv) {
+            let (lo, hi) = versions::minor_range();
+            return Err(format!(
+                "kube_version {kv}: no artifact versions are known for it (known: v1.{lo} to v1.{hi})"
+            ));
+        }
+        let row = versions::row(kv);
+        let images = versions::Images::of(kv, &cfg.kube_image_repo(), &cfg.text("calico_version"));
         let ks = match cfg.ks_version.trim() {
             v if v.starts_with('v') => v.to_string(),
             v => format!("v{v}"),
@@ -354,13 +376,13 @@ impl Versions {
         Ok(Versions {
             kube: kv.to_string(),
             minor: kv.minor,
-            pause: row.1.into(),
-            coredns: row.2.into(),
-            crictl: row.3.into(),
-            cni: row.4.into(),
-            calico,
-            flannel: if kv.minor <= 20 { "v0.12.0" } else { "v0.22.0" }.into(),
-            nodelocaldns: if kv.minor <= 20 { "1.15.13" } else { "1.22.20" }.into(),
+            pause: row.pause.into(),
+            coredns: row.coredns.into(),
+            crictl: row.crictl.into(),
+            cni: row.cni.into(),
+            calico: images.calico_version.clone(),
+            flannel: row.flannel.into(),
+            nodelocaldns: row.nodelocaldns.into(),
             helm: if ks_major(&ks) < 3 {
                 "v2.16.3"
             } else {
@@ -368,6 +390,8 @@ impl Versions {
             }
             .into(),
             ks,
+            etcd: format!("v{}", cfg.etcd_version.trim().trim_start_matches('v')),
+            images,
         })
     }
 
@@ -384,6 +408,7 @@ impl Versions {
             Ver::NodeLocalDns => self.nodelocaldns.clone(),
             Ver::Helm => self.helm.clone(),
             Ver::Ks => self.ks.clone(),
+            Ver::Etcd => self.etcd.clone(),
             Ver::Fixed(s) => s.to_string(),
         }
     }
@@ -538,32 +563,14 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
             repo.to_string()
         },
     );
+    let img = &v.images;
+    vars.insert("pause_image", img.pause.clone());
+    vars.insert("coredns_image", img.coredns.clone());
+    vars.insert("nodelocaldns_image", img.nodelocaldns.clone());
+    vars.insert("flannel_image", img.flannel.clone());
     vars.insert(
-        "coredns_path",
-        if v.minor >= 21 {
-            "coredns/coredns"
-        } else {
-            "coredns"
-        }
-        .into(),
-    );
-    vars.insert(
-        "nodelocaldns_path",
-        if v.minor >= 21 {
-            "dns/k8s-dns-node-cache"
-        } else {
-            "k8s-dns-node-cache"
-        }
-        .into(),
-    );
-    vars.insert(
-        "flannel_image",
-        if v.minor <= 20 {
-            "quay.io/coreos/flannel"
-        } else {
-            "docker.io/flannel/flannel"
-        }
-        .into(),
+        "flannel_cni_image",
+        img.flannel_cni.clone().unwrap_or_default(),
     );
     let calico_minor: u32 = v
         .calico
@@ -716,13 +723,19 @@ mod tests {
     }
 
     #[test]
-    fn every_minor_the_validator_accepts_has_versions() {
-        let (lo, hi) = crate::validate::KUBE_MINOR_RANGE;
-        for m in lo..=hi {
-            assert!(
-                VERSIONS.iter().any(|r| r.0 == m),
-                "no VERSIONS row for v1.{m}"
-            );
-        }
+    fn tarballs_are_unpacked_where_they_belong() {
+        assert_eq!(unpack_of("kubeadm"), None);
+        assert_eq!(
+            unpack_of("crictl-v1.34.0-linux-amd64.tar.gz").unwrap().dir,
+            "/usr/local/bin"
+        );
+        assert_eq!(
+            unpack_of("cni-plugins-linux-amd64-v1.9.0.tgz").unwrap().dir,
+            "/opt/cni/bin"
+        );
+        assert_eq!(
+            unpack_of("helm-v3.12.3-linux-amd64.tar.gz").unwrap().strip,
+            1
+        );
     }
 }

@@ -595,7 +595,18 @@ fn typed(files: Vec<PathBuf>, settings: BTreeMap<String, Setting>, report: &mut 
     cfg.ks_version = cfg.text("ks_version");
     cfg.etcd_version = cfg.text("etcd_version");
     match KubeVersion::parse(&cfg.text("kube_version")) {
-        Some(v) => cfg.kube_version = v,
+        Some(v) => {
+            // Unset etcd_version follows the Kubernetes version where the
+            // legacy default is too old for kubeadm (the one versions table).
+            let from_file = cfg
+                .settings
+                .get("etcd_version")
+                .is_some_and(|s| s.file.is_some());
+            if let (false, Some((etcd, _))) = (from_file, crate::model::versions::row(&v).etcd) {
+                cfg.etcd_version = etcd.to_string();
+            }
+            cfg.kube_version = v
+        }
         None => report.push(cfg.diag_at(
             Diagnostic::error(
                 "KubeVersion",

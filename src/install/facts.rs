@@ -20,6 +20,12 @@ echo "disk_free_kb=$(df -Pk / 2>/dev/null | awk 'NR==2 {print $4}')"
 echo "machine_id=$(cat /etc/machine-id 2>/dev/null)"
 echo "time=$(date +%s)"
 echo "init=$(cat /proc/1/comm 2>/dev/null)"
+# Whether root here may lower OOM scores (CAP_SYS_RESOURCE): containers
+# and some sandboxes may not, and then containerd must not try to.
+if sh -c 'echo -1 > /proc/self/oom_score_adj' 2>/dev/null; then echo "lower_oom=yes"; else echo "lower_oom=no"; fi
+# Whether the connection-tracking table size is this host's to set (it is
+# not from a network namespace other than the kernel's first, as in a container).
+if [ -w /proc/sys/net/netfilter/nf_conntrack_max ]; then echo "conntrack_max=writable"; else echo "conntrack_max=fixed"; fi
 echo "addresses=$(ip -o addr show 2>/dev/null | awk '{split($4,a,"/"); print a[1]}' | tr '\n' '|')"
 echo "routes=$(ip -o route show 2>/dev/null | awk '{print $1}' | tr '\n' '|')"
 echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{print $4}' | sed 's/.*://' | sort -un | tr '\n' '|')"
@@ -46,6 +52,10 @@ pub struct Facts {
     pub time: i64,
     /// Name of PID 1 (`systemd`, `init`, `sh`...).
     pub init: String,
+    /// Root may lower a process's OOM score (false: no CAP_SYS_RESOURCE).
+    pub lower_oom: bool,
+    /// `nf_conntrack_max` cannot be set here (a container's network namespace).
+    pub conntrack_fixed: bool,
     pub addresses: Vec<String>,
     pub routes: Vec<String>,
     pub listening_ports: Vec<u16>,
@@ -82,6 +92,8 @@ impl Facts {
                 "machine_id" => f.machine_id = v.to_string(),
                 "time" => f.time = v.parse().unwrap_or(0),
                 "init" => f.init = v.to_string(),
+                "lower_oom" => f.lower_oom = v == "yes",
+                "conntrack_max" => f.conntrack_fixed = v == "fixed",
                 "addresses" => f.addresses = list(),
                 "routes" => f.routes = list(),
                 "listening" => {

@@ -18,11 +18,17 @@ use crate::render::{self, CertPair, EtcdCerts, Merge};
 /// Files rendering merges into, read back from every host.
 const MERGED: &[&str] = &["/etc/docker/daemon.json", "/etc/containerd/config.toml"];
 const ETCD_SSL: &str = "/etc/ssl/etcd/ssl";
+/// The cluster CA in the legacy certificate directory (kubeadm's
+/// `certificatesDir`), read back from the first master.
+const KUBE_CA_CRT: &str = "/etc/kubernetes/ssl/ca.crt";
+const KUBE_CA_KEY: &str = "/etc/kubernetes/ssl/ca.key";
 
 /// Prints each file as `==> PATH SIZE` then its bytes.
 fn read_script() -> String {
     let mut paths: Vec<String> = MERGED.iter().map(|p| p.to_string()).collect();
     paths.push(format!("{ETCD_SSL}/*.pem"));
+    paths.push(KUBE_CA_CRT.into());
+    paths.push(KUBE_CA_KEY.into());
     format!(
         "for f in {}; do [ -f \"$f\" ] || continue; printf '==> %s %s\\n' \"$f\" \"$(wc -c < \"$f\")\"; cat \"$f\"; done",
         paths.join(" ")
@@ -69,18 +75,8 @@ fn kubeadm_secrets(installer_dir: &Path) -> anyhow::Result<Option<KubeadmSecrets
 }
 
 fn save_kubeadm_secrets(installer_dir: &Path, s: &KubeadmSecrets) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = installer_dir.join("state");
-    std::fs::create_dir_all(&dir)?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(dir.join("kubeadm.json"))?;
-    use std::io::Write;
-    f.write_all(serde_json::to_string_pretty(s)?.as_bytes())?;
-    Ok(())
+    let path = installer_dir.join("state").join("kubeadm.json");
+    super::state::write_private(&path, serde_json::to_string_pretty(s)?.as_bytes())
 }
 
 /// The etcd PKI found on the hosts: the CA (with its key) and every leaf
@@ -193,6 +189,8 @@ pub fn prepare(
             s
         }
     };
+    let kube_ca = kube_ca(c, &found)?;
+    rfacts.ca_cert_hash = Some(render::certs::spki_sha256(&kube_ca.cert_pem)?);
     rfacts.bootstrap_token = Some(secrets.bootstrap_token);
     rfacts.certificate_key = Some(secrets.certificate_key);
     let rendered = render::render_all(c, &rfacts)?;
@@ -213,6 +211,21 @@ pub fn prepare(
             .collect();
         files.insert(h.host.clone(), list);
     }
+    for m in c.masters() {
+        let entry = files.entry(m.name.clone()).or_default();
+        entry.push(HostFile {
+            path: KUBE_CA_CRT.into(),
+            content: kube_ca.cert_pem.clone().into_bytes(),
+            mode: 0o644,
+            block: None,
+        });
+        entry.push(HostFile {
+            path: KUBE_CA_KEY.into(),
+            content: kube_ca.key_pem.clone().into_bytes(),
+            mode: 0o600,
+            block: None,
+        });
+    }
     if let Some(first) = c.first_master() {
         let entry = files.entry(first.name.clone()).or_default();
         for m in &rendered.manifests {
@@ -228,6 +241,31 @@ pub fn prepare(
         files,
         notes: rendered.notes,
     })
+}
+
+/// The cluster CA: the first master's when it has one (kubeadm made or kept
+/// it), else a new one that kubeadm init will use as it finds it.
+fn kube_ca(
+    c: &Cluster,
+    found: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+) -> anyhow::Result<CertPair> {
+    let on_first = c
+        .first_master()
+        .and_then(|m| found.get(&m.name))
+        .and_then(|f| Some((f.get(KUBE_CA_CRT)?, f.get(KUBE_CA_KEY)?)));
+    match on_first {
+        Some((crt, key)) => {
+            let pair = CertPair {
+                cert_pem: String::from_utf8_lossy(crt).into_owned(),
+                key_pem: String::from_utf8_lossy(key).into_owned(),
+            };
+            render::certs::check_ca(&pair).map_err(|e| {
+                anyhow::anyhow!("the cluster CA on the first master ({KUBE_CA_CRT}): {e}")
+            })?;
+            Ok(pair)
+        }
+        None => render::certs::new_kube_ca(),
+    }
 }
 
 /// Manifests are numbered by concern: 1x network, 2x storage, 3x KubeSphere.

@@ -47,6 +47,21 @@ pub fn load(
             .iter()
             .filter(|n| kubernetes || matches!(n.kind, Kind::Deb | Kind::Rpm))
             .collect();
+        // KubeSphere's installer image cannot be built from source: its lack
+        // has a name of its own, so an operator can install Kubernetes with
+        // `--ignore-errors KubeSphereImage` and nothing else is let through.
+        let (ks, missing): (Vec<_>, Vec<_>) = missing
+            .into_iter()
+            .partition(|n| n.kind == Kind::Image && n.name.contains("/ks-installer:"));
+        if let Some(n) = ks.first() {
+            report.push(c.at_node(
+                Diagnostic::error(
+                    "KubeSphereImage",
+                    format!("'{}' needs {} which the bundle {} lacks: add it, or pass --ignore-errors KubeSphereImage to install Kubernetes and apply KubeSphere's objects without its console", node.name, n.name, bundle.display()),
+                ),
+                node,
+            ));
+        }
         if !missing.is_empty() {
             let names: Vec<String> = missing
                 .iter()

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::facts::Facts;
 use super::ops::Op;
 use crate::bundle::select::LocalApt;
+use crate::exec::shell::sh_quote;
 use crate::model::{Cluster, Node, Role};
 
 /// A file rendered for a host (path on the host, content, mode).
@@ -184,9 +185,7 @@ impl Phase for Packages {
             .get(&node.name)
             .into_iter()
             .flatten()
-            .map(|(file, content)| {
-                Op::file(&format!("/usr/local/bin/{file}"), content.clone(), 0o755)
-            })
+            .flat_map(|(file, content)| binary_ops(&off.repo_dir, file, content))
             .collect();
         let Some(pkgs) = off.packages.get(&node.name).filter(|p| !p.is_empty()) else {
             return ops;
@@ -220,6 +219,34 @@ impl Phase for Packages {
         ));
         ops
     }
+}
+
+/// A binary goes to /usr/local/bin; a release tarball (crictl, the CNI
+/// plugins, helm) is kept in the repository directory and unpacked where it
+/// belongs, again whenever the tarball changes.
+fn binary_ops(repo_dir: &str, file: &str, content: &[u8]) -> Vec<Op> {
+    let Some(u) = crate::bundle::needs::unpack_of(file) else {
+        return vec![Op::file(
+            &format!("/usr/local/bin/{file}"),
+            content.to_vec(),
+            0o755,
+        )];
+    };
+    let tarball = format!("{repo_dir}/bin/{file}");
+    let (t, dir) = (sh_quote(&tarball), sh_quote(u.dir));
+    let stamp = sh_quote(&format!("{tarball}.unpacked"));
+    vec![
+        Op::file(&tarball, content.to_vec(), 0o644),
+        Op::run_unless(
+            &format!("unpack {file} into {}", u.dir),
+            &format!(
+                "mkdir -p {dir} && tar -xzf {t} -C {dir} --no-same-owner --strip-components={}{} && touch {stamp}",
+                u.strip,
+                u.only.map(|m| format!(" --wildcards {}", sh_quote(m))).unwrap_or_default()
+            ),
+            &format!("test {stamp} -nt {t}"),
+        ),
+    ]
 }
 
 pub struct Runtime;
@@ -427,8 +454,20 @@ const KUBELET_FILES: &[&str] = &[
     "/etc/calico/",
 ];
 
+/// The kubelet's unit files are in place: systemd learns them and starts
+/// the kubelet at boot (kubeadm starts it the first time).
+fn kubelet_enabled() -> Op {
+    Op::run_unless(
+        "enable the kubelet",
+        "systemctl daemon-reload && systemctl enable kubelet",
+        "systemctl is-enabled --quiet kubelet && ! systemctl show kubelet -p NeedDaemonReload | grep -q yes",
+    )
+}
+
 fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
-    let mut ops = inp.file_ops(&node.name, KUBELET_FILES);
+    let mut ops = inp.file_ops(&node.name, &["/etc/kubernetes/ssl/ca."]);
+    ops.extend(inp.file_ops(&node.name, KUBELET_FILES));
+    ops.push(kubelet_enabled());
     let first = inp
         .cluster
         .first_master()
@@ -459,6 +498,7 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
 
 fn worker_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
     let mut ops = inp.file_ops(&node.name, KUBELET_FILES);
+    ops.push(kubelet_enabled());
     ops.push(Op::run_unless(
         "kubeadm join",
         &format!(
@@ -473,9 +513,15 @@ fn worker_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
 /// Cluster-wide manifests applied from the first master.
 fn apply_manifests(node: &Node, inp: &Inputs, dir: &str, what: &str) -> Vec<Op> {
     let mut ops = inp.file_ops(&node.name, &[dir]);
+    // One file at a time in name order, each one's CRDs established before
+    // the next file uses their kinds (ks-installer's CRD, then its object).
     ops.push(Op::on_change(
         &format!("apply the {what} manifests"),
-        &format!("{KUBECTL} apply -f {dir}"),
+        &format!(
+            "for f in $(ls {d}/*.yaml | sort); do {KUBECTL} apply -f \"$f\" || exit 1; \
+             {KUBECTL} wait --for=condition=established --timeout=60s crd --all >/dev/null 2>&1 || true; done",
+            d = sh_quote(dir.trim_end_matches('/'))
+        ),
     ));
     ops
 }
@@ -495,10 +541,13 @@ fn storage_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
 
 fn kubesphere_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
     let mut ops = apply_manifests(node, inp, "/etc/kubesphere/ks-installer/", "ks-installer");
-    ops.push(Op::run(
+    // Bounded; an image that cannot be had ends the wait at once (the end
+    // of the run then says the console is not up, and prints no banner).
+    ops.push(Op::check(
         "wait for the ks-installer pod",
         &format!(
-            "for i in $(seq 1 90); do {KUBECTL} -n kubesphere-system get pod -l app=ks-install -o jsonpath='{{.items[0].status.phase}}' 2>/dev/null | grep -q Running && exit 0; sleep 10; done; \
+            "for i in $(seq 1 90); do s=$({KUBECTL} -n kubesphere-system get pod -l app=ks-install -o jsonpath='{{.items[0].status.phase}} {{.items[0].status.containerStatuses[0].state.waiting.reason}}' 2>/dev/null); \
+             case \"$s\" in Running*) exit 0;; *ErrImagePull*|*ImagePullBackOff*|*ErrImageNeverPull*|*InvalidImageName*) echo \"ks-installer: $s\" >&2; exit 0;; esac; sleep 10; done; \
              {KUBECTL} -n kubesphere-system describe pod -l app=ks-install | tail -20; exit 1"
         ),
     ));

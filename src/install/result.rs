@@ -36,6 +36,36 @@ pub fn welcome(c: &Cluster, ip: &str) -> String {
     )
 }
 
+/// The API server as the taskbox reaches it: the external load balancer's
+/// address, else the first master's (the API domain `lb.kubesphere.local`
+/// resolves only on the nodes).
+pub fn api_server(c: &Cluster, master_address: &str) -> String {
+    match &c.config.load_balancer {
+        Some(lb) => format!("https://{}:{}", lb.address, lb.port),
+        None => format!(
+            "https://{master_address}:{}",
+            crate::render::context::apiserver_port(&c.config)
+        ),
+    }
+}
+
+/// The admin kubeconfig with its `server:` lines pointed at `server`.
+pub fn reachable_kubeconfig(conf: &str, server: &str) -> String {
+    conf.lines()
+        .map(|l| match l.trim_start().strip_prefix("server: ") {
+            Some(_) => {
+                let indent = &l[..l.len() - l.trim_start().len()];
+                format!("{indent}server: {server}\n")
+            }
+            None => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// What the first master says of the ks-installer pod: `Running`, or why not.
+const KS_POD: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf -n kubesphere-system get pod -l app=ks-install \
+  -o jsonpath='{.items[0].status.phase} {.items[0].status.containerStatuses[0].state.waiting.reason}' 2>&1";
+
 pub fn finish(c: &Cluster, engine: &Engine, installer_dir: &Path) -> anyhow::Result<()> {
     let Some(master) = c.first_master() else {
         return Ok(());
@@ -45,30 +75,62 @@ pub fn finish(c: &Cluster, engine: &Engine, installer_dir: &Path) -> anyhow::Res
         .iter()
         .position(|n| n.name == master.name)
         .expect("a node of the cluster");
-    let kubeconfig = Mutex::new(None);
+    let got = Mutex::new((None, String::new()));
     let step = engine.step("result", &[index], |ctx| {
         let conf = ctx.fetch("/etc/kubernetes/admin.conf")?;
-        *kubeconfig
-            .lock()
-            .map_err(|_| HostFail::Failed("lock".into()))? = Some(conf);
+        let pod = ctx
+            .query(KS_POD, Some(std::time::Duration::from_secs(30)))
+            .map_err(HostFail::from)?;
+        *got.lock().map_err(|_| HostFail::Failed("lock".into()))? =
+            (Some(conf), pod.stdout_text().trim().to_string());
         Ok(())
     });
     let dir = installer_dir.join("kubesphere");
     std::fs::create_dir_all(&dir)?;
-    if let Some(conf) = kubeconfig.into_inner().ok().flatten() {
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.join("config");
-        std::fs::write(&path, conf)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let ip = master.reach_address().unwrap_or("127.0.0.1");
+    let (conf, pod) = got.into_inner().unwrap_or_default();
+    if let Some(conf) = conf {
+        let text = reachable_kubeconfig(&String::from_utf8_lossy(&conf), &api_server(c, ip));
+        crate::install::state::write_private(&dir.join("config"), text.as_bytes())?;
     } else if let Some(h) = step.failures().next() {
         eprintln!(
             "[WARNING Result]: could not fetch the admin kubeconfig from {}: {}",
             h.host, h.message
         );
     }
-    let ip = master.reach_address().unwrap_or("127.0.0.1");
-    let text = welcome(c, ip);
-    std::fs::write(dir.join("kubesphere_running"), &text)?;
-    print!("{text}");
+    // The banner says the console is up: only when the installer pod runs.
+    let banner = dir.join("kubesphere_running");
+    if pod.starts_with("Running") {
+        let text = welcome(c, ip);
+        std::fs::write(&banner, &text)?;
+        print!("{text}");
+    } else {
+        let _ = std::fs::remove_file(&banner);
+        let why = match pod.split_once(' ') {
+            Some((_, reason)) if !reason.trim().is_empty() => reason.trim().to_string(),
+            _ if pod.is_empty() => "not found".to_string(),
+            _ => pod.clone(),
+        };
+        println!(
+            "Kubernetes is installed (admin kubeconfig: {}).\n\
+             KubeSphere is NOT running: the ks-installer pod is {why}; its objects are applied, the console is not up.\n\
+             Check: kubectl -n kubesphere-system describe pod -l app=ks-install",
+            dir.join("config").display()
+        );
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeconfig_points_at_an_address_the_taskbox_reaches() {
+        let conf = "clusters:\n- cluster:\n    certificate-authority-data: X\n    server: https://lb.kubesphere.local:6443\n  name: cluster.local\n";
+        let out = reachable_kubeconfig(conf, "https://10.0.0.1:6443");
+        assert!(out.contains("    server: https://10.0.0.1:6443\n"), "{out}");
+        assert!(!out.contains("lb.kubesphere.local"));
+        assert!(out.contains("certificate-authority-data: X\n"));
+    }
 }

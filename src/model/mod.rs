@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod legacy;
 pub mod load;
 pub mod node;
+pub mod versions;
 
 pub use cluster::{Cluster, Mode};
 pub use load::{load, Sources};

@@ -90,12 +90,34 @@ fn pair(cert: &X509, key: &PKey<Private>) -> Result<CertPair> {
     })
 }
 
+/// The etcd CA (legacy name `etcd-ca`).
 pub fn new_ca() -> Result<CertPair> {
+    new_ca_named("etcd-ca", DAYS)
+}
+
+/// The Kubernetes cluster CA, as kubeadm would make it (CN `kubernetes`,
+/// ten years): made by ksinstall so that every join can pin it
+/// (`caCertHashes`) from the very first install.
+pub fn new_kube_ca() -> Result<CertPair> {
+    new_ca_named("kubernetes", 3650)
+}
+
+/// `sha256:<hex>` of the certificate's SubjectPublicKeyInfo, the form of
+/// kubeadm's `--discovery-token-ca-cert-hash`.
+pub fn spki_sha256(cert_pem: &str) -> Result<String> {
+    let cert = X509::from_pem(cert_pem.as_bytes()).context("the CA certificate")?;
+    let der = cert.public_key()?.public_key_to_der()?;
+    let digest = openssl::sha::sha256(&der);
+    Ok(format!("sha256:{}", hex::encode(digest)))
+}
+
+fn new_ca_named(cn: &str, days: u32) -> Result<CertPair> {
     let key = key()?;
-    let mut b = builder("etcd-ca", &key)?;
+    let mut b = builder(cn, &key)?;
+    b.set_not_after(&*Asn1Time::days_from_now(days)?)?;
     let name = {
         let mut n = X509NameBuilder::new()?;
-        n.append_entry_by_text("CN", "etcd-ca")?;
+        n.append_entry_by_text("CN", cn)?;
         n.build()
     };
     b.set_issuer_name(&name)?;
@@ -157,11 +179,11 @@ pub fn leaf(ca: &CertPair, cn: &str, sans: &Sans) -> Result<CertPair> {
 
 /// Checks that a CA given from outside is a usable pair.
 pub fn check_ca(ca: &CertPair) -> Result<()> {
-    let cert = X509::from_pem(ca.cert_pem.as_bytes()).context("the etcd CA certificate")?;
-    let key = PKey::private_key_from_pem(ca.key_pem.as_bytes()).context("the etcd CA key")?;
+    let cert = X509::from_pem(ca.cert_pem.as_bytes()).context("the CA certificate")?;
+    let key = PKey::private_key_from_pem(ca.key_pem.as_bytes()).context("the CA key")?;
     anyhow::ensure!(
         cert.public_key()?.public_eq(&key),
-        "the etcd CA key does not match its certificate"
+        "the CA key does not match its certificate"
     );
     Ok(())
 }

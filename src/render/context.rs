@@ -34,6 +34,8 @@ pub struct NodeCtx {
     /// `etcd1`, `etcd2`, … by position in `[etcd]`.
     pub etcd_name: Option<String>,
     pub roles: Vec<&'static str>,
+    /// The host cannot lower OOM scores (see `NodeFacts::restrict_oom`).
+    pub restrict_oom: bool,
 }
 
 impl NodeCtx {
@@ -123,6 +125,7 @@ pub fn nodes(c: &Cluster, facts: &Facts, notes: &mut Vec<String>) -> Vec<NodeCtx
                     .position(|e| *e == n.name)
                     .map(|i| format!("etcd{}", i + 1)),
                 roles: n.roles.iter().map(|r| r.label()).collect(),
+                restrict_oom: facts.nodes.get(&n.name).is_some_and(|f| f.restrict_oom),
             }
         })
         .collect()
@@ -301,8 +304,9 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     };
 
     let image_repo = cfg.kube_image_repo();
+    let images = crate::model::versions::Images::of(kv, &image_repo, &cfg.text("calico_version"));
     let sandbox_image = match cfg.text("sandbox_image") {
-        s if s.trim().is_empty() => format!("{image_repo}/pause:{}", versions::pause_tag(kv)),
+        s if s.trim().is_empty() => images.pause.clone(),
         s => s,
     };
 
@@ -378,11 +382,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         s => s,
     };
 
-    let calico_version = match cfg.text("calico_version") {
-        s if s.is_empty() => versions::calico_version(kv).to_string(),
-        s => format!("v{}", s.trim_start_matches('v')),
-    };
-    let (flannel_image, flannel_cni_image) = versions::flannel_images(kv);
+    let calico_version = images.calico_version.clone();
 
     let mut g: BTreeMap<String, Value> = cfg.vars().into_iter().map(|(k, y)| (k, v(y))).collect();
     let mut set = |k: &str, val: Value| {
@@ -464,11 +464,27 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         }),
     );
     set("calico_mtu", v(cfg.text("calico_mtu").parse::<u32>().ok()));
-    set("flannel_image", v(flannel_image));
-    set("flannel_cni_plugin_image", v(flannel_cni_image));
+    set("flannel_image", v(&images.flannel));
+    set("flannel_cni_plugin_image", v(&images.flannel_cni));
+    set("coredns_image_tag", v(&images.coredns_tag));
+    set("nodelocaldns_image", v(&images.nodelocaldns));
     set("crd_api_version", v(versions::crd_api(kv)));
     set("csidriver_api_version", v(versions::csidriver_api(kv)));
     set("kube_network_plugin", v(cfg.text("kube_network_plugin")));
+    // kube-proxy's config is one for the cluster: if a node cannot size the
+    // conntrack table (a container host), kube-proxy leaves it everywhere.
+    let conntrack_fixed: Vec<&str> = k8s
+        .iter()
+        .filter(|n| facts.nodes.get(&n.name).is_some_and(|f| f.conntrack_fixed))
+        .map(|n| n.name.as_str())
+        .collect();
+    if !conntrack_fixed.is_empty() {
+        notes.push(format!(
+            "{}: nf_conntrack_max cannot be set there (a container's network namespace): kube-proxy leaves the conntrack table size as it is (conntrack.maxPerCore: 0)",
+            conntrack_fixed.join(", ")
+        ));
+    }
+    set("kube_proxy_conntrack_fixed", v(!conntrack_fixed.is_empty()));
     Ok(Ctx {
         globals_value: Value::from_serialize(&g),
         globals: g,

@@ -60,6 +60,11 @@ pub struct NodeFacts {
     /// Current content of files we merge into (`/etc/docker/daemon.json`,
     /// `/etc/containerd/config.toml`), by absolute path.
     pub existing: BTreeMap<String, String>,
+    /// Root on the host cannot lower OOM scores (no CAP_SYS_RESOURCE, as in
+    /// some containers): the runtime is told to keep scores at its own.
+    pub restrict_oom: bool,
+    /// `nf_conntrack_max` is not the host's to set: kube-proxy must leave it.
+    pub conntrack_fixed: bool,
 }
 
 /// Everything beyond the model that rendering needs. `Facts::default()`
@@ -101,6 +106,8 @@ impl Facts {
                         NodeFacts {
                             ip: f.default_ipv4().map(str::to_string),
                             existing: BTreeMap::new(),
+                            restrict_oom: !f.lower_oom,
+                            conntrack_fixed: f.conntrack_fixed,
                         },
                     )
                 })

@@ -1,0 +1,3 @@
+module ksinstall.local/pause
+
+go 1.24

@@ -1,0 +1,17 @@
+# Component versions built from their Go modules, by Kubernetes minor.
+# Sourced by build.sh. They must equal the row of ksinstall's one versions
+# table (src/model/versions.rs) for that minor: a unit test checks 1.34.
+# FLANNEL_CNI_FROM: the flannel CNI plugin is built from
+# containernetworking/plugins (it lived there until v0.9.1; flannel-io's own
+# module is not served here) and tagged as the table's flannel-cni-plugin.
+pins_for_minor() {
+  case "$1" in
+    34|35|36)
+      CRICTL=v1.34.0 CNI_PLUGINS=v1.9.0 FLANNEL=v0.28.4 FLANNEL_CNI=v1.5.1-flannel2
+      FLANNEL_CNI_FROM=v0.9.1 COREDNS=v1.14.3 PAUSE=3.10.1 ETCD=v3.6.8 ;;
+    37)
+      CRICTL=v1.37.0 CNI_PLUGINS=v1.9.0 FLANNEL=v0.28.4 FLANNEL_CNI=v1.5.1-flannel2
+      FLANNEL_CNI_FROM=v0.9.1 COREDNS=v1.14.3 PAUSE=3.10.1 ETCD=v3.6.8 ;;
+    *) return 1 ;;
+  esac
+}

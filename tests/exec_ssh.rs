@@ -549,6 +549,61 @@ fn upload_is_atomic_idempotent_and_survives_interruption() {
     assert_eq!(*got.lock().unwrap(), small);
 }
 
+/// A link that stalls for a few seconds in the middle of a large upload (a
+/// busy host, a congested link) is not a lost connection: the upload ends
+/// over the same session. With libssh2's own keepalive configured, 1.10
+/// sent it from inside the blocked write: "bad use" when a data packet was
+/// half sent, else a timeout after the keepalive interval.
+#[test]
+fn upload_survives_a_stalled_link() {
+    let Some(s) = sshd() else { return };
+    let d = tmp();
+    let dest = d.path().join("stalled.bin");
+    let dest_s = dest.display().to_string();
+    let proxy = Proxy::new(s.port);
+    let mut o = options(d.path());
+    // The shortest interval (libssh2 makes 1 into 2 s): a stall of 4 s
+    // spans at least one.
+    o.connect.keepalive = Duration::from_secs(1);
+    o.io_timeout = Duration::from_secs(15);
+    let e = engine(
+        vec![ssh_node(
+            "n1",
+            SshTarget {
+                port: proxy.port,
+                ..s.root_key()
+            },
+        )],
+        o,
+        d.path(),
+    );
+    let shell_pid = stdout_of(&e, "echo $PPID").unwrap();
+    let big: Vec<u8> = (0..24_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    let start = proxy.up_bytes.load(std::sync::atomic::Ordering::SeqCst);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let until = Instant::now() + Duration::from_secs(30);
+            while proxy.up_bytes.load(std::sync::atomic::Ordering::SeqCst) < start + 6_000_000
+                && Instant::now() < until
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            proxy.freeze();
+            std::thread::sleep(Duration::from_secs(4));
+            proxy.thaw();
+        });
+        assert_eq!(
+            upload1(&e, &big, &dest_s, None),
+            (Status::Changed, Some(Change::Changed))
+        );
+    });
+    assert!(std::fs::read(&dest).unwrap() == big);
+    // Same shell, same session: nothing was lost and retried.
+    assert_eq!(stdout_of(&e, "echo $PPID").unwrap(), shell_pid);
+}
+
 fn upload1(e: &Engine, data: &[u8], dest: &str, mode: Option<u32>) -> (Status, Option<Change>) {
     let res = std::sync::Mutex::new(None);
     let r = e.step("copy", &[0], |h| {

@@ -61,7 +61,14 @@ pub fn sshd() -> Option<&'static Sshd> {
         eprintln!("skipped: needs root");
         return None;
     }
-    SSHD.get_or_init(|| Some(start_sshd())).as_ref()
+    SSHD.get_or_init(|| Some(start_sshd(900))).as_ref()
+}
+
+/// A separate sshd of its own, alive for at most `lifetime_secs` (or until
+/// the test binary exits), for long runs such as the stress test. Needs root.
+pub fn own_sshd(lifetime_secs: u64) -> Sshd {
+    assert!(is_root(), "needs root");
+    start_sshd(lifetime_secs)
 }
 
 fn sh(cmd: &str) {
@@ -101,10 +108,11 @@ fn free_port() -> u16 {
 // The sshd is killed by PID when the test binary exits (atexit); the
 // process is reaped by init after that.
 #[allow(clippy::zombie_processes)]
-fn start_sshd() -> Sshd {
-    unsafe {
+fn start_sshd(lifetime_secs: u64) -> Sshd {
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    AT_EXIT.call_once(|| unsafe {
         libc::atexit(cleanup);
-    }
+    });
     let dir = tempfile::Builder::new()
         .prefix("ksi-sshd-")
         .tempdir()
@@ -143,7 +151,8 @@ fn start_sshd() -> Sshd {
     std::fs::write(dir.join("sshd_config"), cfg).unwrap();
     // Bounded: `timeout` ends it even if nothing else does.
     let child = Command::new("timeout")
-        .args(["900", "/usr/sbin/sshd", "-D", "-e", "-f"])
+        .arg(lifetime_secs.to_string())
+        .args(["/usr/sbin/sshd", "-D", "-e", "-f"])
         .arg(dir.join("sshd_config"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
@@ -346,6 +355,11 @@ impl Proxy {
 
     pub fn freeze(&self) {
         self.frozen.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets bytes flow again after `freeze`.
+    pub fn thaw(&self) {
+        self.frozen.store(false, Ordering::SeqCst);
     }
 
     pub fn kill(&self) {

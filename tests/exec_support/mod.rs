@@ -64,6 +64,31 @@ pub fn sshd() -> Option<&'static Sshd> {
     SSHD.get_or_init(|| Some(start_sshd(900))).as_ref()
 }
 
+/// Moves the calling thread (and so the threads and processes it starts
+/// from now on: sshd, proxies, the engine's pool) into a network namespace
+/// of its own whose loopback has this MTU. The default loopback's MTU of
+/// 65536 lets socket send buffers grow past the SSH window (2 MB), so a
+/// writer waits on the window and never in the middle of a packet; with
+/// 1500, as on a real link (the lab's veths), the socket fills first.
+/// Traffic stays on 127.0.0.0/8 of that namespace. False (with a message)
+/// where namespaces cannot be made.
+pub fn private_loopback(mtu: u32) -> bool {
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        eprintln!(
+            "no private network namespace ({}): default loopback",
+            std::io::Error::last_os_error()
+        );
+        return false;
+    }
+    let ok = Command::new("ip")
+        .args(["link", "set", "lo", "mtu", &mtu.to_string(), "up"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "cannot set up lo in the new network namespace");
+    true
+}
+
 /// A separate sshd of its own, alive for at most `lifetime_secs` (or until
 /// the test binary exits), for long runs such as the stress test. Needs root.
 pub fn own_sshd(lifetime_secs: u64) -> Sshd {
@@ -186,6 +211,13 @@ fn start_sshd(lifetime_secs: u64) -> Sshd {
 }
 
 impl Sshd {
+    /// Ends this sshd (its `timeout` wrapper passes the signal on).
+    pub fn stop(&self) {
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGTERM);
+        }
+    }
+
     pub fn target(&self, user: &str) -> SshTarget {
         SshTarget {
             address: "127.0.0.1".to_string(),
@@ -288,6 +320,8 @@ pub struct Proxy {
     conns: Arc<Mutex<Vec<TcpStream>>>,
     /// Bytes forwarded client -> server.
     pub up_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// Limit client -> server, bytes per second (0: none).
+    rate: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Proxy {
@@ -298,11 +332,13 @@ impl Proxy {
         let killed = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
         let up_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (f, k, c, ub) = (
+        let rate = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (f, k, c, ub, rt) = (
             frozen.clone(),
             killed.clone(),
             conns.clone(),
             up_bytes.clone(),
+            rate.clone(),
         );
         l.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
@@ -318,7 +354,7 @@ impl Proxy {
                             (a.try_clone().unwrap(), b.try_clone().unwrap(), true),
                             (b, a, false),
                         ] {
-                            let (f, ub) = (f.clone(), ub.clone());
+                            let (f, ub, rt) = (f.clone(), ub.clone(), rt.clone());
                             std::thread::spawn(move || {
                                 let mut buf = [0u8; 16384];
                                 loop {
@@ -334,6 +370,11 @@ impl Proxy {
                                     }
                                     if count {
                                         ub.fetch_add(n as u64, Ordering::SeqCst);
+                                        let r = rt.load(Ordering::SeqCst);
+                                        if let Some(ns) = (n as u64 * 1_000_000_000).checked_div(r)
+                                        {
+                                            std::thread::sleep(Duration::from_nanos(ns));
+                                        }
                                     }
                                 }
                                 let _ = to.shutdown(Shutdown::Write);
@@ -350,11 +391,17 @@ impl Proxy {
             killed,
             conns,
             up_bytes,
+            rate,
         }
     }
 
     pub fn freeze(&self) {
         self.frozen.store(true, Ordering::SeqCst);
+    }
+
+    /// Limits client -> server to `bytes_per_sec` (0: no limit): a slow link.
+    pub fn throttle(&self, bytes_per_sec: u64) {
+        self.rate.store(bytes_per_sec, Ordering::SeqCst);
     }
 
     /// Lets bytes flow again after `freeze`.

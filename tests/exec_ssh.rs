@@ -614,6 +614,7 @@ fn upload_survives_a_slow_and_stalled_link() {
         assert_eq!(one(&r).status, Status::Changed, "{:?}", one(&r));
     });
     assert!(std::fs::read(&dest).unwrap() == big);
+    assert_eq!(e.retries(), 0);
     // Same shell, same session: nothing was lost and retried.
     assert_eq!(stdout_of(&e, "echo $PPID").unwrap(), shell_pid);
     drop(e);

@@ -621,6 +621,70 @@ fn upload_survives_a_slow_and_stalled_link() {
     s.stop();
 }
 
+/// An upload whose connection is cut mid-transfer is tried once more over
+/// a new connection (uploads are idempotent), and reports Changed; a
+/// command is never tried again.
+#[test]
+fn upload_is_retried_once_after_a_lost_connection() {
+    let Some(s) = sshd() else { return };
+    let d = tmp();
+    let dest = d.path().join("retried.bin");
+    let dest_s = dest.display().to_string();
+    std::fs::write(&dest, b"old\n").unwrap();
+    let proxy = Proxy::new(s.port);
+    let e = engine(
+        vec![ssh_node(
+            "n1",
+            SshTarget {
+                port: proxy.port,
+                ..s.root_key()
+            },
+        )],
+        options(d.path()),
+        d.path(),
+    );
+    let first_shell = stdout_of(&e, "echo $PPID").unwrap();
+    let big: Vec<u8> = (0..16_000_000u32)
+        .map(|i| (i.wrapping_mul(2246822519) >> 9) as u8)
+        .collect();
+    proxy.throttle(50_000_000);
+    let start = proxy.up_bytes.load(std::sync::atomic::Ordering::SeqCst);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            while proxy.up_bytes.load(std::sync::atomic::Ordering::SeqCst) < start + 4_000_000 {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            proxy.throttle(0);
+            proxy.cut_links();
+        });
+        let (st, res) = upload1(&e, &big, &dest_s, None);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!((st, res), (Status::Changed, Some(Change::Changed)));
+    });
+    assert_eq!(e.retries(), 1);
+    assert!(std::fs::read(&dest).unwrap() == big);
+    // A new shell (new connection) serves the host from then on.
+    assert_ne!(stdout_of(&e, "echo $PPID").unwrap(), first_shell);
+    // A command cut the same way is not run again: the host is lost.
+    let marker = d.path().join("runs");
+    let cmd = format!("echo x >> {}; sleep 3", marker.display());
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1000));
+            proxy.cut_links();
+        });
+        let r = run_all(&e, &cmd);
+        assert_eq!(one(&r).status, Status::Unreachable, "{r:?}");
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\n");
+    assert_eq!(e.retries(), 1);
+}
+
 fn upload1(e: &Engine, data: &[u8], dest: &str, mode: Option<u32>) -> (Status, Option<Change>) {
     let res = std::sync::Mutex::new(None);
     let r = e.step("copy", &[0], |h| {

@@ -409,6 +409,13 @@ impl Proxy {
         self.frozen.store(false, Ordering::SeqCst);
     }
 
+    /// Cuts the open connections (a reset link); new ones are accepted.
+    pub fn cut_links(&self) {
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
         for s in self.conns.lock().unwrap().iter() {

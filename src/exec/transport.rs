@@ -31,8 +31,9 @@ const CIPHER_PREFS: &str = "aes128-ctr,aes256-ctr,aes192-ctr,aes128-cbc,aes256-c
 pub struct ConnectOptions {
     /// Limit for TCP connect, and separately for the SSH handshake + auth.
     pub connect_timeout: Duration,
-    /// Keepalive interval; a link that stops acknowledging for
-    /// `TCP_USER_TIMEOUT` (3 intervals) is declared dead by the kernel.
+    /// TCP keepalive idle time and interval (3 probes); a link that stops
+    /// acknowledging for `TCP_USER_TIMEOUT` (3 intervals) is declared dead
+    /// by the kernel. No SSH-level keepalive (see `connect`).
     pub keepalive: Duration,
     pub known_hosts: Arc<KnownHosts>,
     /// Passphrase for encrypted private key files.

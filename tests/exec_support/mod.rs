@@ -130,6 +130,31 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Creates the test users and their sudoers drop-in once per test binary
+/// (every sshd of the binary shares them); returns their password.
+fn test_users() -> &'static str {
+    static PASSWORD: OnceLock<String> = OnceLock::new();
+    PASSWORD.get_or_init(|| {
+        let password = format!("Pw{}", random_alnum(14));
+        for u in [SUDO_USER, NOSUDO_USER, TTY_USER] {
+            sh(&format!(
+                "id {u} >/dev/null 2>&1 || useradd -m -s /bin/bash {u}"
+            ));
+        }
+        let lines: String = [SUDO_USER, NOSUDO_USER, TTY_USER]
+            .iter()
+            .map(|u| format!("{u}:{password}\n"))
+            .collect();
+        sh_stdin("chpasswd", &lines);
+        let sudoers = format!(
+            "{SUDO_USER} ALL=(ALL:ALL) ALL\nDefaults:{TTY_USER} requiretty\n{TTY_USER} ALL=(ALL:ALL) ALL\n"
+        );
+        std::fs::write("/etc/sudoers.d/ksinstall-test", sudoers).unwrap();
+        sh("chmod 0440 /etc/sudoers.d/ksinstall-test && visudo -cq");
+        password
+    })
+}
+
 // The sshd is killed by PID when the test binary exits (atexit); the
 // process is reaped by init after that.
 #[allow(clippy::zombie_processes)]
@@ -144,22 +169,7 @@ fn start_sshd(lifetime_secs: u64) -> Sshd {
         .unwrap()
         .keep();
     let d = dir.display().to_string();
-    let password = format!("Pw{}", random_alnum(14));
-    for u in [SUDO_USER, NOSUDO_USER, TTY_USER] {
-        sh(&format!(
-            "id {u} >/dev/null 2>&1 || useradd -m -s /bin/bash {u}"
-        ));
-    }
-    let lines: String = [SUDO_USER, NOSUDO_USER, TTY_USER]
-        .iter()
-        .map(|u| format!("{u}:{password}\n"))
-        .collect();
-    sh_stdin("chpasswd", &lines);
-    let sudoers = format!(
-        "{SUDO_USER} ALL=(ALL:ALL) ALL\nDefaults:{TTY_USER} requiretty\n{TTY_USER} ALL=(ALL:ALL) ALL\n"
-    );
-    std::fs::write("/etc/sudoers.d/ksinstall-test", sudoers).unwrap();
-    sh("chmod 0440 /etc/sudoers.d/ksinstall-test && visudo -cq");
+    let password = test_users().to_string();
     sh(&format!(
         "mkdir -p /run/sshd {d}/auth && ssh-keygen -q -t ed25519 -N '' -f {d}/host_key && \
          ssh-keygen -q -t ed25519 -N '' -C plain -f {d}/id_plain && \

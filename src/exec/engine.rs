@@ -11,6 +11,7 @@
 //! and skipped. Nothing else talks to a host.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -160,6 +161,7 @@ pub struct Engine {
     pub progress: Progress,
     redactor: Redactor,
     planned: Mutex<Vec<(String, String)>>,
+    retries: AtomicUsize,
 }
 
 /// Every secret the nodes carry, for redaction.
@@ -214,6 +216,7 @@ impl Engine {
             progress,
             redactor,
             planned: Mutex::new(Vec::new()),
+            retries: AtomicUsize::new(0),
         })
     }
 
@@ -227,6 +230,12 @@ impl Engine {
 
     pub fn dry_run(&self) -> bool {
         self.opts.dry_run
+    }
+
+    /// How many operations were tried again over a new connection after
+    /// the connection was lost (uploads only: they are idempotent).
+    pub fn retries(&self) -> usize {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// Mutating actions a dry run skipped, as (host, description).
@@ -549,12 +558,56 @@ impl HostCtx<'_> {
     /// then renamed over it, so readers never see a partial file and an
     /// interrupted upload leaves the old one whole. Nothing is sent when
     /// the content, mode and owner already match.
+    ///
+    /// An upload is idempotent, so when the connection is lost during one
+    /// it is tried once more over a new connection (commands are never
+    /// retried: they may not be idempotent).
     pub fn upload(
         &mut self,
         data: &[u8],
         dest: &str,
         mode: Option<u32>,
         owner: Option<&str>,
+    ) -> Result<Change, HostFail> {
+        let mut sent = false;
+        match self.upload_once(data, dest, mode, owner, &mut sent) {
+            Err(HostFail::Exec(e @ ExecError::ConnectionLost { .. })) => {
+                let engine = self.engine;
+                let name = engine.nodes[self.index].name.clone();
+                engine.log.record(
+                    &name,
+                    &format!("upload to {dest}: {e}; trying once more over a new connection"),
+                    "",
+                );
+                engine
+                    .progress
+                    .working(&name, "reconnecting to retry an upload");
+                engine.retries.fetch_add(1, Ordering::Relaxed);
+                if let Some(mut sh) = self.slot.shell.take() {
+                    sh.close();
+                }
+                let mut again = false;
+                match self.upload_once(data, dest, mode, owner, &mut again)? {
+                    // The lost attempt got as far as the rename.
+                    Change::Unchanged if sent => {
+                        self.changed = true;
+                        Ok(Change::Changed)
+                    }
+                    c => Ok(c),
+                }
+            }
+            r => r,
+        }
+    }
+
+    /// One upload attempt; `sent` is set once the content is being sent.
+    fn upload_once(
+        &mut self,
+        data: &[u8],
+        dest: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+        sent: &mut bool,
     ) -> Result<Change, HostFail> {
         if !dest.starts_with('/') || dest.ends_with('/') {
             return Err(HostFail::Failed(format!(
@@ -647,6 +700,7 @@ impl HostCtx<'_> {
             );
             (script, data)
         };
+        *sent = true;
         let out = self.perform(Action {
             describe,
             script,

@@ -118,10 +118,10 @@ pub struct Shell {
     pipe: Pipe,
     buf: Vec<u8>,
     token: String,
-    /// How often to wake up and send a keepalive while waiting.
+    /// Longest single wait of a read (then the deadline is checked).
     tick: Duration,
-    /// Grace on top of a command's own time limit, and the limit for
-    /// writes and for starting the shell.
+    /// Grace on top of a command's own time limit, the limit for starting
+    /// the shell, and how long a write may go without any byte accepted.
     io_timeout: Duration,
 }
 
@@ -326,9 +326,8 @@ impl Shell {
         let mut req = format!("{} {} {}\n", script.len(), stdin.len(), t).into_bytes();
         req.extend_from_slice(script.as_bytes());
         req.extend_from_slice(stdin);
-        // Large uploads take a while to send: allow ~1 MB/s at worst.
-        let write_limit = self.io_timeout + Duration::from_secs((req.len() / 1_000_000) as u64);
-        self.pipe.write_all(&req, write_limit)?;
+        // However large: the write fails only when it stalls for io_timeout.
+        self.pipe.write_all(&req, self.io_timeout)?;
         let deadline = timeout.map(|d| Instant::now() + d + self.io_timeout);
         let what = "the command";
         let secs = t + self.io_timeout.as_secs();

@@ -31,8 +31,9 @@ const CIPHER_PREFS: &str = "aes128-ctr,aes256-ctr,aes192-ctr,aes128-cbc,aes256-c
 pub struct ConnectOptions {
     /// Limit for TCP connect, and separately for the SSH handshake + auth.
     pub connect_timeout: Duration,
-    /// Keepalive interval; a link that stops acknowledging for
-    /// `TCP_USER_TIMEOUT` (3 intervals) is declared dead by the kernel.
+    /// TCP keepalive idle time and interval (3 probes); a link that stops
+    /// acknowledging for `TCP_USER_TIMEOUT` (3 intervals) is declared dead
+    /// by the kernel. No SSH-level keepalive (see `connect`).
     pub keepalive: Duration,
     pub known_hosts: Arc<KnownHosts>,
     /// Passphrase for encrypted private key files.
@@ -124,20 +125,30 @@ fn tcp_connect(target: &SshTarget, opts: &ConnectOptions) -> Result<TcpStream, E
 
 /// TCP_NODELAY: SSH writes small packets and waits for answers; with Nagle
 /// and delayed ACKs a fresh connection loses ~80 ms in waits.
-/// TCP_USER_TIMEOUT: a cut link shows up as an error instead of a hang.
+/// TCP keepalives (idle and interval `keepalive`, 3 probes): an idle dead
+/// link is found. TCP_USER_TIMEOUT: a cut link shows up as an error
+/// instead of a hang. These replace SSH-level keepalives: see `connect`.
 fn tune_socket(s: &TcpStream, opts: &ConnectOptions) {
     let _ = s.set_nodelay(true);
-    let ms: libc::c_uint = (opts.keepalive.as_millis() as libc::c_uint)
-        .saturating_mul(3)
-        .max(5000);
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_USER_TIMEOUT,
-            &ms as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
-        );
+    let fd = s.as_raw_fd();
+    let secs = opts.keepalive.as_secs().clamp(1, 3600) as libc::c_int;
+    let ms: libc::c_int = (secs * 3000).max(5000);
+    for (level, name, value) in [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3),
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms),
+    ] {
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
     }
 }
 
@@ -220,7 +231,15 @@ pub fn connect(
     opts.known_hosts
         .check(&target.address, target.port, display, key)?;
     authenticate(&session, target, &addr, opts)?;
-    session.set_keepalive(true, opts.keepalive.as_secs().max(1) as u32);
+    // No libssh2 keepalive (`libssh2_keepalive_config` stays at 0). Once
+    // configured, libssh2 1.10 sends one by itself from inside every
+    // blocking call that waits on the socket (`_libssh2_wait_socket`),
+    // including a channel write that is waiting with a data packet half
+    // sent: the keepalive then fails with LIBSSH2_ERROR_BAD_USE ("bad use
+    // error") and so does the write; the session is dead. Where nothing is
+    // half sent, the wait is cut at the next keepalive's time and a write
+    // stalled longer than that fails with a timeout. TCP keepalives and
+    // TCP_USER_TIMEOUT (`tune_socket`) detect dead links instead.
     Ok(SshConn {
         session,
         addr,
@@ -383,9 +402,34 @@ fn try_agent(
     Some(false)
 }
 
+/// Which libssh2 call left a packet half sent (see `pump`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owed {
+    Read,
+    Write,
+}
+
+/// Whether the last libssh2 call that ended in EAGAIN left an outgoing
+/// packet half sent (a channel data packet, or the window adjust a read
+/// sends first).
+fn half_sent(session: &Session) -> bool {
+    matches!(
+        session.block_directions(),
+        ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
+    )
+}
+
 /// Moves bytes between the bastion's `direct-tcpip` channel and our end of
 /// the socketpair that the target's session uses as its socket. The
 /// bastion session is non-blocking; one thread serves both directions.
+///
+/// libssh2 sends one packet at a time: after a call ends in EAGAIN with a
+/// packet half sent, only the same call (with the same data) may come next
+/// until it completes; a read in between (it may send a window adjust)
+/// or a write (a data packet) would get LIBSSH2_ERROR_BAD_USE. `owed`
+/// keeps that order. No SSH keepalive either (its packet is built on the
+/// stack: one left half sent can never be completed); the bastion's TCP
+/// socket has TCP keepalives.
 fn pump(bastion: SshConn, mut channel: Channel, mut far: UnixStream) {
     bastion.session.set_blocking(false);
     let _ = far.set_nonblocking(true);
@@ -394,7 +438,7 @@ fn pump(bastion: SshConn, mut channel: Channel, mut far: UnixStream) {
     let mut up: Vec<u8> = Vec::new();
     let mut down: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
-    let mut last_keepalive = Instant::now();
+    let mut owed: Option<Owed> = None;
     loop {
         let mut progress = false;
         if up.is_empty() {
@@ -411,28 +455,37 @@ fn pump(bastion: SshConn, mut channel: Channel, mut far: UnixStream) {
                 Err(_) => break,
             }
         }
-        if !up.is_empty() {
+        // `up` is only refilled once empty: a write retried after EAGAIN
+        // passes the same bytes.
+        if !up.is_empty() && owed != Some(Owed::Read) {
             match channel.write(&up) {
                 Ok(n) => {
+                    owed = None;
                     up.drain(..n);
                     progress = n > 0 || progress;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    owed = half_sent(&bastion.session).then_some(Owed::Write);
+                }
                 Err(_) => break,
             }
         }
-        if down.is_empty() {
+        if down.is_empty() && owed != Some(Owed::Write) {
             match channel.read(&mut buf) {
                 Ok(0) => {
+                    owed = None;
                     if channel.eof() {
                         break;
                     }
                 }
                 Ok(n) => {
+                    owed = None;
                     down.extend_from_slice(&buf[..n]);
                     progress = true;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    owed = half_sent(&bastion.session).then_some(Owed::Read);
+                }
                 Err(_) => break,
             }
         }
@@ -446,15 +499,16 @@ fn pump(bastion: SshConn, mut channel: Channel, mut far: UnixStream) {
                 Err(_) => break,
             }
         }
-        if last_keepalive.elapsed() > Duration::from_secs(5) {
-            let _ = bastion.session.keepalive_send();
-            last_keepalive = Instant::now();
-        }
         if !progress {
             let mut fds = [
                 libc::pollfd {
                     fd: tcp_fd,
-                    events: libc::POLLIN | if up.is_empty() { 0 } else { libc::POLLOUT },
+                    events: libc::POLLIN
+                        | if up.is_empty() && owed.is_none() {
+                            0
+                        } else {
+                            libc::POLLOUT
+                        },
                     revents: 0,
                 },
                 libc::pollfd {
@@ -480,6 +534,56 @@ fn pump(bastion: SshConn, mut channel: Channel, mut far: UnixStream) {
     let _ = channel.close();
     drop(channel);
     drop(bastion);
+}
+
+/// Writes all of `data` to `w` under libssh2's rules for channel writes
+/// (1.10, `_libssh2_channel_write`): a call that ends in EAGAIN or a
+/// timeout may leave a packet half sent, and then the next call must pass
+/// the same remaining data (the packet goes on from where it stopped; any
+/// other packet is refused with LIBSSH2_ERROR_BAD_USE). So: a short write
+/// moves on, WouldBlock/TimedOut/Interrupted and a zero-byte write (window
+/// full) retry with exactly the same slice, and the write fails only when
+/// no byte was accepted for `stall`. `before` is called before each write
+/// with the time left (to set the session's timeout).
+pub(crate) fn write_fully<W: Write>(
+    w: &mut W,
+    data: &[u8],
+    stall: Duration,
+    mut before: impl FnMut(Duration),
+) -> io::Result<()> {
+    let mut done = 0;
+    let mut progress_at = Instant::now();
+    while done < data.len() {
+        let left = stall.saturating_sub(progress_at.elapsed());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "no byte accepted for {} s ({done} of {} sent)",
+                    stall.as_secs(),
+                    data.len()
+                ),
+            ));
+        }
+        before(left);
+        match w.write(&data[done..]) {
+            Ok(0) => std::thread::sleep(Duration::from_millis(2)),
+            Ok(n) => {
+                done += n;
+                progress_at = Instant::now();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A byte stream to the shell process on a host.
@@ -529,16 +633,20 @@ impl Pipe {
         })
     }
 
-    pub fn write_all(&mut self, data: &[u8], timeout: Duration) -> Result<(), ExecError> {
+    /// Sends all of `data`; fails when no byte was accepted for `stall`.
+    pub fn write_all(&mut self, data: &[u8], stall: Duration) -> Result<(), ExecError> {
         match self {
             Pipe::Ssh { conn, channel } => {
-                conn.session.set_timeout(timeout.as_millis() as u32);
-                channel
-                    .write_all(data)
-                    .and_then(|_| channel.flush())
-                    .map_err(|e| ExecError::ConnectionLost {
-                        detail: format!("sending to {}: {e}", conn.addr),
-                    })
+                let session = &conn.session;
+                // No `flush()` after it: ssh2's channel writes are not
+                // buffered, and `libssh2_channel_flush` *discards* received
+                // data not read yet.
+                write_fully(channel, data, stall, |wait| {
+                    session.set_timeout(wait.as_millis().clamp(1, u32::MAX as u128) as u32)
+                })
+                .map_err(|e| ExecError::ConnectionLost {
+                    detail: format!("sending to {}: {e}", conn.addr),
+                })
             }
             Pipe::Local { stdin, .. } => {
                 let Some(stdin) = stdin.as_mut() else {
@@ -575,11 +683,11 @@ impl Pipe {
                 conn.session.set_timeout(wait.as_millis().max(1) as u32);
                 match channel.read(buf) {
                     Ok(n) => return Ok(Some(n)),
-                    // Nothing yet. No SSH keepalive here: libssh2 drops a
-                    // keepalive it cannot send at once but leaves it pending,
-                    // and the next write then fails with "bad use". TCP
-                    // keepalives and TCP_USER_TIMEOUT on the socket detect a
-                    // dead link instead.
+                    // Nothing yet. A window adjust this read began may be
+                    // half sent: the next call is this read again (the
+                    // caller reads until the reply is complete, or drops
+                    // the session at its deadline). No SSH keepalive: see
+                    // `connect`.
                     Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
                     Err(e) => {
                         return Err(ExecError::ConnectionLost {
@@ -627,5 +735,135 @@ impl Pipe {
 impl Drop for Pipe {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer with libssh2 1.10's channel-write rules: at most `chunk`
+    /// bytes per call; every `every`-th call queues a packet of the data
+    /// it was given, sends part of it and fails with `kind` (EAGAIN or a
+    /// timeout); the next call must then pass the same data (pointer and
+    /// length) and completes that packet, any other call is "bad use".
+    struct Libssh2Like {
+        got: Vec<u8>,
+        chunk: usize,
+        every: usize,
+        kind: io::ErrorKind,
+        calls: usize,
+        half_sent: Option<(*const u8, usize, usize)>,
+        zero_first: usize,
+    }
+
+    impl Libssh2Like {
+        fn new(chunk: usize, every: usize, kind: io::ErrorKind) -> Self {
+            Libssh2Like {
+                got: Vec::new(),
+                chunk,
+                every,
+                kind,
+                calls: 0,
+                half_sent: None,
+                zero_first: 0,
+            }
+        }
+    }
+
+    impl Write for Libssh2Like {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if let Some((ptr, len, n)) = self.half_sent.take() {
+                if ptr != buf.as_ptr() || len != buf.len() {
+                    return Err(io::Error::other("bad use error"));
+                }
+                self.got.extend_from_slice(&buf[..n]);
+                return Ok(n);
+            }
+            if self.zero_first > 0 {
+                // Window full: nothing queued, nothing sent.
+                self.zero_first -= 1;
+                return Ok(0);
+            }
+            let n = buf.len().min(self.chunk);
+            if self.calls.is_multiple_of(self.every) {
+                self.half_sent = Some((buf.as_ptr(), buf.len(), n));
+                return Err(io::Error::new(self.kind, "would block / timed out"));
+            }
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn data() -> Vec<u8> {
+        (0..1_000_003u32).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn write_fully_resends_the_same_data_after_eagain_or_a_timeout() {
+        for kind in [io::ErrorKind::WouldBlock, io::ErrorKind::TimedOut] {
+            let d = data();
+            let mut w = Libssh2Like::new(32_700, 3, kind);
+            let mut waits = 0;
+            write_fully(&mut w, &d, Duration::from_secs(5), |_| waits += 1).unwrap();
+            assert!(w.got == d, "{kind:?}: bytes differ");
+            assert!(
+                w.calls > 40 && waits == w.calls,
+                "{kind:?}: {} calls",
+                w.calls
+            );
+        }
+    }
+
+    #[test]
+    fn std_write_all_gives_up_after_a_timeout() {
+        // What the engine used before (`channel.write_all`): the timed-out
+        // half-sent packet ends the write, and the session is unusable.
+        let d = data();
+        let mut w = Libssh2Like::new(32_700, 3, io::ErrorKind::TimedOut);
+        assert_eq!(w.write_all(&d).unwrap_err().kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn write_fully_waits_through_a_full_window() {
+        let d = data();
+        let mut w = Libssh2Like::new(32_700, 1000, io::ErrorKind::WouldBlock);
+        w.zero_first = 5;
+        write_fully(&mut w, &d, Duration::from_secs(5), |_| {}).unwrap();
+        assert!(w.got == d);
+    }
+
+    #[test]
+    fn write_fully_fails_after_a_stall() {
+        struct Stuck;
+        impl Write for Stuck {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let t0 = Instant::now();
+        let e = write_fully(&mut Stuck, b"abc", Duration::from_millis(200), |_| {}).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(e.to_string().contains("0 of 3 sent"), "{e}");
+        assert!(t0.elapsed() >= Duration::from_millis(200));
+        // Other errors end it at once.
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("bad use error"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let e = write_fully(&mut Broken, b"abc", Duration::from_secs(5), |_| {}).unwrap_err();
+        assert_eq!(e.to_string(), "bad use error");
     }
 }

@@ -61,7 +61,39 @@ pub fn sshd() -> Option<&'static Sshd> {
         eprintln!("skipped: needs root");
         return None;
     }
-    SSHD.get_or_init(|| Some(start_sshd())).as_ref()
+    SSHD.get_or_init(|| Some(start_sshd(900))).as_ref()
+}
+
+/// Moves the calling thread (and so the threads and processes it starts
+/// from now on: sshd, proxies, the engine's pool) into a network namespace
+/// of its own whose loopback has this MTU. The default loopback's MTU of
+/// 65536 lets socket send buffers grow past the SSH window (2 MB), so a
+/// writer waits on the window and never in the middle of a packet; with
+/// 1500, as on a real link (the lab's veths), the socket fills first.
+/// Traffic stays on 127.0.0.0/8 of that namespace. False (with a message)
+/// where namespaces cannot be made.
+pub fn private_loopback(mtu: u32) -> bool {
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        eprintln!(
+            "no private network namespace ({}): default loopback",
+            std::io::Error::last_os_error()
+        );
+        return false;
+    }
+    let ok = Command::new("ip")
+        .args(["link", "set", "lo", "mtu", &mtu.to_string(), "up"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "cannot set up lo in the new network namespace");
+    true
+}
+
+/// A separate sshd of its own, alive for at most `lifetime_secs` (or until
+/// the test binary exits), for long runs such as the stress test. Needs root.
+pub fn own_sshd(lifetime_secs: u64) -> Sshd {
+    assert!(is_root(), "needs root");
+    start_sshd(lifetime_secs)
 }
 
 fn sh(cmd: &str) {
@@ -98,35 +130,46 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Creates the test users and their sudoers drop-in once per test binary
+/// (every sshd of the binary shares them); returns their password.
+fn test_users() -> &'static str {
+    static PASSWORD: OnceLock<String> = OnceLock::new();
+    PASSWORD.get_or_init(|| {
+        let password = format!("Pw{}", random_alnum(14));
+        for u in [SUDO_USER, NOSUDO_USER, TTY_USER] {
+            sh(&format!(
+                "id {u} >/dev/null 2>&1 || useradd -m -s /bin/bash {u}"
+            ));
+        }
+        let lines: String = [SUDO_USER, NOSUDO_USER, TTY_USER]
+            .iter()
+            .map(|u| format!("{u}:{password}\n"))
+            .collect();
+        sh_stdin("chpasswd", &lines);
+        let sudoers = format!(
+            "{SUDO_USER} ALL=(ALL:ALL) ALL\nDefaults:{TTY_USER} requiretty\n{TTY_USER} ALL=(ALL:ALL) ALL\n"
+        );
+        std::fs::write("/etc/sudoers.d/ksinstall-test", sudoers).unwrap();
+        sh("chmod 0440 /etc/sudoers.d/ksinstall-test && visudo -cq");
+        password
+    })
+}
+
 // The sshd is killed by PID when the test binary exits (atexit); the
 // process is reaped by init after that.
 #[allow(clippy::zombie_processes)]
-fn start_sshd() -> Sshd {
-    unsafe {
+fn start_sshd(lifetime_secs: u64) -> Sshd {
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    AT_EXIT.call_once(|| unsafe {
         libc::atexit(cleanup);
-    }
+    });
     let dir = tempfile::Builder::new()
         .prefix("ksi-sshd-")
         .tempdir()
         .unwrap()
         .keep();
     let d = dir.display().to_string();
-    let password = format!("Pw{}", random_alnum(14));
-    for u in [SUDO_USER, NOSUDO_USER, TTY_USER] {
-        sh(&format!(
-            "id {u} >/dev/null 2>&1 || useradd -m -s /bin/bash {u}"
-        ));
-    }
-    let lines: String = [SUDO_USER, NOSUDO_USER, TTY_USER]
-        .iter()
-        .map(|u| format!("{u}:{password}\n"))
-        .collect();
-    sh_stdin("chpasswd", &lines);
-    let sudoers = format!(
-        "{SUDO_USER} ALL=(ALL:ALL) ALL\nDefaults:{TTY_USER} requiretty\n{TTY_USER} ALL=(ALL:ALL) ALL\n"
-    );
-    std::fs::write("/etc/sudoers.d/ksinstall-test", sudoers).unwrap();
-    sh("chmod 0440 /etc/sudoers.d/ksinstall-test && visudo -cq");
+    let password = test_users().to_string();
     sh(&format!(
         "mkdir -p /run/sshd {d}/auth && ssh-keygen -q -t ed25519 -N '' -f {d}/host_key && \
          ssh-keygen -q -t ed25519 -N '' -C plain -f {d}/id_plain && \
@@ -143,7 +186,8 @@ fn start_sshd() -> Sshd {
     std::fs::write(dir.join("sshd_config"), cfg).unwrap();
     // Bounded: `timeout` ends it even if nothing else does.
     let child = Command::new("timeout")
-        .args(["900", "/usr/sbin/sshd", "-D", "-e", "-f"])
+        .arg(lifetime_secs.to_string())
+        .args(["/usr/sbin/sshd", "-D", "-e", "-f"])
         .arg(dir.join("sshd_config"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
@@ -177,6 +221,13 @@ fn start_sshd() -> Sshd {
 }
 
 impl Sshd {
+    /// Ends this sshd (its `timeout` wrapper passes the signal on).
+    pub fn stop(&self) {
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGTERM);
+        }
+    }
+
     pub fn target(&self, user: &str) -> SshTarget {
         SshTarget {
             address: "127.0.0.1".to_string(),
@@ -279,6 +330,8 @@ pub struct Proxy {
     conns: Arc<Mutex<Vec<TcpStream>>>,
     /// Bytes forwarded client -> server.
     pub up_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// Limit client -> server, bytes per second (0: none).
+    rate: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Proxy {
@@ -289,11 +342,13 @@ impl Proxy {
         let killed = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
         let up_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (f, k, c, ub) = (
+        let rate = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (f, k, c, ub, rt) = (
             frozen.clone(),
             killed.clone(),
             conns.clone(),
             up_bytes.clone(),
+            rate.clone(),
         );
         l.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
@@ -309,7 +364,7 @@ impl Proxy {
                             (a.try_clone().unwrap(), b.try_clone().unwrap(), true),
                             (b, a, false),
                         ] {
-                            let (f, ub) = (f.clone(), ub.clone());
+                            let (f, ub, rt) = (f.clone(), ub.clone(), rt.clone());
                             std::thread::spawn(move || {
                                 let mut buf = [0u8; 16384];
                                 loop {
@@ -325,6 +380,11 @@ impl Proxy {
                                     }
                                     if count {
                                         ub.fetch_add(n as u64, Ordering::SeqCst);
+                                        let r = rt.load(Ordering::SeqCst);
+                                        if let Some(ns) = (n as u64 * 1_000_000_000).checked_div(r)
+                                        {
+                                            std::thread::sleep(Duration::from_nanos(ns));
+                                        }
                                     }
                                 }
                                 let _ = to.shutdown(Shutdown::Write);
@@ -341,11 +401,29 @@ impl Proxy {
             killed,
             conns,
             up_bytes,
+            rate,
         }
     }
 
     pub fn freeze(&self) {
         self.frozen.store(true, Ordering::SeqCst);
+    }
+
+    /// Limits client -> server to `bytes_per_sec` (0: no limit): a slow link.
+    pub fn throttle(&self, bytes_per_sec: u64) {
+        self.rate.store(bytes_per_sec, Ordering::SeqCst);
+    }
+
+    /// Lets bytes flow again after `freeze`.
+    pub fn thaw(&self) {
+        self.frozen.store(false, Ordering::SeqCst);
+    }
+
+    /// Cuts the open connections (a reset link); new ones are accepted.
+    pub fn cut_links(&self) {
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
     }
 
     pub fn kill(&self) {

@@ -169,7 +169,16 @@ iptables_links() {
 image() {  # REF ROOT ENTRYPOINT_JSON [CMD_JSON]
   local ref="$1"; local file; file="$(image_file "$ref")"
   log "image $ref"
-  "$here/oci-image.sh" "$ref" "$2" "$out/images/$file" "$3" "${4:-null}"
+  "$here/oci-image.sh" "$ref" "$2" "$cache/images/$file" "$3" "${4:-null}"
+  cp "$cache/images/$file" "$out/images/$file"
+}
+
+# cached REF: the image is already in the cache (the layer is reproducible,
+# so a rebuild would give the same bytes): copy it and say so.
+cached() {
+  local file; file="$(image_file "$1")"
+  [ -f "$cache/images/$file" ] || return 1
+  cp "$cache/images/$file" "$out/images/$file"
 }
 
 # The file name ksinstall's bundle expects (bundle::needs::image_file_name).
@@ -184,6 +193,13 @@ image_file() {
 
 images() {
   local repo="${KUBE_IMAGE_REPO:-registry.k8s.io}" w n
+  mkdir -p "$cache/images"
+  local all=("$repo/kube-apiserver:$kver" "$repo/kube-controller-manager:$kver" "$repo/kube-scheduler:$kver"
+    "$repo/kube-proxy:$kver" "$repo/pause:$PAUSE" "$repo/coredns/coredns:$COREDNS"
+    "docker.io/flannel/flannel:$FLANNEL" "docker.io/flannel/flannel-cni-plugin:$FLANNEL_CNI")
+  local hit=0
+  for n in "${all[@]}"; do cached "$n" && hit=$((hit + 1)); done
+  if [ "$hit" = "${#all[@]}" ]; then log "images: all ${#all[@]} from the cache"; return 0; fi
   w="$(mktemp -d)"; trap 'rm -rf "$w"' RETURN
   for n in kube-apiserver kube-controller-manager kube-scheduler; do
     rm -rf "$w/r"; base_root "$w/r"

@@ -15,10 +15,12 @@
 //! either it says so and passes, under `CI` it fails.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod lab_support;
+
+use lab_support::{is_root, lab, lab_dir, on, run, text, ROOT};
 const BIN: &str = env!("CARGO_BIN_EXE_ksinstall");
 const KUBE_VERSION: &str = "v1.34.4";
 
@@ -33,44 +35,6 @@ fn work_dir() -> PathBuf {
     PathBuf::from(
         std::env::var("E2E_CLUSTER_DIR")
             .unwrap_or_else(|_| "/var/tmp/ksinstall-e2e-cluster".into()),
-    )
-}
-
-fn lab_dir() -> PathBuf {
-    PathBuf::from(std::env::var("LAB_DIR").unwrap_or_else(|_| "/var/tmp/ksinstall-lab".into()))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn run(limit_s: u64, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new("timeout");
-    cmd.arg("-k").arg("10").arg(limit_s.to_string());
-    cmd.arg(program).args(args).current_dir(ROOT);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
-}
-
-fn lab(args: &[&str]) -> Output {
-    let o = run(600, &format!("{ROOT}/scripts/lab.sh"), args, &[]);
-    assert!(o.status.success(), "lab.sh {args:?} failed:\n{}", text(&o));
-    o
-}
-
-fn on(host: &str, script: &str) -> Output {
-    run(
-        120,
-        &format!("{ROOT}/scripts/lab.sh"),
-        &["exec", host, "--", "sh", "-c", script],
-        &[],
     )
 }
 
@@ -234,11 +198,7 @@ fn web_pod(name: &str, node: &str) -> String {
 
 #[test]
 fn a_real_cluster_on_the_lab() {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
+    let root = is_root();
     let have_build = kube_out().join("bin/kubeadm").exists();
     if !root || !have_build {
         assert!(

@@ -558,3 +558,50 @@ fn host_facts_fill_a_missing_ip_and_notes_name_removed_provisioners() {
         .content
         .contains("kubernetes.io/no-provisioner"));
 }
+
+/// The tenth address of the service range in the rendered kubeadm config,
+/// and that config's text.
+fn tenth_service_ip(r: &Rendered) -> (String, String) {
+    let kubeadm = r
+        .hosts
+        .iter()
+        .flat_map(|h| h.files.iter())
+        .find(|f| f.path.contains("kubeadm-config"))
+        .expect("a kubeadm config");
+    let svc = kubeadm
+        .content
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("serviceSubnet: "))
+        .expect("serviceSubnet");
+    let net: ipnet::IpNet = svc.parse().unwrap();
+    (
+        net.hosts().nth(9).unwrap().to_string(),
+        kubeadm.content.clone(),
+    )
+}
+
+/// kubeadm's CoreDNS addon serves at the tenth service address; the kubelets
+/// and NodeLocal DNS must ask there (they asked the third, where nothing
+/// answers: the lab's first real cluster resolved no name).
+#[test]
+fn pods_ask_dns_where_kubeadm_puts_coredns() {
+    let flannel = variant("internal-haproxy-flannel-containerd");
+    let r = render_variant(flannel, Some("v1.34.4\netcd_version: v3.6.8"), None);
+    let (tenth, kubeadm) = tenth_service_ip(&r);
+    assert!(
+        kubeadm.contains(&format!("clusterDNS:\n- {tenth}\n")),
+        "kubelet clusterDNS is not {tenth}:\n{kubeadm}"
+    );
+    let r = render_variant(variant("root"), None, None);
+    let (tenth, _) = tenth_service_ip(&r);
+    let m = r
+        .manifests
+        .iter()
+        .find(|m| m.name.contains("nodelocaldns"))
+        .expect("nodelocaldns manifest");
+    assert!(
+        m.content.contains(&format!("forward . {tenth}")),
+        "{}",
+        m.content
+    );
+}

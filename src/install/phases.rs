@@ -479,6 +479,7 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
             &format!("timeout -k 600s 600s kubeadm init --config={config} --upload-certs --ignore-preflight-errors=Swap"),
             "test -f /etc/kubernetes/admin.conf",
         ));
+        ops.extend(join_secrets_fresh(&config));
     } else {
         ops.push(Op::run_unless(
             "join as a control-plane node",
@@ -494,6 +495,29 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
         ));
     }
     ops
+}
+
+/// The join token lives 24 hours and the uploaded certificates two: on a
+/// later run (a resume, new nodes) they are made again from the same
+/// InitConfiguration, so the rendered join configs stay valid. Nothing
+/// secret reaches a command line: kubeadm reads them from the config file.
+fn join_secrets_fresh(config: &str) -> Vec<Op> {
+    let c = sh_quote(config);
+    vec![
+        Op::run_unless(
+            "renew the join token",
+            &format!("kubeadm token create --config={c} >/dev/null"),
+            &format!(
+                "id=$(sed -n 's/^- token: \"\\([a-z0-9]*\\)\\..*/\\1/p' {c} | head -1); \
+                 test -n \"$id\" && kubeadm token list 2>/dev/null | awk '{{print $1}}' | grep -q \"^$id\\.\""
+            ),
+        ),
+        Op::run_unless(
+            "upload the control-plane certificates again",
+            &format!("kubeadm init phase upload-certs --upload-certs --config={c} >/dev/null"),
+            &format!("{KUBECTL} -n kube-system get secret kubeadm-certs >/dev/null 2>&1 || ! grep -q '^certificateKey:' {c}"),
+        ),
+    ]
 }
 
 fn worker_ops(node: &Node, inp: &Inputs) -> Vec<Op> {

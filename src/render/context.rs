@@ -471,6 +471,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     set("crd_api_version", v(versions::crd_api(kv)));
     set("csidriver_api_version", v(versions::csidriver_api(kv)));
     set("kube_network_plugin", v(cfg.text("kube_network_plugin")));
+    set("coredns_ip", v(cluster_dns_ip(cfg)));
     // kube-proxy's config is one for the cluster: if a node cannot size the
     // conntrack table (a container host), kube-proxy leaves it everywhere.
     let conntrack_fixed: Vec<&str> = k8s
@@ -511,6 +512,19 @@ fn dedup(v: &mut Vec<String>) {
 
 /// The first address of the service range: the `kubernetes` Service's
 /// ClusterIP (10.233.0.1 by default), always in the apiserver certificate.
+/// The cluster DNS address: kubeadm's CoreDNS addon puts its `kube-dns`
+/// Service at the tenth address of the service range, so the kubelets
+/// (`clusterDNS`) and NodeLocal DNS must send queries there. (Kubespray,
+/// which deployed CoreDNS itself, used the third; with kubeadm's addon that
+/// address answers nothing — found on the lab's first real cluster.)
+pub fn cluster_dns_ip(cfg: &Config) -> String {
+    let net = cfg.network.service_cidr;
+    match net.hosts().nth(9) {
+        Some(ip) => ip.to_string(),
+        None => net.network().to_string(),
+    }
+}
+
 pub fn first_service_ip(cfg: &Config) -> String {
     let net = cfg.network.service_cidr;
     match net.hosts().next() {

@@ -605,3 +605,50 @@ fn pods_ask_dns_where_kubeadm_puts_coredns() {
         m.content
     );
 }
+
+/// Hosts that cannot do what a kubelet host usually can (a container's
+/// network namespace, no CAP_SYS_RESOURCE, cgroup v1 from 1.35) get settings
+/// that work there; ordinary hosts get none of them.
+#[test]
+fn container_host_facts_shape_the_configs() {
+    let v = variant("internal-haproxy-flannel-containerd");
+    let conf = conf_with(
+        v.seed,
+        &format!("{}\nkube_version: v1.35.4\netcd_version: v3.6.8\n", v.extra),
+    );
+    let c = load_mode(&conf, v.mode);
+    let plain = render::render_all(&c, &fixed_facts()).unwrap();
+    let mut facts = fixed_facts();
+    for n in &c.nodes {
+        facts.nodes.insert(
+            n.name.clone(),
+            NodeFacts {
+                restrict_oom: true,
+                conntrack_fixed: true,
+                cgroup_v1: true,
+                ..Default::default()
+            },
+        );
+    }
+    let boxed = render::render_all(&c, &facts).unwrap();
+    let all = |r: &Rendered| -> String {
+        r.hosts
+            .iter()
+            .flat_map(|h| h.files.iter())
+            .map(|f| f.content.clone())
+            .collect()
+    };
+    for (text, want) in [
+        ("restrict_oom_score_adj = true", true),
+        ("maxPerCore: 0", true),
+        ("failCgroupV1: false", true),
+    ] {
+        assert_eq!(
+            all(&boxed).contains(text),
+            want,
+            "{text} on container hosts"
+        );
+        assert!(!all(&plain).contains(text), "{text} on ordinary hosts");
+    }
+    std::fs::remove_dir_all(&conf).ok();
+}

@@ -26,6 +26,7 @@ if sh -c 'echo -1 > /proc/self/oom_score_adj' 2>/dev/null; then echo "lower_oom=
 # Whether the connection-tracking table size is this host's to set (it is
 # not from a network namespace other than the kernel's first, as in a container).
 if [ -w /proc/sys/net/netfilter/nf_conntrack_max ]; then echo "conntrack_max=writable"; else echo "conntrack_max=fixed"; fi
+echo "cgroup_fs=$(stat -fc %T /sys/fs/cgroup 2>/dev/null)"
 echo "addresses=$(ip -o addr show 2>/dev/null | awk '{split($4,a,"/"); print a[1]}' | tr '\n' '|')"
 echo "routes=$(ip -o route show 2>/dev/null | awk '{print $1}' | tr '\n' '|')"
 echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{print $4}' | sed 's/.*://' | sort -un | tr '\n' '|')"
@@ -56,6 +57,8 @@ pub struct Facts {
     pub lower_oom: bool,
     /// `nf_conntrack_max` cannot be set here (a container's network namespace).
     pub conntrack_fixed: bool,
+    /// The host runs cgroup v1 (or hybrid): `/sys/fs/cgroup` is not cgroup2.
+    pub cgroup_v1: bool,
     pub addresses: Vec<String>,
     pub routes: Vec<String>,
     pub listening_ports: Vec<u16>,
@@ -94,6 +97,7 @@ impl Facts {
                 "init" => f.init = v.to_string(),
                 "lower_oom" => f.lower_oom = v == "yes",
                 "conntrack_max" => f.conntrack_fixed = v == "fixed",
+                "cgroup_fs" => f.cgroup_v1 = !v.is_empty() && v != "cgroup2fs",
                 "addresses" => f.addresses = list(),
                 "routes" => f.routes = list(),
                 "listening" => {
@@ -151,5 +155,13 @@ mod tests {
         assert_eq!(f.listening_ports, [22, 6443]);
         assert!(f.has_tool("socat") && !f.has_tool("ipset") && !f.has_tool("curl"));
         assert!(f.systemd());
+    }
+
+    #[test]
+    fn container_host_facts() {
+        let f = Facts::parse("lower_oom=no\nconntrack_max=fixed\ncgroup_fs=tmpfs\n");
+        assert!(!f.lower_oom && f.conntrack_fixed && f.cgroup_v1);
+        let f = Facts::parse("lower_oom=yes\nconntrack_max=writable\ncgroup_fs=cgroup2fs\n");
+        assert!(f.lower_oom && !f.conntrack_fixed && !f.cgroup_v1);
     }
 }

@@ -64,6 +64,12 @@ pub fn check(input: &Input) -> Report {
         ports(node, f, &mut r, &at);
         tools(node, f, input.provided_tools, &mut r, &at);
         addresses(c, node, f, &mut r, &at);
+        if f.cgroup_v1 && crate::model::versions::minor(&c.config.kube_version) >= 35 {
+            r.push(at(Diagnostic::warning(
+                "CgroupV1",
+                format!("'{}' runs cgroup v1: Kubernetes {} kubelets refuse it unless told; ksinstall sets failCgroupV1: false in the kubelet configuration (cgroup v1 is in maintenance mode upstream: plan the move to cgroup v2)", node.name, c.config.kube_version),
+            )));
+        }
         if f.swap_mb > 0 {
             r.push(at(Diagnostic::warning(
                 "Swap",

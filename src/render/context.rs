@@ -486,6 +486,22 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         ));
     }
     set("kube_proxy_conntrack_fixed", v(!conntrack_fixed.is_empty()));
+    // From 1.35 the kubelet refuses cgroup v1 hosts (failCgroupV1 defaults
+    // to true) and kubeadm's preflight with it; CentOS 7 hosts are cgroup
+    // v1. The KubeletConfiguration is one for the cluster.
+    let v1_hosts: Vec<&str> = k8s
+        .iter()
+        .filter(|n| facts.nodes.get(&n.name).is_some_and(|f| f.cgroup_v1))
+        .map(|n| n.name.as_str())
+        .collect();
+    let allow_v1 = minor >= 35 && !v1_hosts.is_empty();
+    if allow_v1 {
+        notes.push(format!(
+            "{}: cgroup v1, which Kubernetes {kv} supports only in maintenance mode: the kubelets run with failCgroupV1: false",
+            v1_hosts.join(", ")
+        ));
+    }
+    set("kubelet_allow_cgroup_v1", v(allow_v1));
     Ok(Ctx {
         globals_value: Value::from_serialize(&g),
         globals: g,

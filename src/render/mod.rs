@@ -65,6 +65,8 @@ pub struct NodeFacts {
     pub restrict_oom: bool,
     /// `nf_conntrack_max` is not the host's to set: kube-proxy must leave it.
     pub conntrack_fixed: bool,
+    /// The host runs cgroup v1 (kubelets from 1.35 refuse it unless told).
+    pub cgroup_v1: bool,
 }
 
 /// Everything beyond the model that rendering needs. `Facts::default()`
@@ -108,6 +110,7 @@ impl Facts {
                             existing: BTreeMap::new(),
                             restrict_oom: !f.lower_oom,
                             conntrack_fixed: f.conntrack_fixed,
+                            cgroup_v1: f.cgroup_v1,
                         },
                     )
                 })

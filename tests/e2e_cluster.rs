@@ -264,8 +264,6 @@ fn a_real_cluster_on_the_lab() {
         "busybox",
         "wget",
         "-qO-",
-        "-T",
-        "5",
         &format!("http://{ip3}:8080/"),
     ]);
     assert_eq!(from2.trim(), "hello-from-node3");
@@ -276,8 +274,6 @@ fn a_real_cluster_on_the_lab() {
         "busybox",
         "wget",
         "-qO-",
-        "-T",
-        "5",
         &format!("http://{ip2}:8080/"),
     ]);
     assert_eq!(from3.trim(), "hello-from-node2");

@@ -25,7 +25,10 @@ fn kubeadm() -> Option<PathBuf> {
         "CI must build Kubernetes first ({} missing: scripts/kube/build.sh)",
         bin.display()
     );
-    eprintln!("skipped: no {} (scripts/kube/build.sh {KUBE_VERSION} DIR)", bin.display());
+    eprintln!(
+        "skipped: no {} (scripts/kube/build.sh {KUBE_VERSION} DIR)",
+        bin.display()
+    );
     None
 }
 
@@ -42,7 +45,9 @@ fn kubeadm_accepts_every_rendered_config() {
         };
         let r = render_variant(&variant, Some(KUBE_VERSION), None);
         for h in &r.hosts {
-            for f in h.files.iter().filter(|f| f.path.contains("/kubeadm-config") || f.path.ends_with("/kubeadm-client.conf")) {
+            for f in h.files.iter().filter(|f| {
+                f.path.contains("/kubeadm-config") || f.path.ends_with("/kubeadm-client.conf")
+            }) {
                 let file = dir.join(format!("{}-{}.yaml", v.name, h.host));
                 std::fs::write(&file, &f.content).unwrap();
                 let o = Command::new(&kubeadm)

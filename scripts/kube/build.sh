@@ -239,8 +239,12 @@ images() {
 }
 
 kube_bins
+# The test oracles (a real API server on loopback, with etcd) take these.
+mkdir -p "$out/oracle"
+install -m 0755 "$cache/bin/kube-apiserver-$kver" "$out/oracle/kube-apiserver"
 [ "$what" = kube ] && exit 0
 tools_bins
+[ -n "${ETCD:-}" ] && install -m 0755 "$cache/bin/etcd-$ETCD" "$out/oracle/etcd"
 [ "$what" = bin ] && exit 0
 images
 log "done: $(ls "$out/bin" | wc -l) binaries, $(ls "$out/images" | wc -l) images in $out"

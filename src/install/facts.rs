@@ -28,7 +28,10 @@ if sh -c 'echo -1 > /proc/self/oom_score_adj' 2>/dev/null; then echo "lower_oom=
 if [ -w /proc/sys/net/netfilter/nf_conntrack_max ]; then echo "conntrack_max=writable"; else echo "conntrack_max=fixed"; fi
 echo "cgroup_fs=$(stat -fc %T /sys/fs/cgroup 2>/dev/null)"
 echo "addresses=$(ip -o addr show 2>/dev/null | awk '{split($4,a,"/"); print a[1]}' | tr '\n' '|')"
-echo "routes=$(ip -o route show 2>/dev/null | awk '{print $1}' | tr '\n' '|')"
+# Routes, without those a CNI of this cluster made (flannel, calico, the
+# bridge plugin): a re-run must not take the cluster's own pod routes for
+# a network the pod range collides with.
+echo "routes=$(ip -o route show 2>/dev/null | awk '$0 !~ / dev (cni0|flannel\.[0-9]+|tunl0|vxlan\.calico|cali[0-9a-f]+)( |$)/ {print $1}' | tr '\n' '|')"
 echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{print $4}' | sed 's/.*://' | sort -un | tr '\n' '|')"
 echo "debs=$(dpkg-query -W -f='${Package}=${Version}|' 2>/dev/null)"
 for t in sudo curl openssl tar socat conntrack ebtables ipset containerd etcd kubelet kubeadm haproxy chronyd systemctl; do

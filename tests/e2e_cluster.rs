@@ -318,15 +318,16 @@ fn a_real_cluster_on_the_lab() {
     c.apply(&format!(
         "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: e2e-local\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  storageClassName: {default_sc}\n  local: {{path: /mnt/disks/vol1}}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions:\n        - {{key: kubernetes.io/hostname, operator: In, values: [node2]}}\n"
     ));
-    // The volume first: a claim the scheduler sees before the volume would be
-    // sent to the class's provisioner instead of bound to it.
+    // The volume first, and the pod pinned to its node: the class has a
+    // provisioner (openebs, whose image is not built here), so a pod the
+    // scheduler places elsewhere would wait for it instead of binding.
     c.wait("the local volume Available", Duration::from_secs(30), |c| {
         let s = c.jsonpath(&["get", "pv", "e2e-local", "-o", "jsonpath={.status.phase}"])?;
         (s == "Available").then_some(()).ok_or(s)
     });
     std::thread::sleep(Duration::from_secs(2));
     c.apply(&format!(
-        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: e2e-claim\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: volume-user\nspec:\n  restartPolicy: Never\n  containers:\n  - name: u\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"cat /data/marker && echo from-pod > /data/written\"]\n    volumeMounts:\n    - {{name: d, mountPath: /data}}\n  volumes:\n  - name: d\n    persistentVolumeClaim: {{claimName: e2e-claim}}\n"
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: e2e-claim\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: volume-user\nspec:\n  restartPolicy: Never\n  nodeSelector: {{kubernetes.io/hostname: node2}}\n  containers:\n  - name: u\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"cat /data/marker && echo from-pod > /data/written\"]\n    volumeMounts:\n    - {{name: d, mountPath: /data}}\n  volumes:\n  - name: d\n    persistentVolumeClaim: {{claimName: e2e-claim}}\n"
     ));
     c.wait(
         "the claim bound and the pod done",

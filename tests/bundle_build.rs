@@ -471,7 +471,10 @@ fn internal_load_balancer_and_flannel_and_containerd_change_the_plan() {
     assert!(!names.contains("calicoctl"));
     // The flannel the rendered manifests run (the one versions table; the
     // bundle's own table used to say v0.12.0).
-    assert!(names.contains("quay.io/coreos/flannel:v0.14.0"), "{names:?}");
+    assert!(
+        names.contains("quay.io/coreos/flannel:v0.14.0"),
+        "{names:?}"
+    );
     assert!(names.contains("k8s.gcr.io/coredns:1.6.5"));
     let kubeadm = plan.needs.iter().find(|n| n.name == "kubeadm").unwrap();
     assert_eq!(

@@ -209,13 +209,24 @@ fn kubeadm_phases_init_the_first_master_and_join_the_rest() {
         m1[0],
         "file /etc/kubernetes/kubeadm-config.yaml (24 bytes, mode 644)"
     );
+    assert!(m1[1].contains("systemctl enable kubelet"), "{m1:?}");
     assert_eq!(
-        m1[1],
+        m1[2],
         "run timeout -k 600s 600s kubeadm init --config=/etc/kubernetes/kubeadm-config.yaml --upload-certs --ignore-preflight-errors=Swap unless test -f /etc/kubernetes/admin.conf"
+    );
+    // The join token and uploaded certificates are made again when gone,
+    // from the config file: no secret on a command line.
+    assert!(
+        m1[3].starts_with("run kubeadm token create --config=/etc/kubernetes/kubeadm-config.yaml"),
+        "{m1:?}"
+    );
+    assert!(
+        m1[4].starts_with("run kubeadm init phase upload-certs --upload-certs --config="),
+        "{m1:?}"
     );
     let m2 = ops_of(cp, &c, &inp, "master2");
     assert!(
-        m2[1].contains("kubeadm join --config=/etc/kubernetes/kubeadm-config.yaml"),
+        m2[2].contains("kubeadm join --config=/etc/kubernetes/kubeadm-config.yaml"),
         "{m2:?}"
     );
     assert!(
@@ -224,7 +235,7 @@ fn kubeadm_phases_init_the_first_master_and_join_the_rest() {
     );
     let w = ops_of(&phases::WORKERS, &c, &inp, "node3");
     assert!(
-        w[1].ends_with("unless test -f /etc/kubernetes/kubelet.conf"),
+        w[2].ends_with("unless test -f /etc/kubernetes/kubelet.conf"),
         "{w:?}"
     );
 }

@@ -128,11 +128,8 @@ fn prepare() -> Cluster {
     let o = run(
         1200,
         &format!("{ROOT}/scripts/lab/prepare-offline.sh"),
-        &[dir.to_str().unwrap(), BIN],
-        &[
-            ("KUBE_OUT", out.to_str().unwrap()),
-            ("KUBE_VERSION", KUBE_VERSION),
-        ],
+        &[dir.to_str().unwrap(), BIN, out.to_str().unwrap()],
+        &[("KUBE_VERSION", KUBE_VERSION)],
     );
     assert!(o.status.success(), "prepare-offline failed:\n{}", text(&o));
     // node1 is the master; the workers are node2 and node3 only.

@@ -58,8 +58,9 @@ fn install_args<'a>(s: &'a Setup, extra: &[&'a str]) -> Vec<String> {
         "--known-hosts".into(),
         s.known_hosts.display().to_string(),
         "--ignore-errors".into(),
-        // Kubernetes binaries are not to be had here; the lab's disk may be small.
-        "BundleMissing,Disk".into(),
+        // This bundle has no Kubernetes (tests/e2e_cluster.rs installs one
+        // built from source); the lab's disk may be small.
+        "BundleMissing,KubeSphereImage,Disk".into(),
     ];
     a.extend(extra.iter().map(|s| s.to_string()));
     a
@@ -237,7 +238,7 @@ fn drive_install_sh(s: &Setup) {
         .env(
             "KSINSTALL_ARGS",
             format!(
-                "--bundle {} --known-hosts {} --ignore-errors BundleMissing,Disk --until loadbalancer",
+                "--bundle {} --known-hosts {} --ignore-errors BundleMissing,KubeSphereImage,Disk --until loadbalancer",
                 s.bundle.display(),
                 s.known_hosts.display()
             ),

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Prepares an offline install against the running lab:
-#   scripts/lab/prepare-offline.sh DIR BIN
+#   scripts/lab/prepare-offline.sh DIR BIN [KUBE_OUT]
 # DIR/debs      Debian packages the hosts need (with their dependencies)
 # DIR/images    a small container image (OCI layout, from busybox-static)
 # DIR/bundle    the offline bundle ksinstall builds from those
 # DIR/installer an installer directory: conf/ for the lab, scripts/, bin/
-# With KUBE_OUT=DIR (the output of scripts/kube/build.sh) the bundle also
+# With KUBE_OUT (the output of scripts/kube/build.sh) the bundle also
 # carries Kubernetes built from source and the conf is a whole cluster
 # (KUBE_VERSION, default v1.34.4): flannel, kube-proxy in iptables mode.
 set -euo pipefail
 dir=$1
 bin=$(readlink -f "$2")
+# An argument, not the environment: scripts/test.sh exports KUBE_OUT for the
+# cluster e2e, and the other lab tests must not pick it up.
+KUBE_OUT=${3:-}
 here=$(dirname "$(readlink -f "$0")")
 root=$(readlink -f "$here/../..")
 LAB_DIR=${LAB_DIR:-/var/tmp/ksinstall-lab}

@@ -57,8 +57,17 @@ impl Drop for Procs {
 }
 
 fn spawn(bin: &Path, args: &[String], log: &Path) -> Child {
-    Command::new(bin)
-        .args(args)
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(bin);
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the
+    // child when this test process dies, even by a signal (no Drop then).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(log).unwrap())
         .stderr(std::fs::File::create(log.with_extension("err")).unwrap())

@@ -340,8 +340,9 @@ fn taints_and_cri_sockets_follow_roles_and_versions() {
         init.contains("    - name: node-ip\n      value: \"192.168.0.1\""),
         "{init}"
     );
-    // Without nodelocaldns the kubelet uses CoreDNS, the third service address.
-    assert!(init.contains("clusterDNS:\n- 10.233.0.3\n"), "{init}");
+    // Without nodelocaldns the kubelet asks CoreDNS, at the tenth service
+    // address where kubeadm's addon serves it (it was the third: broken).
+    assert!(init.contains("clusterDNS:\n- 10.233.0.10\n"), "{init}");
 }
 
 #[test]

@@ -15,28 +15,6 @@ use std::time::{Duration, Instant};
 
 use render_support::*;
 
-const KUBE_VERSION: &str = "v1.34.4";
-
-fn kube_out() -> Option<PathBuf> {
-    let out = PathBuf::from(
-        std::env::var("KUBE_OUT")
-            .unwrap_or_else(|_| format!("/var/cache/ksinstall/kube-out/{KUBE_VERSION}")),
-    );
-    if out.join("oracle/kube-apiserver").exists() && out.join("oracle/etcd").exists() {
-        return Some(out);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must build Kubernetes first ({}/oracle missing: scripts/kube/build.sh)",
-        out.display()
-    );
-    eprintln!(
-        "skipped: no {}/oracle (scripts/kube/build.sh {KUBE_VERSION} DIR)",
-        out.display()
-    );
-    None
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -183,7 +161,9 @@ fn docs_of_kind(yaml: &str, kinds: &[&str]) -> String {
 
 #[test]
 fn the_api_server_accepts_every_rendered_manifest() {
-    let Some(out) = kube_out() else { return };
+    let Some(out) = kube_build(&["oracle/kube-apiserver", "oracle/etcd", "bin/kubectl"]) else {
+        return;
+    };
     let dir = scratch("apiserver-dry-run");
     let mut procs = Procs(Vec::new());
     let api = start(&out, &dir, &mut procs);

@@ -6,35 +6,16 @@
 
 mod render_support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use render_support::*;
 
-const KUBE_VERSION: &str = "v1.34.4";
-
-fn kubeadm() -> Option<PathBuf> {
-    let out = std::env::var("KUBE_OUT")
-        .unwrap_or_else(|_| format!("/var/cache/ksinstall/kube-out/{KUBE_VERSION}"));
-    let bin = PathBuf::from(out).join("bin/kubeadm");
-    if bin.exists() {
-        return Some(bin);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must build Kubernetes first ({} missing: scripts/kube/build.sh)",
-        bin.display()
-    );
-    eprintln!(
-        "skipped: no {} (scripts/kube/build.sh {KUBE_VERSION} DIR)",
-        bin.display()
-    );
-    None
-}
-
 #[test]
 fn kubeadm_accepts_every_rendered_config() {
-    let Some(kubeadm) = kubeadm() else { return };
+    let Some(out) = kube_build(&["bin/kubeadm"]) else {
+        return;
+    };
+    let kubeadm = out.join("bin/kubeadm");
     let dir = scratch("kubeadm-validate");
     let mut checked = 0;
     for v in VARIANTS {

@@ -271,3 +271,29 @@ pub fn render_variant(
     std::fs::remove_dir_all(&conf).ok();
     r
 }
+
+/// The Kubernetes version `scripts/kube/build.sh` builds for the oracles.
+pub const KUBE_VERSION: &str = "v1.34.4";
+
+/// `KUBE_OUT/<rel>` of the Kubernetes build (default
+/// `/var/cache/ksinstall/kube-out/v1.34.4`) when every one of `rels` is
+/// there; without them a skip with a message, a failure under `CI`.
+pub fn kube_build(rels: &[&str]) -> Option<PathBuf> {
+    let out = PathBuf::from(
+        std::env::var("KUBE_OUT")
+            .unwrap_or_else(|_| format!("/var/cache/ksinstall/kube-out/{KUBE_VERSION}")),
+    );
+    if let Some(missing) = rels.iter().map(|r| out.join(r)).find(|p| !p.exists()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must build Kubernetes first ({} missing: scripts/kube/build.sh)",
+            missing.display()
+        );
+        eprintln!(
+            "skipped: no {} (scripts/kube/build.sh {KUBE_VERSION} DIR)",
+            missing.display()
+        );
+        return None;
+    }
+    Some(out)
+}

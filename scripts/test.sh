@@ -1,33 +1,63 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. The Ansible oracle tests need ansible-core in
-# .venv (created here if missing); lab tests need root and skip without it.
+# Runs the test suite.
+#
+#   scripts/test.sh                      everything: cargo test --all-targets,
+#                                        then the lab smoke test (as root)
+#   scripts/test.sh --test check_cli     arguments go to `cargo test` as they
+#   scripts/test.sh --lib -- versions    are (one test binary, a filter, ...);
+#                                        the lab smoke test runs only without
+#                                        arguments
+#   scripts/test.sh --help               this text
+#
+# The Ansible oracle tests need ansible-core in .venv (created here if
+# missing). Lab tests need root and skip without it (they fail under CI).
+# As root with Go, Kubernetes is built from its Go modules first (cached by
+# version under /var/cache/ksinstall: a second build copies files): whole at
+# KUBE_VERSION for the cluster e2e, and the test oracles (kubeadm, kubectl,
+# kube-apiserver) at every ORACLE_VERSIONS of scripts/kube/versions.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+esac
 if [ ! -x .venv/bin/ansible-inventory ]; then
   echo "== creating .venv with ansible-core (the inventory oracle)"
   python3 -m venv .venv
   .venv/bin/pip install --quiet 'ansible-core==2.19.14'
 fi
 export ANSIBLE_INVENTORY_BIN="$PWD/.venv/bin/ansible-inventory"
-# The real-cluster e2e (tests/e2e_cluster.rs) installs Kubernetes built from
-# its Go modules: build it once (cached by version under /var/cache/ksinstall;
-# a second build copies files). Needs Go, gcc and root (lab tests need root).
+
 KUBE_VERSION=v1.34.4
+. scripts/kube/versions.sh
 export KUBE_OUT="${KUBE_OUT:-/var/cache/ksinstall/kube-out/$KUBE_VERSION}"
+build_log="${TMPDIR:-/tmp}/ksinstall-kube-build.log"
+# kube_build VERSION OUT [WHAT]: scripts/kube/build.sh, timed, its log kept.
+kube_build() {
+  local t0; t0=$(date +%s)
+  echo "== Kubernetes $1 ${3:-(whole)} from its Go modules -> $2"
+  scripts/kube/build.sh "$@" >>"$build_log" 2>&1 \
+    || { tail -40 "$build_log"; echo "scripts/kube/build.sh $* failed (log: $build_log)" >&2; exit 1; }
+  echo "   built in $(( $(date +%s) - t0 )) s"
+}
 if [ "$(id -u)" = 0 ]; then
   command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
   if command -v go >/dev/null; then
-    echo "== Kubernetes $KUBE_VERSION and its components from their Go modules -> $KUBE_OUT"
-    t0=$(date +%s)
-    scripts/kube/build.sh "$KUBE_VERSION" "$KUBE_OUT" >"${TMPDIR:-/tmp}/ksinstall-kube-build.log" 2>&1 \
-      || { tail -40 "${TMPDIR:-/tmp}/ksinstall-kube-build.log"; echo "scripts/kube/build.sh failed" >&2; exit 1; }
-    echo "   built in $(( $(date +%s) - t0 )) s (log: ${TMPDIR:-/tmp}/ksinstall-kube-build.log)"
+    : >"$build_log"
+    kube_build "$KUBE_VERSION" "$KUBE_OUT"
+    for v in $ORACLE_VERSIONS; do kube_build "$v" "/var/cache/ksinstall/kube-out/$v" oracle; done
   else
-    echo "== no Go toolchain: the real-cluster e2e is skipped (it fails under CI)"
+    echo "== no Go toolchain: the real-cluster e2e and the oracles are skipped (they fail under CI)"
   fi
 fi
+
 rc=0
-cargo test --all-targets --no-fail-fast "$@" || rc=$?
+if [ $# -gt 0 ]; then
+  cargo test "$@" || rc=$?
+else
+  cargo test --all-targets --no-fail-fast || rc=$?
+  echo "== the lab smoke test (tests/lab_smoke.sh)"
+  tests/lab_smoke.sh || rc=$?
+fi
 # Lab tests leave no hosts behind.
 if [ "$(id -u)" = 0 ] && [ -e /run/ksinstall-lab.dir ]; then
   scripts/lab.sh down >/dev/null 2>&1 || true

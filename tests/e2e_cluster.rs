@@ -14,206 +14,30 @@
 //! `/var/cache/ksinstall/kube-out/v1.34.4`, made by `.ci/run`); without
 //! either it says so and passes, under `CI` it fails.
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod lab_support;
 
-use lab_support::{is_root, lab, lab_dir, on, run, text, ROOT};
-const BIN: &str = env!("CARGO_BIN_EXE_ksinstall");
-const KUBE_VERSION: &str = "v1.34.4";
+use lab_support::cluster::{can_run, prepare, taskbox, web_pod, Layout, BUSYBOX};
+use lab_support::{lab, on, text};
 
-fn kube_out() -> PathBuf {
-    PathBuf::from(
-        std::env::var("KUBE_OUT")
-            .unwrap_or_else(|_| format!("/var/cache/ksinstall/kube-out/{KUBE_VERSION}")),
-    )
-}
-
-fn work_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("E2E_CLUSTER_DIR")
-            .unwrap_or_else(|_| "/var/tmp/ksinstall-e2e-cluster".into()),
-    )
-}
-
-/// The taskbox side: a command in the lab's network namespace.
-fn taskbox(limit_s: u64, args: &[&str]) -> Output {
-    let mut a = vec!["netns", "exec", "lab"];
-    a.extend_from_slice(args);
-    run(limit_s, "ip", &a, &[])
-}
-
-struct Cluster {
-    installer: PathBuf,
-    bundle: PathBuf,
-    kubectl: String,
-    kubeconfig: String,
-}
-
-impl Cluster {
-    fn install(&self, extra: &[&str]) -> Output {
-        let conf = self.installer.join("conf");
-        let known = lab_dir().join("known_hosts");
-        let mut a: Vec<String> = [
-            BIN,
-            "install",
-            "--mode",
-            "multi-node",
-            "--yes",
-            "--conf",
-            conf.to_str().unwrap(),
-            "--bundle",
-            self.bundle.to_str().unwrap(),
-            "--known-hosts",
-            known.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-        taskbox(1800, &refs)
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Output {
-        let mut a = vec![self.kubectl.as_str(), "--kubeconfig", &self.kubeconfig];
-        a.extend_from_slice(args);
-        taskbox(120, &a)
-    }
-
-    fn kubectl_ok(&self, args: &[&str]) -> String {
-        let o = self.kubectl(args);
-        assert!(o.status.success(), "kubectl {args:?}:\n{}", text(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn apply(&self, yaml: &str) {
-        let f = work_dir().join(format!("apply-{}.yaml", yaml.len()));
-        std::fs::write(&f, yaml).unwrap();
-        self.kubectl_ok(&["apply", "-f", f.to_str().unwrap()]);
-    }
-
-    /// Polls `check` every 2 s until it returns true or `limit` passes.
-    fn wait(&self, what: &str, limit: Duration, check: impl Fn(&Cluster) -> Result<(), String>) {
-        let t0 = Instant::now();
-        loop {
-            match check(self) {
-                Ok(()) => {
-                    eprintln!("{what}: after {:?}", t0.elapsed());
-                    return;
-                }
-                Err(e) if t0.elapsed() > limit => panic!("{what}: not after {limit:?}: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_secs(2)),
-            }
-        }
-    }
-
-    fn jsonpath(&self, args: &[&str]) -> Result<String, String> {
-        let o = self.kubectl(args);
-        if o.status.success() {
-            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-        } else {
-            Err(text(&o))
-        }
-    }
-}
-
-fn prepare() -> Cluster {
-    lab(&["up", "3", "--systemd", "--force"]);
-    let dir = work_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = kube_out();
-    let o = run(
-        1200,
-        &format!("{ROOT}/scripts/lab/prepare-offline.sh"),
-        &[dir.to_str().unwrap(), BIN, out.to_str().unwrap()],
-        &[("KUBE_VERSION", KUBE_VERSION)],
-    );
-    assert!(o.status.success(), "prepare-offline failed:\n{}", text(&o));
-    // node1 is the master; the workers are node2 and node3 only.
-    let hosts = dir.join("installer/conf/hosts.ini");
-    let inv = std::fs::read_to_string(&hosts).unwrap();
-    let inv = inv.replace("[kube-node]\nnode1\n", "[kube-node]\n");
-    std::fs::write(&hosts, inv).unwrap();
-    let installer = dir.join("installer");
-    Cluster {
-        kubeconfig: installer.join("kubesphere/config").display().to_string(),
-        installer,
-        bundle: dir.join("bundle"),
-        kubectl: out.join("bin/kubectl").display().to_string(),
-    }
-}
-
-fn nodes_ready(c: &Cluster) -> Result<(), String> {
-    let s = c.jsonpath(&[
-        "get",
-        "nodes",
-        "-o",
-        "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status} {end}",
-    ])?;
-    let ready = s
-        .split_whitespace()
-        .filter(|w| w.ends_with("=True"))
-        .count();
-    (ready == 3).then_some(()).ok_or(s)
-}
-
-fn kube_system_running(c: &Cluster) -> Result<(), String> {
-    let s = c.jsonpath(&[
-        "-n",
-        "kube-system",
-        "get",
-        "pods",
-        "-o",
-        "jsonpath={range .items[*]}{.metadata.name}={.status.phase} {end}",
-    ])?;
-    // The storage provisioner's image (openebs, for KubeSphere 3.x local
-    // volumes) is not built here: that pod alone may wait for its image.
-    let all: Vec<&str> = s
-        .split_whitespace()
-        .filter(|p| !p.starts_with("openebs-localpv-provisioner-"))
-        .collect();
-    (all.len() >= 9 && all.iter().all(|p| p.ends_with("=Running")))
-        .then_some(())
-        .ok_or(s)
-}
-
-fn pod_phase(c: &Cluster, name: &str, want: &str) -> Result<(), String> {
-    let s = c.jsonpath(&["get", "pod", name, "-o", "jsonpath={.status.phase}"])?;
-    (s == want).then_some(()).ok_or(s)
-}
-
-const BUSYBOX: &str = "docker.io/ksinstall/busybox:1.0";
-
-fn web_pod(name: &str, node: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels: {{app: {name}}}\nspec:\n  nodeName: {node}\n  containers:\n  - name: web\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"mkdir -p /www && echo hello-from-{node} > /www/index.html && exec busybox httpd -f -p 8080 -h /www\"]\n"
-    )
-}
+/// node1 master + etcd, node2 and node3 workers.
+const LAYOUT: Layout = Layout {
+    hosts: 3,
+    masters: 1,
+    dir: "/var/tmp/ksinstall-e2e-cluster",
+};
 
 #[test]
 fn a_real_cluster_on_the_lab() {
-    let root = is_root();
-    let have_build = kube_out().join("bin/kubeadm").exists();
-    if !root || !have_build {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the cluster e2e as root with the Kubernetes build at {} (scripts/kube/build.sh)",
-            kube_out().display()
-        );
-        eprintln!(
-            "skipped: needs root and {} (scripts/kube/build.sh {KUBE_VERSION} DIR)",
-            kube_out().display()
-        );
+    if !can_run() {
         return;
     }
     let t0 = Instant::now();
-    let c = prepare();
+    let c = prepare(&LAYOUT);
     let t_install = Instant::now();
     // The ks-installer image cannot be built here: say so, install the rest.
-    let first = c.install(&["--ignore-errors", "KubeSphereImage"]);
+    let first = c.install();
     let out = text(&first);
     assert!(first.status.success(), "install failed:\n{out}");
     assert!(
@@ -223,25 +47,21 @@ fn a_real_cluster_on_the_lab() {
     assert!(!c.installer.join("kubesphere/kubesphere_running").exists());
     let install_s = t_install.elapsed();
 
-    c.wait("all nodes Ready", Duration::from_secs(300), nodes_ready);
+    c.wait("all nodes Ready", Duration::from_secs(300), |c| {
+        c.nodes_ready(3)
+    });
     let ready_s = t_install.elapsed();
-    c.wait(
-        "kube-system pods Running",
-        Duration::from_secs(300),
-        kube_system_running,
-    );
-    eprintln!(
-        "{}\n{}",
-        c.kubectl_ok(&["get", "nodes", "-o", "wide"]),
-        c.kubectl_ok(&["get", "pods", "-A", "-o", "wide"])
-    );
+    c.wait("kube-system pods Running", Duration::from_secs(300), |c| {
+        c.kube_system_running(9)
+    });
+    c.show();
 
     // DNS from a pod.
     c.apply(&format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: dns-probe\nspec:\n  restartPolicy: Never\n  nodeName: node2\n  containers:\n  - name: probe\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"for i in $(seq 1 30); do nslookup kubernetes.default.svc.cluster.local && exit 0; sleep 2; done; exit 1\"]\n"
     ));
     c.wait("CoreDNS answers a pod", Duration::from_secs(120), |c| {
-        pod_phase(c, "dns-probe", "Succeeded")
+        c.pod_phase("dns-probe", "Succeeded")
     });
 
     // A pod on each worker; each reaches the other across hosts.
@@ -249,7 +69,7 @@ fn a_real_cluster_on_the_lab() {
     c.apply(&web_pod("web3", "node3"));
     for p in ["web2", "web3"] {
         c.wait(&format!("{p} Running"), Duration::from_secs(120), |c| {
-            pod_phase(c, p, "Running")
+            c.pod_phase(p, "Running")
         });
     }
     let ip3 = c.kubectl_ok(&["get", "pod", "web3", "-o", "jsonpath={.status.podIP}"]);
@@ -329,7 +149,7 @@ fn a_real_cluster_on_the_lab() {
     c.wait(
         "the claim bound and the pod done",
         Duration::from_secs(120),
-        |c| pod_phase(c, "volume-user", "Succeeded"),
+        |c| c.pod_phase("volume-user", "Succeeded"),
     );
     let phase = c.kubectl_ok(&["get", "pvc", "e2e-claim", "-o", "jsonpath={.status.phase}"]);
     assert_eq!(phase, "Bound");
@@ -342,7 +162,7 @@ fn a_real_cluster_on_the_lab() {
     );
 
     // A second run changes nothing.
-    let second = c.install(&["--ignore-errors", "KubeSphereImage"]);
+    let second = c.install();
     let out2 = text(&second);
     assert!(second.status.success(), "second install failed:\n{out2}");
     assert!(

@@ -1,6 +1,8 @@
-//! A real API server as the oracle: kube-apiserver v1.34.4 and etcd v3.6.8,
-//! built from their Go modules (`scripts/kube/build.sh`, `KUBE_OUT/oracle`),
-//! run on loopback; every manifest rendered for every layout at that version
+//! A real API server as the oracle, at every served minor: kube-apiserver
+//! v1.34.4 and the `ORACLE_VERSIONS` of scripts/kube/versions.sh, with etcd
+//! v3.6.8, built from their Go modules (`scripts/kube/build.sh`,
+//! `OUT/oracle`), run on loopback; every manifest rendered for every layout
+//! at each version
 //! (each network plugin, storage kind, LB mode, KubeSphere version) goes
 //! through `kubectl apply --dry-run=server`, after its namespaces and CRDs
 //! were created for real. Without the build it says so and passes; under
@@ -60,7 +62,7 @@ struct Api {
 }
 
 impl Api {
-    fn kubectl(&self, args: &[&str]) -> Output {
+    fn kubectl<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
         Command::new("timeout")
             .args(["-k", "5", "60"])
             .arg(&self.kubectl)
@@ -86,7 +88,7 @@ fn text(o: &Output) -> String {
 }
 
 /// etcd and kube-apiserver on loopback, ready.
-fn start(out: &Path, dir: &Path, procs: &mut Procs) -> Api {
+fn start(out: &Path, kubectl: &Path, dir: &Path, procs: &mut Procs) -> Api {
     let (client, peer, secure) = (free_port(), free_port(), free_port());
     procs.0.push(spawn(
         &out.join("oracle/etcd"),
@@ -127,7 +129,7 @@ fn start(out: &Path, dir: &Path, procs: &mut Procs) -> Api {
         &dir.join("apiserver.log"),
     ));
     let api = Api {
-        kubectl: out.join("bin/kubectl"),
+        kubectl: kubectl.to_path_buf(),
         server: format!("https://127.0.0.1:{secure}"),
         token,
     };
@@ -148,6 +150,16 @@ fn start(out: &Path, dir: &Path, procs: &mut Procs) -> Api {
     api
 }
 
+/// `args` followed by `-f FILE` for each of `files`.
+fn with_files(args: &[&str], files: &[PathBuf]) -> Vec<String> {
+    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    for f in files {
+        a.push("-f".into());
+        a.push(f.display().to_string());
+    }
+    a
+}
+
 /// The documents of `yaml` whose kind is one of `kinds`.
 fn docs_of_kind(yaml: &str, kinds: &[&str]) -> String {
     yaml.split("\n---")
@@ -161,12 +173,28 @@ fn docs_of_kind(yaml: &str, kinds: &[&str]) -> String {
 
 #[test]
 fn the_api_server_accepts_every_rendered_manifest() {
-    let Some(out) = kube_build(&["oracle/kube-apiserver", "oracle/etcd", "bin/kubectl"]) else {
+    // The client: the kubectl of the whole build serves every version.
+    let Some(client) = kube_build(&["bin/kubectl"]) else {
         return;
     };
-    let dir = scratch("apiserver-dry-run");
+    let kubectl = client.join("bin/kubectl");
+    let mut done = Vec::new();
+    for version in oracle_versions() {
+        let rels = ["oracle/kube-apiserver", "oracle/etcd"];
+        if let Some(out) = kube_build_at(&version, &rels) {
+            let n = dry_run_at(&version, &out, &kubectl);
+            done.push(format!("{version}: {n}"));
+        }
+    }
+    eprintln!("kube-apiserver --dry-run=server, rendered manifests accepted: {done:?}");
+}
+
+/// Every manifest of every layout rendered at `version`, through a real
+/// API server of that version: the number checked.
+fn dry_run_at(version: &str, out: &Path, kubectl: &Path) -> usize {
+    let dir = scratch(&format!("apiserver-dry-run-{version}"));
     let mut procs = Procs(Vec::new());
-    let api = start(&out, &dir, &mut procs);
+    let api = start(out, kubectl, &dir, &mut procs);
     let mut checked = 0;
     for v in VARIANTS {
         for ks in ["", "\nks_version: v3.4.1"] {
@@ -178,17 +206,20 @@ fn the_api_server_accepts_every_rendered_manifest() {
                 extra: Box::leak(extra.into_boxed_str()),
                 ..*v
             };
-            let r = render_variant(&variant, Some(KUBE_VERSION), None);
+            let r = render_variant(&variant, Some(version), None);
             // Namespaces and CRDs for real, so objects in them can be checked.
+            let mut pre = Vec::new();
             for m in &r.manifests {
                 let first = docs_of_kind(&m.content, &["Namespace", "CustomResourceDefinition"]);
-                if first.is_empty() {
-                    continue;
+                if !first.is_empty() {
+                    let f = dir.join(format!("pre-{}", m.name));
+                    std::fs::write(&f, first).unwrap();
+                    pre.push(f);
                 }
-                let f = dir.join(format!("pre-{}", m.name));
-                std::fs::write(&f, first).unwrap();
-                let o = api.kubectl(&["apply", "-f", f.to_str().unwrap()]);
-                assert!(o.status.success(), "{} {}: {}", v.name, m.name, text(&o));
+            }
+            if !pre.is_empty() {
+                let o = api.kubectl(&with_files(&["apply"], &pre));
+                assert!(o.status.success(), "{}: {}", v.name, text(&o));
             }
             let o = api.kubectl(&[
                 "wait",
@@ -202,25 +233,28 @@ fn the_api_server_accepts_every_rendered_manifest() {
                 "{}",
                 text(&o)
             );
+            // One kubectl for the whole layout: its errors name the file.
+            let mut files = Vec::new();
             for m in &r.manifests {
                 let f = dir.join(&m.name);
                 std::fs::write(&f, &m.content).unwrap();
-                let o = api.kubectl(&["apply", "--dry-run=server", "-f", f.to_str().unwrap()]);
-                assert!(
-                    o.status.success(),
-                    "the API server refuses {} of {}{ks}:\n{}",
-                    m.name,
-                    v.name,
-                    text(&o)
-                );
-                checked += 1;
+                files.push(f);
             }
+            let o = api.kubectl(&with_files(&["apply", "--dry-run=server"], &files));
+            assert!(
+                o.status.success(),
+                "the API server {version} refuses manifests of {}{ks}:\n{}",
+                v.name,
+                text(&o)
+            );
+            checked += files.len();
         }
     }
     drop(procs);
     std::fs::remove_dir_all(&dir).ok();
-    assert!(checked >= 20, "only {checked} manifests checked");
-    eprintln!(
-        "kube-apiserver {KUBE_VERSION} --dry-run=server: {checked} rendered manifests accepted"
+    assert!(
+        checked >= 20,
+        "only {checked} manifests checked at {version}"
     );
+    checked
 }

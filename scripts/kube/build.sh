@@ -8,13 +8,16 @@
 #
 #   scripts/kube/build.sh v1.34.4 OUT        # everything
 #   scripts/kube/build.sh v1.34.4 OUT bin    # binaries only (no images)
+#   scripts/kube/build.sh v1.35.4 OUT oracle # the test oracles only: kubeadm,
+#                                            # kube-apiserver, etcd
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/versions.sh"
 
-usage() { echo "usage: $0 vMAJOR.MINOR.PATCH OUT [bin|all]" >&2; exit 2; }
+usage() { echo "usage: $0 vMAJOR.MINOR.PATCH OUT [all|bin|kube|oracle]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 kver="$1"; out="$2"; what="${3:-all}"
+case "$what" in all|bin|kube|oracle) ;; *) usage ;; esac
 [[ "$kver" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || { echo "error: version must look like v1.34.4, got '$kver'" >&2; exit 2; }
 minor="${BASH_REMATCH[1]}"
 pins_for_minor "$minor" || { echo "error: no pinned component versions for Kubernetes 1.$minor (scripts/kube/versions.sh)" >&2; exit 2; }
@@ -22,7 +25,7 @@ pins_for_minor "$minor" || { echo "error: no pinned component versions for Kuber
 cache="${KSINSTALL_CACHE:-/var/cache/ksinstall}/kube"
 export GOFLAGS="-mod=mod -trimpath -buildvcs=false" CGO_ENABLED=0 GOTOOLCHAIN=local
 mkdir -p "$cache" "$out/bin" "$out/images"
-log() { printf '== %s\n' "$*" >&2; }
+log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
 
 # go_build NAME MODULE@VERSION PKG [LDFLAGS] [REPLACE...]: builds one main
 # package in a throw-away module that requires MODULE at VERSION (REPLACE:
@@ -69,15 +72,21 @@ kube_module() {
 
 kube_bins() {
   local names=(kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
+  # The oracles need only these two (any kubectl is their client).
+  [ "$what" = oracle ] && names=(kubeadm kube-apiserver)
   local missing=()
   for n in "${names[@]}"; do [ -x "$cache/bin/$n-$kver" ] || missing+=("$n"); done
   if [ ${#missing[@]} -gt 0 ]; then
     local work; work="$(kube_module)"
-    local date; date="$(go mod download -json "k8s.io/kubernetes@$kver" | sed -n 's/.*"Time": "\(.*\)".*/\1/p')"
+    # The tag's date and commit, from the proxy's .info file.
+    local info date commit
+    info="$(go mod download -json "k8s.io/kubernetes@$kver" | sed -n 's/.*"Info": "\(.*\)".*/\1/p')"
+    date="$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$info")"
+    commit="$(sed -n 's/.*"Hash":"\([0-9a-f]*\)".*/\1/p' "$info")"
     local ld="" p
     for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ld+=" -X $p.gitVersion=$kver -X $p.gitMajor=1 -X $p.gitMinor=$minor"
-      ld+=" -X $p.gitTreeState=clean -X $p.buildDate=$date -X $p.gitCommit=0000000000000000000000000000000000000000"
+      ld+=" -X $p.gitTreeState=clean -X $p.buildDate=$date -X $p.gitCommit=${commit:-0000000000000000000000000000000000000000}"
     done
     for n in "${missing[@]}"; do
       log "go build k8s.io/kubernetes/cmd/$n ($kver)"
@@ -86,7 +95,10 @@ kube_bins() {
     done
   fi
   # Only what runs on the hosts; the control plane and kube-proxy go into images.
-  for n in kubeadm kubelet kubectl; do install -m 0755 "$cache/bin/$n-$kver" "$out/bin/$n"; done
+  for n in kubeadm kubelet kubectl; do
+    [ -x "$cache/bin/$n-$kver" ] && install -m 0755 "$cache/bin/$n-$kver" "$out/bin/$n"
+  done
+  return 0
 }
 
 # tarball NAME DIR FILES...: a release-style .tar.gz of FILES from DIR
@@ -243,6 +255,12 @@ kube_bins
 mkdir -p "$out/oracle"
 install -m 0755 "$cache/bin/kube-apiserver-$kver" "$out/oracle/kube-apiserver"
 [ "$what" = kube ] && exit 0
+if [ "$what" = oracle ]; then
+  go_build etcd "go.etcd.io/etcd/server/v3@$ETCD" go.etcd.io/etcd/server/v3
+  mv "$out/bin/etcd" "$out/oracle/etcd"
+  log "done: the oracles of $kver in $out"
+  exit 0
+fi
 tools_bins
 [ -n "${ETCD:-}" ] && install -m 0755 "$cache/bin/etcd-$ETCD" "$out/oracle/etcd"
 [ "$what" = bin ] && exit 0

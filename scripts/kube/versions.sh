@@ -4,6 +4,11 @@
 # FLANNEL_CNI_FROM: the flannel CNI plugin is built from
 # containernetworking/plugins (it lived there until v0.9.1; flannel-io's own
 # module is not served here) and tagged as the table's flannel-cni-plugin.
+# The newest patch of each served minor after the one built whole
+# (scripts/test.sh's KUBE_VERSION): the test oracles (kubeadm config
+# validate, a real kube-apiserver) run at each (build.sh VERSION OUT oracle).
+ORACLE_VERSIONS="v1.35.4 v1.36.3 v1.37.2"
+
 pins_for_minor() {
   case "$1" in
     34|35|36)

@@ -2,6 +2,8 @@
 //! commands inside a lab host.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -272,28 +272,53 @@ pub fn render_variant(
     r
 }
 
-/// The Kubernetes version `scripts/kube/build.sh` builds for the oracles.
+/// The Kubernetes version `scripts/kube/build.sh` builds whole (the
+/// cluster e2e's); the oracles run at it and at `ORACLE_VERSIONS`.
 pub const KUBE_VERSION: &str = "v1.34.4";
 
-/// `KUBE_OUT/<rel>` of the Kubernetes build (default
-/// `/var/cache/ksinstall/kube-out/v1.34.4`) when every one of `rels` is
-/// there; without them a skip with a message, a failure under `CI`.
-pub fn kube_build(rels: &[&str]) -> Option<PathBuf> {
-    let out = PathBuf::from(
-        std::env::var("KUBE_OUT")
-            .unwrap_or_else(|_| format!("/var/cache/ksinstall/kube-out/{KUBE_VERSION}")),
+/// Every Kubernetes version the oracles run at: KUBE_VERSION and the
+/// `ORACLE_VERSIONS` of scripts/kube/versions.sh (one patch of each newer
+/// served minor), which scripts/test.sh builds.
+pub fn oracle_versions() -> Vec<String> {
+    let pins = std::fs::read_to_string(repo().join("scripts/kube/versions.sh")).unwrap();
+    let line = pins
+        .lines()
+        .find_map(|l| l.strip_prefix("ORACLE_VERSIONS="))
+        .expect("ORACLE_VERSIONS= in scripts/kube/versions.sh");
+    let mut all = vec![KUBE_VERSION.to_string()];
+    all.extend(
+        line.trim_matches('"')
+            .split_whitespace()
+            .map(str::to_string),
     );
+    all
+}
+
+/// The build of Kubernetes `version` (`/var/cache/ksinstall/kube-out/V`;
+/// `KUBE_OUT` overrides it for KUBE_VERSION) when every one of `rels` is
+/// there; without them a skip with a message, a failure under `CI`.
+pub fn kube_build_at(version: &str, rels: &[&str]) -> Option<PathBuf> {
+    let default = PathBuf::from(format!("/var/cache/ksinstall/kube-out/{version}"));
+    let out = match std::env::var_os("KUBE_OUT") {
+        Some(o) if version == KUBE_VERSION => PathBuf::from(o),
+        _ => default,
+    };
     if let Some(missing) = rels.iter().map(|r| out.join(r)).find(|p| !p.exists()) {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must build Kubernetes first ({} missing: scripts/kube/build.sh)",
+            "CI must build Kubernetes first ({} missing: scripts/kube/build.sh {version} DIR oracle)",
             missing.display()
         );
         eprintln!(
-            "skipped: no {} (scripts/kube/build.sh {KUBE_VERSION} DIR)",
+            "skipped {version}: no {} (scripts/kube/build.sh {version} DIR oracle)",
             missing.display()
         );
         return None;
     }
     Some(out)
+}
+
+/// The build of KUBE_VERSION (see `kube_build_at`).
+pub fn kube_build(rels: &[&str]) -> Option<PathBuf> {
+    kube_build_at(KUBE_VERSION, rels)
 }

@@ -1,0 +1,162 @@
+//! A highly available cluster on the lab, end to end: five systemd lab
+//! hosts, node1–node3 masters and etcd members, node4 and node5 workers
+//! that reach the API servers through the internal load balancer (the OS's
+//! haproxy on each worker, the API domain pointing at 127.0.0.1). After the
+//! install: every node Ready, three API servers and a healthy three-member
+//! etcd. Then node1 is cut from the network: it turns NotReady while the
+//! workers stay Ready, the API answers through each worker's haproxy, and a
+//! new pod is scheduled and started. node1 back, a second run changes
+//! nothing.
+//!
+//! Needs root and the Kubernetes build (as tests/e2e_cluster.rs).
+
+use std::time::{Duration, Instant};
+
+mod lab_support;
+
+use lab_support::cluster::{can_run, prepare, web_pod, Cluster, Layout};
+use lab_support::{lab, on, text};
+
+const LAYOUT: Layout = Layout {
+    hosts: 5,
+    masters: 3,
+    dir: "/var/tmp/ksinstall-e2e-ha",
+};
+
+/// `kubectl` on a lab host with the kubelet's own credentials: the server
+/// in kubelet.conf is the control-plane endpoint, so on a worker this goes
+/// through its haproxy.
+fn kubectl_on(host: &str, args: &str) -> Result<String, String> {
+    let o = on(
+        host,
+        &format!("kubectl --kubeconfig /etc/kubernetes/kubelet.conf --request-timeout=10s {args}"),
+    );
+    if o.status.success() {
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    } else {
+        Err(text(&o))
+    }
+}
+
+/// Ok when every named node has the wanted Ready status.
+fn ready_is(c: &Cluster, want: &[(&str, &str)]) -> Result<(), String> {
+    let all = c.node_ready()?;
+    let ok = want
+        .iter()
+        .all(|(n, s)| all.iter().any(|e| e == &format!("{n}={s}")));
+    ok.then_some(()).ok_or(all.join(" "))
+}
+
+#[test]
+fn a_highly_available_cluster_survives_a_master_cut() {
+    if !can_run() {
+        return;
+    }
+    let t0 = Instant::now();
+    let mut c = prepare(&LAYOUT);
+    let first = c.install();
+    let out = text(&first);
+    assert!(first.status.success(), "install failed:\n{out}");
+    c.wait("all five nodes Ready", Duration::from_secs(420), |c| {
+        c.nodes_ready(5)
+    });
+    let ready_s = t0.elapsed();
+    // 3 × (apiserver, controller-manager, scheduler) + 5 kube-proxy + CoreDNS.
+    c.wait("kube-system pods Running", Duration::from_secs(300), |c| {
+        c.kube_system_running(16)
+    });
+    c.show();
+    let apiservers = c.kubectl_ok(&[
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "component=kube-apiserver",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.nodeName}={.status.phase} {end}",
+    ]);
+    for m in ["node1", "node2", "node3"] {
+        assert!(
+            apiservers.contains(&format!("{m}=Running")),
+            "no API server Running on {m}: {apiservers}"
+        );
+    }
+    let o = on(
+        "node2",
+        "set -a; . /etc/etcdctl.env; set +a; etcdctl endpoint health --cluster",
+    );
+    let health = text(&o);
+    assert!(o.status.success(), "etcd unhealthy:\n{health}");
+    assert_eq!(
+        health.matches("is healthy").count(),
+        3,
+        "three healthy etcd members:\n{health}"
+    );
+
+    // The taskbox's kubeconfig names node1: from now on ask node2.
+    let conf = std::fs::read_to_string(&c.kubeconfig).unwrap();
+    let via2 = c.dir.join("admin-via-node2.conf");
+    let conf: String = conf
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("server: ") {
+            Some(_) => "    server: https://10.77.0.12:6443\n".to_string(),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&via2, conf).unwrap();
+    c.kubeconfig = via2.display().to_string();
+
+    lab(&["cut", "node1"]);
+    let t_cut = Instant::now();
+    c.wait("node1 NotReady", Duration::from_secs(180), |c| {
+        ready_is(c, &[("node1", "Unknown")])
+    });
+    // The workers' kubelets report through their haproxy all along.
+    c.wait("the others Ready", Duration::from_secs(60), |c| {
+        ready_is(
+            c,
+            &[
+                ("node2", "True"),
+                ("node3", "True"),
+                ("node4", "True"),
+                ("node5", "True"),
+            ],
+        )
+    });
+    for w in ["node4", "node5"] {
+        c.wait(
+            &format!("the API through {w}'s haproxy"),
+            Duration::from_secs(60),
+            |_| kubectl_on(w, &format!("get node {w} -o name")).map(|_| ()),
+        );
+        // Once haproxy has marked node1 down, every request is answered.
+        for i in 0..10 {
+            let r = kubectl_on(w, &format!("get node {w} -o name"));
+            assert!(r.is_ok(), "request {i} through {w}'s haproxy: {r:?}");
+        }
+    }
+    // Writes reach the two etcd members left; a pod is scheduled and runs.
+    c.apply(&web_pod("after-cut", "node5"));
+    c.wait("a new pod Running", Duration::from_secs(120), |c| {
+        c.pod_phase("after-cut", "Running")
+    });
+    eprintln!("master cut: survived for {:?}", t_cut.elapsed());
+
+    lab(&["revive", "node1"]);
+    c.wait("node1 Ready again", Duration::from_secs(180), |c| {
+        c.nodes_ready(5)
+    });
+    let second = c.install();
+    let out2 = text(&second);
+    assert!(second.status.success(), "second install failed:\n{out2}");
+    assert!(
+        out2.contains(" changed=0 "),
+        "a second run must change nothing:\n{out2}"
+    );
+    lab(&["down"]);
+    eprintln!(
+        "HA e2e: all nodes Ready {ready_s:?} after start, total {:?}",
+        t0.elapsed()
+    );
+}

@@ -406,6 +406,7 @@ pub fn to_kubekey(c: &Cluster) -> KkFile {
         network_plugin: Some(cfg.text("kube_network_plugin")),
         registry_mirrors: list("docker_registry_mirrors"),
         insecure_registries: list("docker_insecure_registries"),
+        notes: Vec::new(),
     }
 }
 

@@ -78,25 +78,35 @@ storage_question() {
   done
 }
 
+# The newest install log, if any.
+newest_log() {
+  ls -1t "$LOG_DIR"/Install*.log 2>/dev/null | head -n 1
+}
+
 run_install() {
-  local mode=$1 bin rc
+  local mode=$1 bin rc before after
   bin=$(find_binary) || exit 1
   mkdir -p "$LOG_DIR"
   export KSINSTALL_HOME="$INSTALLER_DIR"
+  before=$(newest_log)
   # KSINSTALL_ARGS: more options for automation (e.g. --bundle DIR --until PHASE).
   # shellcheck disable=SC2086
   "$bin" install --mode "$mode" --yes --conf "$CONF_DIR" --log-dir "$LOG_DIR" ${KSINSTALL_ARGS:-}
   rc=$?
-  if [ $rc -ne 0 ]; then
-    red_white "failed!"
-    echo "**********************************"
-    echo "The install stopped: the lines above name the phase, the host and what to do."
-    echo "Full log: the newest Install[...].log in $LOG_DIR"
-    echo "After fixing it, continue with: $bin install --mode $mode --resume --conf $CONF_DIR"
-    echo "**********************************"
-    exit $rc
+  [ $rc -eq 0 ] && exit 0
+  # Exit 1: a phase failed; ksinstall has already said failed!, named the
+  # phase, the host, the log of this run and how to resume. Say nothing more.
+  [ $rc -eq 1 ] && exit 1
+  # Anything else stopped the run before any host changed (exit 2: the
+  # errors above). Name this run's log only if it wrote one.
+  after=$(newest_log)
+  red_white "failed!"
+  if [ -n "$after" ] && [ "$after" != "$before" ]; then
+    echo "Nothing was changed on any host. Fix what the lines above name, then run ./install.sh again. Log: $after"
+  else
+    echo "Nothing was changed on any host. Fix what the lines above name (in $CONF_DIR), then run ./install.sh again."
   fi
-  exit 0
+  exit $rc
 }
 
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
@@ -105,6 +115,7 @@ if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
 fi
 case "${1:-}" in
   -*)
+    echo "install.sh: unknown option '$1'" >&2
     usage
     exit 2
     ;;
@@ -123,6 +134,7 @@ case "${1:-}" in
     ;;
   "") ;;
   *)
+    echo "install.sh: unknown mode '$1' (all-in-one or multi-node)" >&2
     red_white "failed!,Parameter is wrong , Please check parameter is one or all"
     usage
     exit 2

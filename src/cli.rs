@@ -72,8 +72,11 @@ pub enum ModeArg {
 pub enum Verb {
     /// Show the inventory exactly as ansible-inventory would.
     Inventory {
-        /// Inventory file (default: conf/hosts.ini of the installer directory).
-        #[arg(short = 'i', long = "inventory")]
+        /// The conf directory. Default: the installer directory's conf/.
+        #[arg(long, value_name = "DIR")]
+        conf: Option<PathBuf>,
+        /// Inventory file. Default: CONF/hosts.ini.
+        #[arg(short = 'i', long = "inventory", value_name = "FILE")]
         inventory: Option<PathBuf>,
         /// Print the JSON of `ansible-inventory --list` (the default).
         #[arg(long, conflicts_with = "graph")]
@@ -189,6 +192,17 @@ pub fn default_conf_dir() -> PathBuf {
     PathBuf::from("conf")
 }
 
+/// The installer directory, which holds conf/ and receives logs/, state/
+/// and kubesphere/: the parent of the conf directory (the current directory
+/// when that cannot be found).
+pub fn installer_dir(conf_dir: &Path) -> PathBuf {
+    conf_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
 impl SourceArgs {
     pub fn sources(&self) -> Sources {
         Sources {
@@ -223,11 +237,13 @@ impl SourceArgs {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.verb {
         Verb::Inventory {
+            conf,
             inventory,
             list: _,
             graph,
         } => {
-            let path = inventory.unwrap_or_else(|| default_conf_dir().join("hosts.ini"));
+            let conf = conf.unwrap_or_else(default_conf_dir);
+            let path = inventory.unwrap_or_else(|| conf.join("hosts.ini"));
             let inv = ini::load(&path).map_err(|d| {
                 let mut r = Report::default();
                 r.push(d);
@@ -390,6 +406,7 @@ pub fn to_kubekey(c: &Cluster) -> KkFile {
         network_plugin: Some(cfg.text("kube_network_plugin")),
         registry_mirrors: list("docker_registry_mirrors"),
         insecure_registries: list("docker_insecure_registries"),
+        notes: Vec::new(),
     }
 }
 
@@ -424,15 +441,8 @@ fn run_install(
     phases: PhaseArgs,
 ) -> anyhow::Result<ExitCode> {
     let sources = src.sources();
-    let installer_dir = sources
-        .conf_dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."));
-    if conn.log_dir == Path::new("logs") {
-        conn.log_dir = installer_dir.join("logs");
-    }
+    let installer_dir = installer_dir(&sources.conf_dir);
+    conn.log_dir = conn.log_dir.or_else(|| Some(installer_dir.join("logs")));
     crate::install::run::install(
         cluster,
         crate::install::run::RunOptions {

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::config::{NetworkPlugin, StorageKind};
+use crate::config::{self, mistakes, NetworkPlugin, StorageKind};
 use crate::diag::{Diagnostic, Report};
-use crate::model::{Cluster, Connection, Mode, Role};
+use crate::model::{Cluster, Connection, Mode, Node, Role};
 
 pub fn check(c: &Cluster) -> Report {
     let mut r = Report::default();
@@ -136,6 +136,11 @@ fn addresses(c: &Cluster, r: &mut Report) {
     let mut by_ip: BTreeMap<IpAddr, Vec<&str>> = BTreeMap::new();
     let mut by_target: BTreeMap<(String, u16), Vec<&str>> = BTreeMap::new();
     for n in &c.nodes {
+        let masked = masked_addresses(c, n);
+        if !masked.is_empty() {
+            r.extend(masked);
+            continue;
+        }
         for (key, value) in [("ip", &n.ip), ("access_ip", &n.access_ip)] {
             if let Some(v) = value {
                 match parse_ip(v) {
@@ -193,7 +198,15 @@ fn addresses(c: &Cluster, r: &mut Report) {
         }
     }
     if let Some(lb) = &c.config.load_balancer {
-        if parse_ip(&lb.address).is_none() {
+        if mistakes::looks_masked(&lb.address) {
+            r.push(c.config.diag_at(
+                Diagnostic::error(
+                    "MaskedAddress",
+                    format!("loadbalancer_apiserver.address {} looks like a placeholder (a masked address): write the load balancer's real address", lb.address),
+                ),
+                "loadbalancer_apiserver",
+            ));
+        } else if parse_ip(&lb.address).is_none() {
             r.push(c.config.diag_at(
                 Diagnostic::error(
                     "LoadBalancer",
@@ -217,8 +230,85 @@ fn valid_dns_name(s: &str) -> bool {
         })
 }
 
+/// `10.xxx.xx.x`, `192.168.0.x`: an address masked before a file was
+/// posted, copied back as is. Named as such rather than "not an IP address"
+/// (or, for `ansible_host`, accepted as a host name).
+fn masked_addresses(c: &Cluster, n: &Node) -> Vec<Diagnostic> {
+    let (ip_key, host_key) = if is_kubekey(c) {
+        ("internalAddress", "address")
+    } else {
+        ("ip", "ansible_host")
+    };
+    let ssh = match &n.connection {
+        Connection::Ssh(t) => Some(&t.address),
+        Connection::Local => None,
+    };
+    [
+        (ip_key, n.ip.as_ref()),
+        ("access_ip", n.access_ip.as_ref()),
+        (host_key, ssh),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k, v?)))
+    .filter(|(_, v)| mistakes::looks_masked(v))
+    .map(|(k, v)| {
+        let msg = format!(
+            "'{}': {k} {v} looks like a placeholder (a masked address): write the machine's real address",
+            n.name
+        );
+        c.at_node(Diagnostic::error("MaskedAddress", msg), n)
+    })
+    .collect()
+}
+
+/// Whether the hosts come from a KubeKey file (messages then use its key names).
+fn is_kubekey(c: &Cluster) -> bool {
+    c.inventory_path
+        .as_ref()
+        .and_then(|p| p.extension())
+        .is_some_and(|e| e == "yaml" || e == "yml")
+}
+
+/// A password still holding a sample file's placeholder would fail at the
+/// first SSH login, after other hosts may have been changed.
+fn placeholder_passwords(c: &Cluster, n: &Node) -> Option<Diagnostic> {
+    let kubekey = is_kubekey(c);
+    let ssh = match &n.connection {
+        Connection::Ssh(t) => t.password.as_ref(),
+        Connection::Local => None,
+    };
+    let sudo = n.become_.as_ref().and_then(|b| b.password.as_ref());
+    let (ssh_key, key_file) = if kubekey {
+        ("password", "privateKeyPath")
+    } else {
+        ("ansible_ssh_pass", "ansible_ssh_private_key_file")
+    };
+    let found: Vec<(&str, &str)> = [(ssh_key, ssh), ("ansible_become_pass", sudo)]
+        .into_iter()
+        .filter_map(|(k, s)| Some((k, s?.expose().trim())))
+        .filter(|(_, v)| config::PLACEHOLDER_SECRETS.contains(v))
+        .collect();
+    let (_, value) = *found.first()?;
+    let keys: Vec<&str> = found.iter().map(|(k, _)| *k).collect();
+    Some(c.at_node(
+        Diagnostic::error(
+            "PlaceholderPassword",
+            format!(
+                "'{}': {} {} still the sample's placeholder {value}: write the real password of that machine (or log in with a key: {key_file})",
+                n.name,
+                keys.join(" and "),
+                if keys.len() == 1 { "is" } else { "are" },
+            ),
+        ),
+        n,
+    ))
+}
+
 fn credentials(c: &Cluster, r: &mut Report) {
     for n in &c.nodes {
+        if let Some(d) = placeholder_passwords(c, n) {
+            r.push(d);
+        }
         if let Connection::Ssh(t) = &n.connection {
             if t.password.is_none() && t.key_file.is_none() {
                 r.push(c.at_node(

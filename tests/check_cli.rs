@@ -41,7 +41,7 @@ fn root_layout_table() {
         "1.0 spelling nfs_server_enable: {out}"
     );
     assert!(
-        !out.contains("PASSWORD") && !out.contains("123456"),
+        !out.contains("Sphere@2020") && !out.contains("123456"),
         "secrets printed:\n{out}"
     );
 }
@@ -208,5 +208,187 @@ fn unreadable_and_malformed_files_exit_2_with_the_place() {
     );
     let missing = ksinstall(&["check", "--conf", "/nonexistent-conf"]);
     assert_eq!(missing.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A scratch installer directory: `<dir>/conf/` with these files.
+fn installer(tag: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ksinstall-{tag}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join("conf").join(name), text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn inventory_takes_conf_like_every_verb() {
+    let o = ksinstall(&["inventory", "--graph", "--conf", "tests/fixtures/seed-root"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("@kube-master:") && out.contains("node2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn run_logs_go_to_the_installer_directory_not_the_current_one() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hosts = format!("[all]\nn1 ansible_host=127.0.0.1 ansible_port={closed}\n");
+    let dir = installer("runlogs", &[("hosts.ini", &hosts)]);
+    let cwd = dir.join("elsewhere");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ksinstall"))
+        .current_dir(&cwd)
+        .args(["run", "--conf", "../conf", "--known-hosts", "../kh", "--"])
+        .arg("true")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "unreachable: {}", text(&o).1);
+    let logs: Vec<_> = std::fs::read_dir(dir.join("logs")).unwrap().collect();
+    assert_eq!(
+        logs.len(),
+        1,
+        "one run log in the installer directory's logs/"
+    );
+    assert!(
+        !cwd.join("logs").exists(),
+        "no logs/ in the current directory"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn placeholder_passwords_in_hosts_ini_are_errors() {
+    let vars = std::fs::read_to_string("tests/fixtures/seed-root/vars.yml").unwrap();
+    let hosts = "[all]\n\
+        master ansible_connection=local ip=192.168.0.1\n\
+        node1 ansible_host=192.168.0.2 ip=192.168.0.2 ansible_ssh_pass=CHANGE_ME\n\
+        node2 ansible_host=192.168.0.3 ip=192.168.0.3 ansible_user=ubuntu ansible_ssh_pass=s3cret ansible_become_pass=PASSWORD\n\
+        [kube-master]\nmaster\n[kube-node]\nnode1\nnode2\n[etcd]\nmaster\n";
+    let dir = installer("placeholder", &[("hosts.ini", hosts), ("vars.yml", &vars)]);
+    let o = ksinstall(&["check", "--conf", dir.join("conf").to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[ERROR PlaceholderPassword]: ")
+            && err.contains("hosts.ini:3: 'node1': ansible_ssh_pass is still the sample's placeholder CHANGE_ME"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "hosts.ini:4: 'node2': ansible_become_pass is still the sample's placeholder PASSWORD"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn kubekey_mistakes_are_named_with_their_line() {
+    let kk = "apiVersion: kubekey.kubesphere.io/v1alpha2\n\
+        kind: Cluster\n\
+        spec:\n\
+        \x20 hosts:\n\
+        \x20 - {name: master1, address: 10.0.0.1, user: root, password:123456}\n\
+        \x20 - {name: node1, address: 10.xxx.xx.x, user: root, password: abc}\n\
+        \x20 roleGroups:\n\
+        \x20   etcd: [master1]\n\
+        \x20   master: [master1]\n\
+        \x20   worker: [node1]\n\
+        \x20 kubernetes:\n\
+        \x20   version: v1.16.7\n\
+        \x20   etcd:\n\
+        \x20     type: kubekey\n";
+    let dir = installer("kkmistakes", &[("config.yaml", kk), ("vars.yml", "")]);
+    let conf = dir.join("conf");
+    let file = conf.join("config.yaml");
+    let o = ksinstall(&[
+        "check",
+        "--conf",
+        conf.to_str().unwrap(),
+        "-i",
+        file.to_str().unwrap(),
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for want in [
+        "config.yaml:5: `password:123456` is read as a key with no value: write `password: 123456`",
+        "config.yaml:6: 'node1': address 10.xxx.xx.x looks like a placeholder",
+        "[WARNING KubeKeyNesting]: ",
+        "config.yaml:13: `etcd:` is indented under `kubernetes:`: it belongs directly under `spec:`",
+    ] {
+        assert!(err.contains(want), "no {want:?} in:\n{err}");
+    }
+    assert!(
+        !err.contains("under `roleGroups:`"),
+        "etcd is a role group: {err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn kubekey_spec_under_metadata_says_so() {
+    let kk =
+        "kind: Cluster\nmetadata:\n  name: sample\n  spec:\n    hosts: []\n    roleGroups: {}\n";
+    let dir = installer("kkspec", &[("config.yaml", kk), ("vars.yml", "")]);
+    let conf = dir.join("conf");
+    let file = conf.join("config.yaml");
+    let o = ksinstall(&[
+        "check",
+        "--conf",
+        conf.to_str().unwrap(),
+        "-i",
+        file.to_str().unwrap(),
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "config.yaml:4: `spec:` is indented under `metadata:`: it must start at column 0"
+        ),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn vars_tabs_and_nested_keys_are_named_with_their_line() {
+    let hosts = std::fs::read_to_string("tests/fixtures/seed-root/hosts.ini").unwrap();
+    let dir = installer(
+        "varsmistakes",
+        &[
+            ("hosts.ini", &hosts),
+            (
+                "a.yml",
+                "kube_network_plugin: calico\nkube_proxy_mode:\n  kube_version: v1.16.7\n",
+            ),
+            (
+                "b.yml",
+                "kube_version: v1.16.7\nlocal_volume_enabled:\n\tfalse\n",
+            ),
+        ],
+    );
+    let o = ksinstall(&["check", "--conf", dir.join("conf").to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[ERROR NestedKey]: ")
+            && err.contains("a.yml:3: `kube_version:` is indented under `kube_proxy_mode:`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "b.yml:3: a tab in the indentation (line 3): tabs are not allowed in YAML indentation"
+        ),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

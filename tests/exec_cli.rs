@@ -11,10 +11,14 @@ use std::time::Duration;
 
 use exec_support::*;
 
+/// Runs a verb in `dir`, an installer directory (`dir/conf/`): its run log
+/// goes to `dir/logs/`.
 fn ksinstall(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ksinstall"))
         .current_dir(dir)
-        .args(args)
+        .args(&args[..1])
+        .args(["--conf", "conf"])
+        .args(&args[1..])
         .output()
         .unwrap()
 }
@@ -36,7 +40,8 @@ fn inventory(dir: &Path, s: &Sshd, extra: &str) -> String {
         pw = s.password,
         key = s.key_plain.display()
     );
-    let path = dir.join("hosts.ini");
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    let path = dir.join("conf").join("hosts.ini");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_yaml::{Mapping, Value as Yaml};
 
+use super::mistakes::{self, Misplaced};
 use super::yaml_text;
 use crate::diag::Diagnostic;
 use crate::inventory::hostpattern;
@@ -43,6 +44,102 @@ pub struct KkFile {
     pub network_plugin: Option<String>,
     pub registry_mirrors: Vec<String>,
     pub insecure_registries: Vec<String>,
+    /// Problems that do not stop the reading (misplaced keys, keys with a
+    /// colon inside): errors and warnings for the report.
+    pub notes: Vec<Diagnostic>,
+}
+
+/// The keys of `spec:`; those this installer reads first.
+const SPEC_READ: &[&str] = &[
+    "hosts",
+    "roleGroups",
+    "controlPlaneEndpoint",
+    "kubernetes",
+    "network",
+    "registry",
+];
+const SPEC_OTHER: &[&str] = &["etcd", "system", "storage", "addons"];
+const TOP: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
+
+fn spec_keys() -> Vec<&'static str> {
+    SPEC_READ.iter().chain(SPEC_OTHER).copied().collect()
+}
+
+/// `spec:` indented under `metadata:` (or missing, with its keys at the top
+/// level): the error says which, instead of "not a KubeKey file".
+fn no_spec(path: &Path, source: &str, doc: &Mapping) -> Diagnostic {
+    let bad = |msg: String, line| Diagnostic::error("KubeKeyConfig", msg).at(path, line);
+    let deep = mistakes::too_deep(doc, TOP);
+    if let Some(Misplaced {
+        under: Some(under), ..
+    }) = deep.iter().find(|m| m.key == "spec")
+    {
+        let line = mistakes::line_of(
+            source,
+            "spec:",
+            mistakes::line_of(source, &format!("{under}:"), 1).unwrap_or(1),
+        );
+        return bad(
+            format!(
+                "`spec:` is indented under `{under}:`: it must start at column 0, like `{under}:`"
+            ),
+            line,
+        );
+    }
+    let spec_keys = spec_keys();
+    if let Some(k) = doc
+        .keys()
+        .filter_map(Yaml::as_str)
+        .find(|k| spec_keys.contains(k))
+    {
+        let line = mistakes::line_of(source, &format!("{k}:"), 1);
+        return bad(format!("`{k}:` is at the top level and there is no `spec:`: write `spec:` above it and indent `{k}:` and its siblings under it"), line);
+    }
+    bad(
+        "no `spec:` mapping: not a KubeKey cluster file".into(),
+        Some(1),
+    )
+}
+
+/// Keys of `spec:` one level too deep (`etcd:` under `kubernetes:`) or too
+/// shallow (`kubernetes:` beside `spec:`). Errors for what this installer
+/// reads (it would be silently lost), warnings for the rest.
+fn misplaced(path: &Path, source: &str, doc: &Mapping, spec: &Mapping) -> Vec<Diagnostic> {
+    let diag = |key: &str, msg: String, line| {
+        let d = if SPEC_READ.contains(&key) {
+            Diagnostic::error("KubeKeyNesting", msg)
+        } else {
+            Diagnostic::warning("KubeKeyNesting", msg)
+        };
+        d.at(path, line)
+    };
+    let mut out = Vec::new();
+    // roleGroups' keys are group names, and `etcd` is one of them.
+    let deep = mistakes::too_deep(spec, &spec_keys());
+    for m in deep
+        .into_iter()
+        .filter(|m| m.under.as_deref() != Some("roleGroups"))
+    {
+        let under = m.under.unwrap_or_default();
+        let from = mistakes::line_of(source, &format!("{under}:"), 1).unwrap_or(1);
+        let line = mistakes::line_of(source, &format!("{}:", m.key), from);
+        out.push(diag(&m.key, format!("`{}:` is indented under `{under}:`: it belongs directly under `spec:`, at the same indentation as `{under}:`", m.key), line));
+    }
+    for k in doc
+        .keys()
+        .filter_map(Yaml::as_str)
+        .filter(|k| spec_keys().contains(k))
+    {
+        let line = mistakes::line_of(source, &format!("{k}:"), 1);
+        out.push(diag(
+            k,
+            format!(
+                "`{k}:` is at the top level: it belongs under `spec:`; indent it like `hosts:`"
+            ),
+            line,
+        ));
+    }
+    out
 }
 
 fn get<'a>(m: &'a Mapping, key: &str) -> Option<&'a Yaml> {
@@ -72,21 +169,32 @@ pub fn parse(path: &Path, source: &str) -> Result<KkFile, Diagnostic> {
         Diagnostic::error("KubeKeyConfig", msg.to_string()).at(path, line)
     };
     let doc: Yaml = serde_yaml::from_str(source).map_err(|e| {
-        Diagnostic::error("KubeKeyConfig", format!("not valid YAML: {e}"))
-            .at(path, e.location().map(|l| l.line()))
+        mistakes::tab_error("KubeKeyConfig", path, source).unwrap_or_else(|| {
+            Diagnostic::error("KubeKeyConfig", format!("not valid YAML: {e}"))
+                .at(path, e.location().map(|l| l.line()))
+        })
     })?;
-    let spec = doc
-        .as_mapping()
-        .and_then(|m| get(m, "spec"))
+    let Some(top) = doc.as_mapping() else {
+        return Err(bad(
+            "the file must be a mapping with `spec:`: not a KubeKey cluster file",
+            Some(1),
+        ));
+    };
+    let spec = get(top, "spec")
         .and_then(Yaml::as_mapping)
-        .ok_or_else(|| bad("no `spec:` mapping: not a KubeKey cluster file", Some(1)))?;
+        .ok_or_else(|| no_spec(path, source, top))?;
     let host_line = |name: &str| {
         source
             .lines()
             .position(|l| l.contains("name:") && l.contains(name))
             .map(|i| i + 1)
     };
-    let mut out = KkFile::default();
+    let mut notes = mistakes::colon_keys("KubeKeyConfig", path, source, &doc);
+    notes.extend(misplaced(path, source, top, spec));
+    let mut out = KkFile {
+        notes,
+        ..KkFile::default()
+    };
     for h in get(spec, "hosts")
         .and_then(Yaml::as_sequence)
         .into_iter()

@@ -9,6 +9,7 @@
 
 pub mod keys;
 pub mod kubekey;
+pub mod mistakes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -253,10 +254,14 @@ impl Config {
     }
 }
 
+/// Values the sample files ship where a password or secret goes, spelled
+/// as the samples spell them.
+pub const PLACEHOLDER_SECRETS: &[&str] = &["SHOULD_BE_REPLACED", "CHANGE_ME", "PASSWORD"];
+
 fn is_placeholder(s: &str) -> bool {
     let t = s.trim();
     t.is_empty()
-        || t == "SHOULD_BE_REPLACED"
+        || PLACEHOLDER_SECRETS.contains(&t)
         || t.starts_with("TYPE_")
         || matches!(
             t,
@@ -351,6 +356,7 @@ pub fn from_texts(files: &[(PathBuf, String)], report: &mut Report) -> Option<Co
                 continue;
             }
         };
+        report.extend(nested_known_keys(path, text, &map));
         let lines = key_lines(text);
         for (key, value) in map {
             let line = lines.get(&key).copied();
@@ -425,10 +431,40 @@ pub fn from_texts(files: &[(PathBuf, String)], report: &mut Report) -> Option<Co
     ))
 }
 
+/// Every key of these files is top-level: a known key found indented under
+/// another known key would be silently lost (and the outer key would get a
+/// mapping for a value). A key with a colon inside is named too.
+fn nested_known_keys(path: &Path, text: &str, map: &[(String, Yaml)]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (outer, value) in map {
+        out.extend(mistakes::colon_keys("ConfigSyntax", path, text, value));
+        let Some(inner) = value.as_mapping().filter(|_| keys::is_known(outer)) else {
+            continue;
+        };
+        let from = mistakes::line_of(text, &format!("{outer}:"), 1).unwrap_or(1);
+        for key in inner
+            .keys()
+            .filter_map(Yaml::as_str)
+            .filter(|k| keys::is_known(k))
+        {
+            out.push(
+                Diagnostic::error(
+                    "NestedKey",
+                    format!("`{key}:` is indented under `{outer}:`, so neither is set: every key of this file is top-level; start `{key}:` at column 0"),
+                )
+                .at(path, mistakes::line_of(text, &format!("{key}:"), from)),
+            );
+        }
+    }
+    out
+}
+
 fn parse_mapping(path: &Path, text: &str) -> Result<Vec<(String, Yaml)>, Diagnostic> {
     let doc: Yaml = serde_yaml::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
-        Diagnostic::error("ConfigSyntax", format!("not valid YAML: {e}")).at(path, line)
+        mistakes::tab_error("ConfigSyntax", path, text).unwrap_or_else(|| {
+            Diagnostic::error("ConfigSyntax", format!("not valid YAML: {e}")).at(path, line)
+        })
     })?;
     match doc {
         Yaml::Null => Ok(Vec::new()),

@@ -17,8 +17,11 @@ use crate::model::Secret;
 /// Host selection for the ad-hoc verbs.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExecArgs {
-    /// Inventory file (default: conf/hosts.ini)
-    #[arg(short = 'i', long = "inventory")]
+    /// The conf directory. Default: the installer directory's conf/.
+    #[arg(long, value_name = "DIR")]
+    pub conf: Option<PathBuf>,
+    /// Inventory file. Default: CONF/hosts.ini.
+    #[arg(short = 'i', long = "inventory", value_name = "FILE")]
     pub inventory: Option<PathBuf>,
     /// Hosts of this group (default: all).
     #[arg(short = 'g', long = "group")]
@@ -57,9 +60,10 @@ pub struct ConnArgs {
     /// File holding the passphrase of encrypted private keys.
     #[arg(long, value_name = "FILE")]
     pub key_passphrase_file: Option<PathBuf>,
-    /// Directory of run logs.
-    #[arg(long, default_value = "logs", value_name = "DIR")]
-    pub log_dir: PathBuf,
+    /// Directory of run logs. Default: the installer directory's logs/
+    /// (beside conf/), whatever the current directory.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
     /// No per-host progress lines.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -97,21 +101,30 @@ pub fn engine_for(
     opts.dry_run = conn.dry_run;
     opts.command_timeout = command_timeout;
     let redactor: Redactor = super::engine::redactor_for(&nodes, &opts.connect);
-    let log = RunLog::create(&conn.log_dir, verb, redactor.clone()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create the run log in {}: {e}",
-            conn.log_dir.display()
-        )
-    })?;
+    let log_dir = conn
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| crate::cli::installer_dir(&crate::cli::default_conf_dir()).join("logs"));
+    let log = RunLog::create(&log_dir, verb, redactor.clone())
+        .map_err(|e| anyhow::anyhow!("cannot create the run log in {}: {e}", log_dir.display()))?;
     let progress = Progress::new(redactor, conn.quiet);
     Ok(Engine::new(nodes, opts, log, progress)?)
 }
 
 fn build_engine(args: &ExecArgs, verb: &str) -> anyhow::Result<(Engine, Vec<usize>)> {
+    // --conf and -i mean what they mean for every other verb.
+    let conf = args
+        .conf
+        .clone()
+        .unwrap_or_else(crate::cli::default_conf_dir);
     let path = args
         .inventory
         .clone()
-        .unwrap_or_else(|| PathBuf::from("conf/hosts.ini"));
+        .unwrap_or_else(|| conf.join("hosts.ini"));
+    let mut conn = args.conn.clone();
+    conn.log_dir = conn
+        .log_dir
+        .or_else(|| Some(crate::cli::installer_dir(&conf).join("logs")));
     let inv = ini::load(&path).map_err(|d| {
         let mut r = crate::diag::Report::default();
         r.push(d);
@@ -128,12 +141,7 @@ fn build_engine(args: &ExecArgs, verb: &str) -> anyhow::Result<(Engine, Vec<usiz
     let nodes: Vec<_> = (0..inv.hosts.len())
         .map(|h| node_from_inventory(&inv, h, args.become_))
         .collect();
-    let engine = engine_for(
-        nodes,
-        &args.conn,
-        verb,
-        args.timeout.map(Duration::from_secs),
-    )?;
+    let engine = engine_for(nodes, &conn, verb, args.timeout.map(Duration::from_secs))?;
     Ok((engine, hosts))
 }
 

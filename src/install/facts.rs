@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::exec::shell::sh_quote;
+
 /// Runs as root (or through sudo) with POSIX sh; every line is `key=value`,
 /// multi-line sections are one line each with `|` separators.
 pub const SCRIPT: &str = r#"
@@ -34,10 +36,57 @@ echo "addresses=$(ip -o addr show 2>/dev/null | awk '{split($4,a,"/"); print a[1
 echo "routes=$(ip -o route show 2>/dev/null | awk '$0 !~ / dev (cni0|flannel\.[0-9]+|tunl0|vxlan\.calico|cali[0-9a-f]+)( |$)/ {print $1}' | tr '\n' '|')"
 echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{print $4}' | sed 's/.*://' | sort -un | tr '\n' '|')"
 echo "debs=$(dpkg-query -W -f='${Package}=${Version}|' 2>/dev/null)"
-for t in sudo curl openssl tar socat conntrack ebtables ipset containerd etcd kubelet kubeadm haproxy chronyd systemctl; do
-  if command -v "$t" >/dev/null 2>&1; then echo "tool_$t=yes"; else echo "tool_$t=no"; fi
-done
 "#;
+
+/// Commands whose presence is a fact (`tool_NAME=yes|no`).
+pub const TOOLS: &[&str] = &[
+    "sudo",
+    "curl",
+    "openssl",
+    "tar",
+    "socat",
+    "conntrack",
+    "ebtables",
+    "ipset",
+    "containerd",
+    "etcd",
+    "kubelet",
+    "kubeadm",
+    "kubectl",
+    "haproxy",
+    "chronyd",
+    "systemctl",
+];
+
+/// Kubernetes' own commands, whose version is a fact too (`version_NAME=v1.28.2`):
+/// preflight compares it with `kube_version` when no bundle replaces them.
+pub const KUBE_TOOLS: &[(&str, &str)] = &[
+    ("kubeadm", "version -o short"),
+    ("kubelet", "--version"),
+    ("kubectl", "version --client"),
+];
+
+/// The whole fact script: the fixed part, then one line per command. Names
+/// and arguments go through `sh_quote` like every value in a host command.
+pub fn script() -> String {
+    let mut s = SCRIPT.to_string();
+    for t in TOOLS {
+        let q = sh_quote(t);
+        s.push_str(&format!(
+            "if command -v {q} >/dev/null 2>&1; then echo tool_{t}=yes; else echo tool_{t}=no; fi\n"
+        ));
+    }
+    for (t, args) in KUBE_TOOLS {
+        let q = sh_quote(t);
+        let argv: Vec<String> = args.split(' ').map(sh_quote).collect();
+        // Bounded: a broken binary must not hold up fact gathering.
+        s.push_str(&format!(
+            "if command -v {q} >/dev/null 2>&1; then echo \"version_{t}=$(timeout 10 {q} {} 2>/dev/null | grep -o 'v[0-9][0-9.]*' | head -n 1)\"; fi\n",
+            argv.join(" ")
+        ));
+    }
+    s
+}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facts {
@@ -66,6 +115,9 @@ pub struct Facts {
     pub routes: Vec<String>,
     pub listening_ports: Vec<u16>,
     pub tools: BTreeMap<String, bool>,
+    /// Version of each of `KUBE_TOOLS` present (`v1.28.2`; empty when it
+    /// would not say).
+    pub versions: BTreeMap<String, String>,
     /// Debian packages installed: name -> version.
     pub debs: BTreeMap<String, String>,
 }
@@ -115,6 +167,10 @@ impl Facts {
                         })
                         .collect()
                 }
+                k if k.starts_with("version_") => {
+                    f.versions
+                        .insert(k["version_".len()..].to_string(), v.to_string());
+                }
                 k if k.starts_with("tool_") => {
                     f.tools.insert(k["tool_".len()..].to_string(), v == "yes");
                 }
@@ -158,6 +214,30 @@ mod tests {
         assert_eq!(f.listening_ports, [22, 6443]);
         assert!(f.has_tool("socat") && !f.has_tool("ipset") && !f.has_tool("curl"));
         assert!(f.systemd());
+    }
+
+    #[test]
+    fn kube_tools_and_their_versions() {
+        let f = Facts::parse("tool_kubeadm=yes\ntool_kubectl=no\nversion_kubeadm=v1.28.2\n");
+        assert!(f.has_tool("kubeadm") && !f.has_tool("kubectl"));
+        assert_eq!(f.versions["kubeadm"], "v1.28.2");
+        let s = script();
+        assert!(s.contains("command -v kubectl >/dev/null"), "{s}");
+        assert!(s.contains("timeout 10 kubeadm version -o short"), "{s}");
+        assert!(s.contains("echo tool_systemctl=yes"), "{s}");
+    }
+
+    #[test]
+    fn the_script_is_valid_sh() {
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", &script()])
+            .output()
+            .expect("sh runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]

@@ -102,6 +102,12 @@ pub trait Phase: Sync {
     /// Indices into `cluster.nodes` this phase runs on.
     fn hosts(&self, c: &Cluster) -> Vec<usize>;
     fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op>;
+    /// Commands of Kubernetes' own this phase runs on each of its hosts:
+    /// preflight checks that they will be there (host or bundle) before
+    /// anything changes, instead of a phase failing with `exit 127` halfway.
+    fn tools(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 fn indices(c: &Cluster, pred: impl Fn(&Node) -> bool) -> Vec<usize> {
@@ -411,6 +417,7 @@ pub struct Kubeadm {
     pub stage: Stage,
     pub hosts: fn(&Cluster) -> Vec<usize>,
     pub ops: fn(&Node, &Inputs) -> Vec<Op>,
+    pub tools: &'static [&'static str],
 }
 
 impl Phase for Kubeadm {
@@ -428,6 +435,9 @@ impl Phase for Kubeadm {
     }
     fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
         (self.ops)(node, inp)
+    }
+    fn tools(&self) -> &'static [&'static str] {
+        self.tools
     }
 }
 
@@ -584,6 +594,7 @@ pub static CONTROL_PLANE: Kubeadm = Kubeadm {
     stage: Stage::InstallingKubernetes,
     hosts: |c| indices(c, |n| n.has(Role::Master)),
     ops: control_plane_ops,
+    tools: &["kubeadm", "kubelet", "kubectl"],
 };
 
 pub static WORKERS: Kubeadm = Kubeadm {
@@ -592,6 +603,7 @@ pub static WORKERS: Kubeadm = Kubeadm {
     stage: Stage::InstallingKubernetes,
     hosts: |c| indices(c, |n| n.has(Role::Worker) && !n.has(Role::Master)),
     ops: worker_ops,
+    tools: &["kubeadm", "kubelet"],
 };
 
 pub static NETWORK: Kubeadm = Kubeadm {
@@ -600,6 +612,7 @@ pub static NETWORK: Kubeadm = Kubeadm {
     stage: Stage::InstallingKubernetes,
     hosts: first_master,
     ops: network_ops,
+    tools: &["kubectl"],
 };
 
 pub static STORAGE: Kubeadm = Kubeadm {
@@ -608,6 +621,7 @@ pub static STORAGE: Kubeadm = Kubeadm {
     stage: Stage::InstallingKubeSphere,
     hosts: first_master,
     ops: storage_ops,
+    tools: &["kubectl"],
 };
 
 pub static KUBESPHERE: Kubeadm = Kubeadm {
@@ -616,6 +630,7 @@ pub static KUBESPHERE: Kubeadm = Kubeadm {
     stage: Stage::InstallingKubeSphere,
     hosts: first_master,
     ops: kubesphere_ops,
+    tools: &["kubectl"],
 };
 
 /// The install, in order.

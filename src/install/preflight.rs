@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::Path;
 
 use ipnet::IpNet;
 
 use super::facts::Facts;
+use super::phases::Phase;
+use crate::config::KubeVersion;
 use crate::diag::{Diagnostic, Report};
 use crate::model::{Cluster, Mode, Node, Role};
 
@@ -49,6 +52,31 @@ pub struct Input<'a> {
     pub facts: &'a BTreeMap<String, Facts>,
     /// Packages the install will put on the hosts itself (from the bundle).
     pub provided_tools: &'a [String],
+    /// Per node: Kubernetes commands the chosen phases run there, each with
+    /// the phases that run it (`kube_tools_needed`).
+    pub kube_tools: &'a KubeTools,
+    /// Per node: binaries the bundle puts in /usr/local/bin (`kubeadm`...).
+    pub provided_binaries: &'a BTreeMap<String, Vec<String>>,
+    /// The bundle given, if any (for the hint).
+    pub bundle: Option<&'a Path>,
+}
+
+/// node name -> command -> phases that run it there.
+pub type KubeTools = BTreeMap<String, BTreeMap<&'static str, Vec<&'static str>>>;
+
+/// Which Kubernetes commands each node needs for these phases: masters
+/// kubeadm, kubelet and kubectl; workers kubeadm and kubelet.
+pub fn kube_tools_needed(c: &Cluster, phases: &[&dyn Phase]) -> KubeTools {
+    let mut out = KubeTools::new();
+    for p in phases {
+        for h in p.hosts(c) {
+            let per_node = out.entry(c.nodes[h].name.clone()).or_default();
+            for t in p.tools() {
+                per_node.entry(t).or_default().push(p.name());
+            }
+        }
+    }
+    out
 }
 
 pub fn check(input: &Input) -> Report {
@@ -63,6 +91,7 @@ pub fn check(input: &Input) -> Report {
         resources(c.mode, node, f, &mut r, &at);
         ports(node, f, &mut r, &at);
         tools(node, f, input.provided_tools, &mut r, &at);
+        kube_tools(input, node, f, &mut r, &at);
         addresses(c, node, f, &mut r, &at);
         if f.cgroup_v1 && crate::model::versions::minor(&c.config.kube_version) >= 35 {
             r.push(at(Diagnostic::warning(
@@ -228,6 +257,74 @@ fn tools(
     }
 }
 
+/// kubeadm, kubelet and kubectl come from the bundle or are on the host
+/// already; when neither, the phase that runs them would fail with
+/// `exit 127` after earlier phases changed the hosts, so it is named here.
+fn kube_tools(
+    input: &Input,
+    node: &Node,
+    f: &Facts,
+    r: &mut Report,
+    at: &dyn Fn(Diagnostic) -> Diagnostic,
+) {
+    let Some(needed) = input.kube_tools.get(&node.name) else {
+        return;
+    };
+    let provided = input.provided_binaries.get(&node.name);
+    let from_bundle = |t: &str| provided.is_some_and(|p| p.iter().any(|b| b == t));
+    let want = &input.cluster.config.kube_version;
+    let mut missing = Vec::new();
+    for (tool, phases) in needed {
+        if from_bundle(tool) {
+            continue;
+        }
+        if !f.has_tool(tool) {
+            let s = if phases.len() == 1 { "" } else { "s" };
+            missing.push(format!("{tool} (phase{s} {})", phases.join(", ")));
+            continue;
+        }
+        if let Some(d) = version_skew(node, tool, f, want) {
+            r.push(at(d));
+        }
+    }
+    if missing.is_empty() {
+        return;
+    }
+    let roles: Vec<&str> = node.roles.iter().map(|r| r.label()).collect();
+    let source = match input.bundle {
+        Some(b) => format!("the bundle {} lacks it", b.display()),
+        None => "no --bundle was given".to_string(),
+    };
+    let names: Vec<&str> = missing
+        .iter()
+        .map(|m| m.split(' ').next().unwrap_or(""))
+        .collect();
+    r.push(at(Diagnostic::error(
+        "KubeBinaries",
+        format!(
+            "'{}' ({}) lacks {}; {source}: pass --bundle DIR holding them (`ksinstall bundle build`), or install {} {want} on {}",
+            node.name,
+            roles.join(", "),
+            missing.join(", "),
+            names.join(", "),
+            node.name
+        ),
+    )));
+}
+
+/// The host's own kubeadm/kubelet/kubectl of another minor than
+/// `kube_version`: kubeadm refuses to install a newer control plane, and
+/// kubelets must not be newer than the API server.
+fn version_skew(node: &Node, tool: &str, f: &Facts, want: &KubeVersion) -> Option<Diagnostic> {
+    let have = f.versions.get(tool).filter(|v| !v.is_empty())?;
+    let same_minor =
+        KubeVersion::parse(have).is_some_and(|v| v.major == want.major && v.minor == want.minor);
+    (!same_minor).then(|| Diagnostic::warning(
+        "KubeBinaryVersion",
+        format!("'{}' has {tool} {have} but kube_version is {want}: the install would use the host's {tool}; install {tool} {want} there, or pass --bundle DIR holding it", node.name),
+    ))
+}
+
 fn addresses(
     c: &Cluster,
     node: &Node,
@@ -342,7 +439,10 @@ mod tests {
         let mut f = Facts::parse(&format!(
             "os_id=debian\nos_version=12\narch=x86_64\ncpus=4\nmem_kb=16000000\ndisk_free_kb=100000000\ninit=systemd\ntime=1000\nmachine_id={id}\naddresses=127.0.0.1|{ip}|\nroutes=default|10.77.0.0/16|\n"
         ));
-        for t in REQUIRED_TOOLS {
+        for t in REQUIRED_TOOLS
+            .iter()
+            .chain(&["kubeadm", "kubelet", "kubectl"])
+        {
             f.tools.insert(t.to_string(), true);
         }
         f
@@ -362,6 +462,9 @@ mod tests {
             cluster: &c,
             facts: &facts,
             provided_tools: &[],
+            kube_tools: &kube_tools_needed(&c, crate::install::phases::ALL),
+            provided_binaries: &BTreeMap::new(),
+            bundle: None,
         });
         assert!(!r.has_errors(), "{}", r.render());
     }
@@ -387,6 +490,9 @@ mod tests {
             cluster: &c,
             facts: &facts,
             provided_tools: &provided,
+            kube_tools: &KubeTools::new(),
+            provided_binaries: &BTreeMap::new(),
+            bundle: None,
         });
         let names: Vec<&str> = r.errors().map(|d| d.name.as_str()).collect();
         for n in [
@@ -406,5 +512,125 @@ mod tests {
             1,
             "ipset comes from the bundle"
         );
+    }
+
+    fn two_nodes() -> Cluster {
+        cluster(vec![
+            node("n1", "10.77.0.11", vec![Role::Master, Role::Etcd]),
+            node("n2", "10.77.0.12", vec![Role::Worker]),
+        ])
+    }
+
+    /// Facts of hosts with none of Kubernetes' commands.
+    fn bare() -> BTreeMap<String, Facts> {
+        let mut facts = BTreeMap::new();
+        for (n, ip) in [("n1", "10.77.0.11"), ("n2", "10.77.0.12")] {
+            let mut f = good(ip, n);
+            for t in ["kubeadm", "kubelet", "kubectl"] {
+                f.tools.insert(t.into(), false);
+            }
+            facts.insert(n.to_string(), f);
+        }
+        facts
+    }
+
+    fn kube_errors(
+        facts: &BTreeMap<String, Facts>,
+        binaries: &BTreeMap<String, Vec<String>>,
+        phases: &[&dyn Phase],
+    ) -> Vec<String> {
+        let c = two_nodes();
+        let r = check(&Input {
+            cluster: &c,
+            facts,
+            provided_tools: &[],
+            kube_tools: &kube_tools_needed(&c, phases),
+            provided_binaries: binaries,
+            bundle: None,
+        });
+        r.errors()
+            .filter(|d| d.name == "KubeBinaries")
+            .map(|d| d.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn missing_kube_binaries_without_a_bundle_are_named_per_host() {
+        let errors = kube_errors(&bare(), &BTreeMap::new(), crate::install::phases::ALL);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        let n1 = &errors[0];
+        assert!(
+            n1.starts_with("'n1' (master, etcd) lacks kubeadm (phase control-plane)"),
+            "{n1}"
+        );
+        assert!(
+            n1.contains("kubectl (phases control-plane, network, storage, kubesphere)"),
+            "{n1}"
+        );
+        assert!(n1.contains("no --bundle was given"), "{n1}");
+        assert!(
+            n1.contains("install kubeadm, kubectl, kubelet v1.16.7 on n1"),
+            "{n1}"
+        );
+        let n2 = &errors[1];
+        assert!(
+            n2.contains("'n2' (worker) lacks kubeadm (phase workers), kubelet (phase workers);"),
+            "{n2}"
+        );
+        assert!(!n2.contains("kubectl"), "workers do not run kubectl: {n2}");
+    }
+
+    #[test]
+    fn the_bundle_or_the_host_provides_them() {
+        let all = ["kubeadm", "kubelet", "kubectl"].map(String::from).to_vec();
+        let binaries = BTreeMap::from([("n1".to_string(), all.clone()), ("n2".to_string(), all)]);
+        assert!(kube_errors(&bare(), &binaries, crate::install::phases::ALL).is_empty());
+        let mut facts = bare();
+        for f in facts.values_mut() {
+            f.tools.insert("kubeadm".into(), true);
+            f.tools.insert("kubelet".into(), true);
+        }
+        let errors = kube_errors(&facts, &BTreeMap::new(), crate::install::phases::ALL);
+        assert_eq!(errors.len(), 1, "only the master lacks kubectl: {errors:?}");
+        assert!(
+            errors[0].contains("'n1' (master, etcd) lacks kubectl"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn phases_before_the_control_plane_need_no_kube_binaries() {
+        let until_lb = &crate::install::phases::ALL[..5];
+        assert!(kube_errors(&bare(), &BTreeMap::new(), until_lb).is_empty());
+    }
+
+    #[test]
+    fn a_host_binary_of_another_minor_is_a_warning() {
+        let c = two_nodes();
+        let mut facts = bare();
+        for f in facts.values_mut() {
+            for t in ["kubeadm", "kubelet", "kubectl"] {
+                f.tools.insert(t.into(), true);
+            }
+            f.versions.insert("kubeadm".into(), "v1.15.3".into());
+        }
+        let r = check(&Input {
+            cluster: &c,
+            facts: &facts,
+            provided_tools: &[],
+            kube_tools: &kube_tools_needed(&c, crate::install::phases::ALL),
+            provided_binaries: &BTreeMap::new(),
+            bundle: None,
+        });
+        assert!(!r.has_errors(), "{}", r.render());
+        let w: Vec<_> = r
+            .items
+            .iter()
+            .filter(|d| d.name == "KubeBinaryVersion")
+            .collect();
+        assert_eq!(w.len(), 2, "{}", r.render());
+        assert!(w[0]
+            .message
+            .contains("'n1' has kubeadm v1.15.3 but kube_version is v1.16.7"));
     }
 }

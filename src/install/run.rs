@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::facts::{Facts, SCRIPT};
+use super::facts::{self, Facts};
 use super::phases::{self, Inputs, Offline, Phase, Stage};
 use super::state::State;
 use super::{ops, preflight};
@@ -74,7 +74,7 @@ fn gather_facts(engine: &Engine, report: &mut Report, c: &Cluster) -> BTreeMap<S
         let out = ctx
             .perform(Action {
                 describe: "gather facts".into(),
-                script: SCRIPT.into(),
+                script: facts::script(),
                 stdin: &[],
                 timeout: Some(std::time::Duration::from_secs(60)),
                 mutates: false,
@@ -154,11 +154,20 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         None => Offline::default(),
     };
     let provided: Vec<String> = offline.packages.values().flatten().cloned().collect();
+    let binaries: BTreeMap<String, Vec<String>> = offline
+        .binaries
+        .iter()
+        .map(|(host, files)| (host.clone(), files.iter().map(|(f, _)| f.clone()).collect()))
+        .collect();
+    let phases: Vec<&dyn Phase> = chosen.iter().map(|&i| phases::ALL[i]).collect();
     report.extend(
         preflight::check(&preflight::Input {
             cluster: &cluster,
             facts: &facts,
             provided_tools: &provided,
+            kube_tools: &preflight::kube_tools_needed(&cluster, &phases),
+            provided_binaries: &binaries,
+            bundle: opts.bundle.as_deref(),
         })
         .items,
     );

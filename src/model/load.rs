@@ -49,6 +49,7 @@ pub fn load(src: &Sources, report: &mut Report) -> Option<Cluster> {
                 return None;
             }
         };
+        report.extend(kk.notes.iter().cloned());
         cfg = config::apply_kubekey(cfg, &path, &kk, report);
         return Some(Cluster::from_kubekey(path, &kk, cfg));
     }

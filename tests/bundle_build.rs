@@ -670,9 +670,19 @@ fn allow_missing_and_extra_images_for_a_partial_lab_bundle() {
     // A host's payload, in memory, as the install phases push it.
     let sel = select::for_host(&m, &plan, "node1");
     assert!(sel.entries.iter().any(|e| e.extra));
-    let p = select::host_payload(&out, &sel, 0).unwrap();
+    let mut cache = select::FileCache::new();
+    let p = select::host_payload(&out, &sel, 0, &mut cache).unwrap();
     assert_eq!(p.images.len(), 1);
     assert_eq!(p.images[0].0, "ksinstall-busybox_1.0.tar");
+    // Another host's payload shares the files already read: the installer
+    // holds (and hashes) each bundle file once, not once per host.
+    let sel2 = select::for_host(&m, &plan, "node2");
+    let p2 = select::host_payload(&out, &sel2, 0, &mut cache).unwrap();
+    assert_eq!(
+        p.images[0].1.bytes().as_ptr(),
+        p2.images[0].1.bytes().as_ptr(),
+        "one buffer for an image every host gets"
+    );
     assert!(
         p.packages.contains(&"socat".to_string())
             && !p.packages.contains(&"etcd-server".to_string())
@@ -694,6 +704,6 @@ fn allow_missing_and_extra_images_for_a_partial_lab_bundle() {
     // A changed file is refused rather than pushed.
     let socat = m.find(Kind::Deb, "socat", "").unwrap();
     std::fs::write(out.join(&socat.path), "changed").unwrap();
-    let e = select::host_payload(&out, &sel, 0).unwrap_err();
+    let e = select::host_payload(&out, &sel, 0, &mut Default::default()).unwrap_err();
     assert!(e.contains("run `ksinstall bundle verify`"), "{e}");
 }

@@ -144,7 +144,7 @@ fn packages_come_only_from_the_local_repository() {
         .insert("node1".into(), vec!["containerd".into(), "socat".into()]);
     off.repo_files.insert(
         "node1".into(),
-        vec![("Packages".into(), b"Package: socat\n".to_vec())],
+        vec![("Packages".into(), b"Package: socat\n".to_vec().into())],
     );
     let inp = Inputs {
         cluster: &c,
@@ -233,10 +233,40 @@ fn kubeadm_phases_init_the_first_master_and_join_the_rest() {
         !m2.iter().any(|o| o.contains("taint")),
         "masters not in kube-node keep their taint"
     );
+    assert!(!m2[2].contains("unshare"), "{m2:?}");
     let w = ops_of(&phases::WORKERS, &c, &inp, "node3");
     assert!(
         w[2].ends_with("unless test -f /etc/kubernetes/kubelet.conf"),
         "{w:?}"
+    );
+
+    // Internal LB: master2's API domain is itself, not up before its join;
+    // kubeadm join reads the rendered lines that lead to the first master,
+    // in a mount namespace of its own (the host's /etc/hosts stays).
+    files.get_mut("master2").unwrap().push(file(
+        ksinstall::render::JOIN_HOSTS,
+        "192.168.0.1 lb.kubesphere.local\n",
+    ));
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let m2 = ops_of(cp, &c, &inp, "master2");
+    assert!(
+        m2.iter()
+            .any(|o| o.starts_with("file /etc/kubernetes/kubeadm-join-hosts ")),
+        "{m2:?}"
+    );
+    let join = m2.iter().find(|o| o.contains("kubeadm join")).unwrap();
+    assert!(
+        join.contains("unshare --mount --propagation private sh -c")
+            && join.contains(
+                "cat /etc/kubernetes/kubeadm-join-hosts /etc/hosts >/run/ksinstall-join-hosts"
+            )
+            && join.contains("mount --bind /run/ksinstall-join-hosts /etc/hosts"),
+        "{join}"
     );
 }
 

@@ -2,12 +2,13 @@
 //! how apt (or yum) on the host is pointed at that local copy without
 //! touching the host's own package sources.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
 use super::aptrepo;
 use super::manifest::{Entry, Manifest};
 use super::needs::{Kind, Need, Plan};
+use crate::exec::Blob;
 
 /// Where the installer puts the host's part of the bundle.
 pub const HOST_DIR: &str = "/opt/ksinstall";
@@ -161,18 +162,23 @@ fn copy_tree(src: &Path, dest: &Path) -> Result<(), String> {
 /// the package names to install, binaries and image tarballs by file name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostPayload {
-    pub repo_files: Vec<(String, Vec<u8>)>,
+    pub repo_files: Vec<(String, Blob)>,
     pub packages: Vec<String>,
-    pub binaries: Vec<(String, Vec<u8>)>,
-    pub images: Vec<(String, Vec<u8>)>,
+    pub binaries: Vec<(String, Blob)>,
+    pub images: Vec<(String, Blob)>,
 }
 
-/// Reads the host's part of `bundle` (see `for_host`) into memory. Every
-/// file is checked against its manifest SHA-256 on the way.
+/// Bundle files read so far, by path inside the bundle: each is read and
+/// checked once, and held once, however many hosts get it.
+pub type FileCache = BTreeMap<String, Blob>;
+
+/// Reads the host's part of `bundle` (see `for_host`) into memory, through
+/// `cache`. Every file is checked against its manifest SHA-256 on the way.
 pub fn host_payload(
     bundle: &Path,
     sel: &HostSelection,
     date_epoch: u64,
+    cache: &mut FileCache,
 ) -> Result<HostPayload, String> {
     let mut p = HostPayload {
         packages: sel.packages.clone(),
@@ -183,15 +189,14 @@ pub fn host_payload(
         if !super::verify::safe_rel(&e.path) {
             return Err(format!("{:?}: not a path inside the bundle", e.path));
         }
-        let path = bundle.join(&e.path);
-        let data = std::fs::read(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-        let sum = super::hash::sha256_bytes(&data);
-        if sum != e.sha256 {
-            return Err(format!(
-                "{}: sha256 {sum}, manifest.json says {}: run `ksinstall bundle verify`",
-                e.path, e.sha256
-            ));
-        }
+        let data = match cache.get(&e.path) {
+            Some(b) if b.sha256() == e.sha256 => b.clone(),
+            _ => {
+                let b = read_checked(bundle, e)?;
+                cache.insert(e.path.clone(), b.clone());
+                b
+            }
+        };
         let file = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
         match e.kind {
             Kind::Deb | Kind::Rpm => {
@@ -213,10 +218,27 @@ pub fn host_payload(
                     .is_some_and(|f| keep.contains(f.trim_start_matches("./")))
             })
             .collect();
-        p.repo_files
-            .extend(aptrepo::index_files(&stanzas, date_epoch));
+        p.repo_files.extend(
+            aptrepo::index_files(&stanzas, date_epoch)
+                .into_iter()
+                .map(|(name, data)| (name, Blob::from(data))),
+        );
     }
     Ok(p)
+}
+
+/// A bundle file, read and checked against its manifest SHA-256.
+fn read_checked(bundle: &Path, e: &Entry) -> Result<Blob, String> {
+    let path = bundle.join(&e.path);
+    let data = std::fs::read(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let sum = super::hash::sha256_bytes(&data);
+    if sum != e.sha256 {
+        return Err(format!(
+            "{}: sha256 {sum}, manifest.json says {}: run `ksinstall bundle verify`",
+            e.path, e.sha256
+        ));
+    }
+    Ok(Blob::with_sha256(data, sum))
 }
 
 /// The sources.list line for a flat repository in `repo_dir` on the host.

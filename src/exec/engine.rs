@@ -18,6 +18,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::blob::Blob;
 use super::error::ExecError;
 use super::redact::Redactor;
 use super::runlog::{Progress, RunLog};
@@ -569,8 +570,32 @@ impl HostCtx<'_> {
         mode: Option<u32>,
         owner: Option<&str>,
     ) -> Result<Change, HostFail> {
+        let hash = hex::encode(Sha256::digest(data));
+        self.upload_hashed(data, &hash, dest, mode, owner)
+    }
+
+    /// `upload` of shared content whose SHA-256 is computed once for every
+    /// host (see `Blob`).
+    pub fn upload_blob(
+        &mut self,
+        blob: &Blob,
+        dest: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<Change, HostFail> {
+        self.upload_hashed(blob.bytes(), blob.sha256(), dest, mode, owner)
+    }
+
+    fn upload_hashed(
+        &mut self,
+        data: &[u8],
+        hash: &str,
+        dest: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+    ) -> Result<Change, HostFail> {
         let mut sent = false;
-        match self.upload_once(data, dest, mode, owner, &mut sent) {
+        match self.upload_once(data, hash, dest, mode, owner, &mut sent) {
             Err(HostFail::Exec(e @ ExecError::ConnectionLost { .. })) => {
                 let engine = self.engine;
                 let name = engine.nodes[self.index].name.clone();
@@ -587,7 +612,7 @@ impl HostCtx<'_> {
                     sh.close();
                 }
                 let mut again = false;
-                match self.upload_once(data, dest, mode, owner, &mut again)? {
+                match self.upload_once(data, hash, dest, mode, owner, &mut again)? {
                     // The lost attempt got as far as the rename.
                     Change::Unchanged if sent => {
                         self.changed = true;
@@ -604,6 +629,7 @@ impl HostCtx<'_> {
     fn upload_once(
         &mut self,
         data: &[u8],
+        hash: &str,
         dest: &str,
         mode: Option<u32>,
         owner: Option<&str>,
@@ -614,7 +640,6 @@ impl HostCtx<'_> {
                 "upload destination must be an absolute file path: {dest}"
             )));
         }
-        let hash = hex(&Sha256::digest(data));
         let q = sh_quote(dest);
         let check = self
             .perform(Action {
@@ -721,10 +746,6 @@ impl HostCtx<'_> {
             ))),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The user this process runs as.

@@ -13,6 +13,7 @@
 //!
 //! See docs/EXEC.md.
 
+pub mod blob;
 pub mod engine;
 pub mod error;
 pub mod knownhosts;
@@ -23,6 +24,7 @@ pub mod shell;
 pub mod transport;
 pub mod verbs;
 
+pub use blob::Blob;
 pub use engine::{
     Action, Change, Engine, EngineOptions, HostCtx, HostFail, HostReport, Status, StepReport,
     DEFAULT_FORKS,

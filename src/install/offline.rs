@@ -40,6 +40,7 @@ pub fn load(
         repo_dir: HOST_REPO_DIR.into(),
         ..Offline::default()
     };
+    let mut cache = select::FileCache::new();
     for node in &c.nodes {
         let sel = select::for_host(&manifest, &plan, &node.name);
         let missing: Vec<_> = sel
@@ -75,11 +76,11 @@ pub fn load(
                 node,
             ));
         }
-        let payload =
-            select::host_payload(bundle, &sel, 0).map_err(|e| anyhow::anyhow!("bundle: {e}"))?;
+        let payload = select::host_payload(bundle, &sel, 0, &mut cache)
+            .map_err(|e| anyhow::anyhow!("bundle: {e}"))?;
         let installed = facts.get(&node.name).map(|f| &f.debs);
         // A package already installed at the bundle's version is not sent again.
-        let repo: Vec<(String, Vec<u8>)> = payload
+        let repo: Vec<_> = payload
             .repo_files
             .into_iter()
             .filter(|(file, _)| match (deb_name_version(file), installed) {

@@ -4,14 +4,15 @@
 //! `apply` carries them out through the engine's mutation gate, skipping
 //! what is already in place so a re-run changes nothing.
 
-use crate::exec::{Action, Change, HostCtx, HostFail};
+use crate::exec::{Action, Blob, Change, HostCtx, HostFail};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// A whole file: uploaded atomically, skipped when already identical.
+    /// The content is shared, not copied, between the hosts that get it.
     File {
         path: String,
-        content: Vec<u8>,
+        content: Blob,
         mode: u32,
     },
     /// A block between two marker lines inside a file that others also edit
@@ -36,7 +37,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub fn file(path: &str, content: impl Into<Vec<u8>>, mode: u32) -> Op {
+    pub fn file(path: &str, content: impl Into<Blob>, mode: u32) -> Op {
         Op::File {
             path: path.to_string(),
             content: content.into(),
@@ -163,7 +164,7 @@ pub fn apply(ctx: &mut HostCtx, ops: &[Op]) -> Result<(), HostFail> {
                 content,
                 mode,
             } => {
-                if ctx.upload(content, path, Some(*mode), None)? != Change::Unchanged {
+                if ctx.upload_blob(content, path, Some(*mode), None)? != Change::Unchanged {
                     changed = true;
                 }
             }

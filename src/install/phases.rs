@@ -8,7 +8,9 @@ use super::facts::Facts;
 use super::ops::Op;
 use crate::bundle::select::LocalApt;
 use crate::exec::shell::sh_quote;
+use crate::exec::Blob;
 use crate::model::{Cluster, Node, Role};
+use crate::render::JOIN_HOSTS;
 
 /// A file rendered for a host (path on the host, content, mode).
 #[derive(Debug, Clone, PartialEq)]
@@ -27,13 +29,13 @@ pub struct Offline {
     /// Directory on the host holding the pushed `.deb`s and their index.
     pub repo_dir: String,
     /// (host, files to push into repo_dir: name, content)
-    pub repo_files: BTreeMap<String, Vec<(String, Vec<u8>)>>,
+    pub repo_files: BTreeMap<String, Vec<(String, Blob)>>,
     /// OS packages each host needs.
     pub packages: BTreeMap<String, Vec<String>>,
     /// Image tarballs each host imports: (name, content).
-    pub images: BTreeMap<String, Vec<(String, Vec<u8>)>>,
+    pub images: BTreeMap<String, Vec<(String, Blob)>>,
     /// Binaries (kubeadm, kubelet, ...) each host gets in /usr/local/bin.
-    pub binaries: BTreeMap<String, Vec<(String, Vec<u8>)>>,
+    pub binaries: BTreeMap<String, Vec<(String, Blob)>>,
 }
 
 /// Everything a phase computes from.
@@ -63,7 +65,7 @@ impl Inputs<'_> {
             .map(|f| match &f.block {
                 None => Op::File {
                     path: f.path.clone(),
-                    content: f.content.clone(),
+                    content: f.content.clone().into(),
                     mode: f.mode,
                 },
                 Some((begin, end)) => Op::Block {
@@ -230,11 +232,11 @@ impl Phase for Packages {
 /// A binary goes to /usr/local/bin; a release tarball (crictl, the CNI
 /// plugins, helm) is kept in the repository directory and unpacked where it
 /// belongs, again whenever the tarball changes.
-fn binary_ops(repo_dir: &str, file: &str, content: &[u8]) -> Vec<Op> {
+fn binary_ops(repo_dir: &str, file: &str, content: &Blob) -> Vec<Op> {
     let Some(u) = crate::bundle::needs::unpack_of(file) else {
         return vec![Op::file(
             &format!("/usr/local/bin/{file}"),
-            content.to_vec(),
+            content.clone(),
             0o755,
         )];
     };
@@ -242,7 +244,7 @@ fn binary_ops(repo_dir: &str, file: &str, content: &[u8]) -> Vec<Op> {
     let (t, dir) = (sh_quote(&tarball), sh_quote(u.dir));
     let stamp = sh_quote(&format!("{tarball}.unpacked"));
     vec![
-        Op::file(&tarball, content.to_vec(), 0o644),
+        Op::file(&tarball, content.clone(), 0o644),
         Op::run_unless(
             &format!("unpack {file} into {}", u.dir),
             &format!(
@@ -493,7 +495,10 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
     } else {
         ops.push(Op::run_unless(
             "join as a control-plane node",
-            &format!("timeout -k 600s 600s kubeadm join --config={config}"),
+            &control_plane_join(
+                &config,
+                !inp.files_under(&node.name, &[JOIN_HOSTS]).is_empty(),
+            ),
             "test -f /etc/kubernetes/kubelet.conf",
         ));
     }
@@ -505,6 +510,25 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
         ));
     }
     ops
+}
+
+/// `kubeadm join` of a master. With `join_hosts` (internal-LB mode) it runs
+/// in a mount namespace of its own whose /etc/hosts starts with the lines
+/// of JOIN_HOSTS, so the API domain (the master itself, on the host) leads
+/// kubeadm to the first master; the host's /etc/hosts is left as it is.
+fn control_plane_join(config: &str, join_hosts: bool) -> String {
+    let join = format!("kubeadm join --config={}", sh_quote(config));
+    if !join_hosts {
+        return format!("timeout -k 600s 600s {join}");
+    }
+    let inner = format!(
+        "cat {jh} /etc/hosts >/run/ksinstall-join-hosts && mount --bind /run/ksinstall-join-hosts /etc/hosts && exec {join}",
+        jh = sh_quote(JOIN_HOSTS)
+    );
+    format!(
+        "timeout -k 600s 600s unshare --mount --propagation private sh -c {}; rc=$?; rm -f /run/ksinstall-join-hosts; exit $rc",
+        sh_quote(&inner)
+    )
 }
 
 /// The join token lives 24 hours and the uploaded certificates two: on a

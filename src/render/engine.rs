@@ -27,6 +27,7 @@ templates![
     "kubeadm/_macros.j2",
     "kubeadm/init.yaml.j2",
     "kubeadm/join.yaml.j2",
+    "kubeadm/join-hosts.j2",
     "kubeadm/v1alpha3-init.yaml.j2",
     "kubeadm/v1alpha3-join.yaml.j2",
     "kubeadm/kubelet-config.yaml.j2",

@@ -26,6 +26,10 @@ use context::{Ctx, NodeCtx};
 use crate::config::{NetworkPlugin, StorageKind};
 use crate::model::Cluster;
 
+/// Extra `/etc/hosts` lines for `kubeadm join` of a master in internal-LB
+/// mode (read by the control-plane phase).
+pub const JOIN_HOSTS: &str = "/etc/kubernetes/kubeadm-join-hosts";
+
 /// Legacy markers of the `/etc/hosts` block (kubespray's blockinfile).
 pub const HOSTS_BEGIN: &str = "# Ansible inventory hosts BEGIN";
 pub const HOSTS_END: &str = "# Ansible inventory hosts END";
@@ -87,10 +91,6 @@ pub struct Facts {
     /// re-render does not re-issue them). `None`: a new CA and new leaves.
     pub etcd_certs: Option<EtcdCerts>,
     pub etcd_cluster_state: EtcdClusterState,
-    /// While the cluster is being built: in internal-LB mode every node's
-    /// `/etc/hosts` points the API domain at the first master, until the
-    /// other masters have joined and the workers' proxies run.
-    pub bootstrap: bool,
     /// `<conf>/templates`: overrides of built-in templates by relative name.
     pub templates_dir: Option<PathBuf>,
 }
@@ -397,7 +397,7 @@ fn cert_files(certs: &EtcdCerts, stem: &str) -> Vec<RenderedFile> {
     ]
 }
 
-fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx, facts: &Facts) -> Vec<Out> {
+fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
     let cfg = &cluster.config;
     let api = versions::kubeadm_api(&cfg.kube_version);
     let minor = versions::minor(&cfg.kube_version);
@@ -407,13 +407,7 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx, facts: &Facts) -> Vec<Out> {
     // /etc/hosts: which address this node uses for the API domain.
     let lb_ip = match ctx.lb.mode {
         "external" | "keepalived" => ctx.lb.address.clone(),
-        "internal" => Some(if facts.bootstrap {
-            ctx.nodes
-                .iter()
-                .find(|m| m.is_first_master)
-                .map(|m| m.address.clone())
-                .unwrap_or_default()
-        } else if n.is_master {
+        "internal" => Some(if n.is_master {
             n.ip.clone()
         } else {
             "127.0.0.1".to_string()
@@ -513,6 +507,10 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx, facts: &Facts) -> Vec<Out> {
                 0o600,
                 Kind::Yaml,
             ));
+            // A master's API domain is itself, not up until it has joined.
+            if n.is_master && ctx.lb.mode == "internal" {
+                v.push(out("kubeadm/join-hosts.j2", JOIN_HOSTS, 0o644, Kind::Text));
+            }
         }
         if n.is_master && cfg.network.plugin == NetworkPlugin::Calico {
             v.push(out(
@@ -646,7 +644,7 @@ fn host_files(
 ) -> Result<Vec<RenderedFile>> {
     let mut files = Vec::new();
     let existing = facts.nodes.get(&n.name).map(|f| &f.existing);
-    for o in plan(cluster, ctx, n, facts) {
+    for o in plan(cluster, ctx, n) {
         let text = engine.render(&o.template, &ctx.for_node(n, &o.extra))?;
         let (content, merge) = match o.kind {
             Kind::HostsBlock => (

@@ -33,6 +33,9 @@ pub struct Diagnostic {
     pub name: String,
     pub message: String,
     pub location: Option<Location>,
+    /// The inventory host it is about (`Cluster::at_node`): the same
+    /// finding on many hosts is shown once, with the hosts named.
+    pub host: Option<String>,
 }
 
 impl Diagnostic {
@@ -42,6 +45,7 @@ impl Diagnostic {
             name: name.to_string(),
             message: message.into(),
             location: None,
+            host: None,
         }
     }
 
@@ -60,8 +64,20 @@ impl Diagnostic {
         self
     }
 
+    pub fn on_host(mut self, host: &str) -> Self {
+        self.host = Some(host.to_string());
+        self
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// The message with its host written `'*'`: equal for the same finding
+    /// on different hosts.
+    fn shape(&self) -> Option<String> {
+        let h = self.host.as_ref()?;
+        Some(self.message.replace(&format!("'{h}'"), "'*'"))
     }
 }
 
@@ -118,17 +134,55 @@ impl Report {
         }
     }
 
-    /// Warnings first, then errors, each group in the order found.
+    /// Warnings first, then errors, each group in the order found. The same
+    /// finding on several hosts is one line: how many hosts and which, then
+    /// the first host's diagnostic.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for sev in [Severity::Warning, Severity::Error] {
-            for d in self.items.iter().filter(|d| d.severity == sev) {
-                out.push_str(&d.to_string());
-                out.push('\n');
+            let items: Vec<&Diagnostic> = self.items.iter().filter(|d| d.severity == sev).collect();
+            let mut shown = vec![false; items.len()];
+            for (i, d) in items.iter().enumerate() {
+                if shown[i] {
+                    continue;
+                }
+                let mut hosts = Vec::new();
+                if let Some(shape) = d.shape() {
+                    for (j, e) in items.iter().enumerate().skip(i) {
+                        if !shown[j] && e.name == d.name && e.shape().as_ref() == Some(&shape) {
+                            shown[j] = true;
+                            hosts.extend(e.host.clone());
+                        }
+                    }
+                }
+                let line = d.to_string();
+                match line.split_once("]: ") {
+                    Some((tag, rest)) if hosts.len() > 1 => out.push_str(&format!(
+                        "{tag}]: on {} hosts ({}), e.g. {rest}\n",
+                        hosts.len(),
+                        host_list(&hosts)
+                    )),
+                    _ => out.push_str(&format!("{line}\n")),
+                }
             }
         }
         out
     }
+}
+
+/// `a, b, c`, or the first eight and how many more.
+fn host_list(hosts: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = hosts
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if hosts.len() > SHOWN {
+        s.push_str(&format!(" and {} more", hosts.len() - SHOWN));
+    }
+    s
 }
 
 /// An error that carries its diagnostics; the binary prints them and exits 2.
@@ -149,3 +203,33 @@ impl fmt::Display for Invalid {
 }
 
 impl std::error::Error for Invalid {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_finding_on_many_hosts_is_one_line() {
+        let mut r = Report::default();
+        for h in ["node1", "node2", "node3"] {
+            r.push(
+                Diagnostic::warning("CPU", format!("'{h}' has 2 CPUs"))
+                    .on_host(h)
+                    .at(Path::new("hosts.ini"), Some(3)),
+            );
+        }
+        r.push(Diagnostic::warning("CPU", "'node4' has 1 CPUs").on_host("node4"));
+        r.push(Diagnostic::error("Disk", "'node1' is full").on_host("node1"));
+        assert_eq!(
+            r.render(),
+            "[WARNING CPU]: on 3 hosts (node1, node2, node3), e.g. hosts.ini:3: 'node1' has 2 CPUs\n\
+             [WARNING CPU]: 'node4' has 1 CPUs\n\
+             [ERROR Disk]: 'node1' is full\n"
+        );
+        let many: Vec<String> = (1..=10).map(|i| format!("n{i}")).collect();
+        assert_eq!(
+            host_list(&many),
+            "n1, n2, n3, n4, n5, n6, n7, n8 and 2 more"
+        );
+    }
+}

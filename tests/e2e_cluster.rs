@@ -162,13 +162,7 @@ fn a_real_cluster_on_the_lab() {
     );
 
     // A second run changes nothing.
-    let second = c.install();
-    let out2 = text(&second);
-    assert!(second.status.success(), "second install failed:\n{out2}");
-    assert!(
-        out2.contains(" changed=0 "),
-        "a second run must change nothing:\n{out2}"
-    );
+    c.rerun_changes_nothing();
 
     lab(&["down"]);
     eprintln!(

@@ -147,13 +147,7 @@ fn a_highly_available_cluster_survives_a_master_cut() {
     c.wait("node1 Ready again", Duration::from_secs(180), |c| {
         c.nodes_ready(5)
     });
-    let second = c.install();
-    let out2 = text(&second);
-    assert!(second.status.success(), "second install failed:\n{out2}");
-    assert!(
-        out2.contains(" changed=0 "),
-        "a second run must change nothing:\n{out2}"
-    );
+    c.rerun_changes_nothing();
     lab(&["down"]);
     eprintln!(
         "HA e2e: all nodes Ready {ready_s:?} after start, total {:?}",

@@ -38,16 +38,9 @@ echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{pr
 echo "debs=$(dpkg-query -W -f='${Package}=${Version}|' 2>/dev/null)"
 "#;
 
-/// Commands whose presence is a fact (`tool_NAME=yes|no`).
-pub const TOOLS: &[&str] = &[
-    "sudo",
-    "curl",
-    "openssl",
-    "tar",
-    "socat",
-    "conntrack",
-    "ebtables",
-    "ipset",
+/// Commands whose presence is a fact (`tool_NAME=yes|no`), beyond
+/// preflight's REQUIRED_TOOLS (facts too).
+pub const OTHER_TOOLS: &[&str] = &[
     "containerd",
     "etcd",
     "kubelet",
@@ -70,7 +63,7 @@ pub const KUBE_TOOLS: &[(&str, &str)] = &[
 /// and arguments go through `sh_quote` like every value in a host command.
 pub fn script() -> String {
     let mut s = SCRIPT.to_string();
-    for t in TOOLS {
+    for t in super::preflight::REQUIRED_TOOLS.iter().chain(OTHER_TOOLS) {
         let q = sh_quote(t);
         s.push_str(&format!(
             "if command -v {q} >/dev/null 2>&1; then echo tool_{t}=yes; else echo tool_{t}=no; fi\n"

@@ -72,6 +72,7 @@ impl Cluster {
 
     /// A diagnostic pinned to the node's line in the inventory, when known.
     pub fn at_node(&self, d: Diagnostic, node: &Node) -> Diagnostic {
+        let d = d.on_host(&node.name);
         match &self.inventory_path {
             Some(p) => d.at(p, node.line),
             None => d,

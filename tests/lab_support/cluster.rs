@@ -76,6 +76,7 @@ impl Layout {
 /// Fresh lab hosts, the offline bundle and an installer directory whose
 /// hosts.ini has the layout's groups.
 pub fn prepare(layout: &Layout) -> Cluster {
+    disk_room();
     lab(&["up", &layout.hosts.to_string(), "--systemd", "--force"]);
     let dir = PathBuf::from(std::env::var("E2E_CLUSTER_DIR").unwrap_or_else(|_| layout.dir.into()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -114,9 +115,39 @@ pub fn prepare(layout: &Layout) -> Cluster {
     }
 }
 
+/// The lab's kubelets keep their images and pods on this machine's disk and
+/// evict pods when under 15 % of it is free (imagefs.available): a clear
+/// stop here rather than pods evicted at random later.
+fn disk_room() {
+    let dir = lab_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = run(
+        30,
+        "df",
+        &["-B1", "--output=size,avail", dir.to_str().unwrap()],
+        &[],
+    );
+    let t = String::from_utf8_lossy(&o.stdout).into_owned();
+    let n: Vec<f64> = t
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    if let [size, avail] = n[..] {
+        assert!(
+            avail / size > 0.17,
+            "{}: {:.0} GB free of {:.0} GB; the lab's kubelets evict pods under 15 %: free some space first",
+            dir.display(),
+            avail / 1e9,
+            size / 1e9
+        );
+    }
+}
+
 impl Cluster {
     /// `ksinstall install` from the taskbox. The ks-installer image cannot
-    /// be built here: its named preflight error is ignored.
+    /// be built here, and the lab hosts see this machine's disk (whose free
+    /// space the cluster's own images lower): those two named preflight
+    /// errors are ignored.
     pub fn install(&self) -> Output {
         let conf = self.installer.join("conf");
         let known = lab_dir().join("known_hosts");
@@ -135,9 +166,20 @@ impl Cluster {
                 "--known-hosts",
                 known.to_str().unwrap(),
                 "--ignore-errors",
-                "KubeSphereImage",
+                "KubeSphereImage,Disk",
             ],
         )
+    }
+
+    /// A second `install` succeeds and changes nothing.
+    pub fn rerun_changes_nothing(&self) {
+        let second = self.install();
+        let out = text(&second);
+        assert!(second.status.success(), "second install failed:\n{out}");
+        assert!(
+            out.contains(" changed=0 "),
+            "a second run must change nothing:\n{out}"
+        );
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {

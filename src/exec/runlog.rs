@@ -45,11 +45,24 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// Creates `dir/<Verb>[...].log` (and `dir`).
+    /// Creates `dir/<Verb>[...].log` (and `dir`). The log holds every
+    /// command and its output (secrets redacted, but host facts, addresses
+    /// and configurations remain): readable by its owner only, in a
+    /// directory of mode 0700.
     pub fn create(dir: &Path, verb: &str, redactor: Redactor) -> std::io::Result<RunLog> {
-        std::fs::create_dir_all(dir)?;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        // A directory that exists keeps its mode (`--log-dir /tmp` must not
+        // close /tmp); one made here is 0700.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         let path = dir.join(log_file_name(verb));
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)?;
         Ok(RunLog {
             path: Some(path),
             file: Some(Mutex::new(file)),
@@ -166,5 +179,28 @@ impl Progress {
             format!("{head}{st}: {first}")
         };
         let _ = self.term.write_line(&line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tmp.path().join("installer/logs");
+        let log = RunLog::create(&dir, "install", Redactor::default()).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(log.path().unwrap()), 0o600);
+        // A directory that is there already keeps its mode.
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let log = RunLog::create(&shared, "install", Redactor::default()).unwrap();
+        assert_eq!(mode(&shared), 0o777);
+        assert_eq!(mode(log.path().unwrap()), 0o600);
     }
 }

@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         nodes,
         opts,
         RunLog::disabled(r.clone()),
-        Progress::new(r, true),
+        Progress::new(r, true, false),
     )
     .unwrap();
     let mut failed = 0;

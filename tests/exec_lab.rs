@@ -94,7 +94,7 @@ fn lab_hosts_down_and_cut_mid_run() {
         nodes,
         opts,
         RunLog::create(tmp.path(), "Lab", r.clone()).unwrap(),
-        Progress::new(r, true),
+        Progress::new(r, true, false),
     )
     .unwrap();
     let all = [0, 1, 2];

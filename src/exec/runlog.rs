@@ -104,19 +104,24 @@ pub struct Progress {
     term: Term,
     color: bool,
     quiet: bool,
+    verbose: bool,
     total: AtomicUsize,
     done: AtomicUsize,
     redactor: Redactor,
 }
 
 impl Progress {
-    pub fn new(redactor: Redactor, quiet: bool) -> Progress {
+    /// `quiet`: nothing on the screen; default: a line when a step begins
+    /// and one per host when it ends; `verbose`: every operation as well
+    /// (the log always has every operation).
+    pub fn new(redactor: Redactor, quiet: bool, verbose: bool) -> Progress {
         let term = Term::stderr();
         let color = term.is_term();
         Progress {
             term,
             color,
             quiet,
+            verbose,
             total: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             redactor,
@@ -140,7 +145,7 @@ impl Progress {
 
     /// A host is doing something (connecting, running, uploading).
     pub fn working(&self, host: &str, what: &str) {
-        if self.quiet {
+        if self.quiet || !self.verbose {
             return;
         }
         let what = self.redactor.redact(what);

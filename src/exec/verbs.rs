@@ -67,6 +67,9 @@ pub struct ConnArgs {
     /// No per-host progress lines.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Every operation on the screen as it runs (the log has them anyway).
+    #[arg(short = 'v', long, conflicts_with = "quiet")]
+    pub verbose: bool,
 }
 
 /// An engine over `nodes`, connecting as `conn` says, logging to
@@ -107,7 +110,7 @@ pub fn engine_for(
         .unwrap_or_else(|| crate::cli::installer_dir(&crate::cli::default_conf_dir()).join("logs"));
     let log = RunLog::create(&log_dir, verb, redactor.clone())
         .map_err(|e| anyhow::anyhow!("cannot create the run log in {}: {e}", log_dir.display()))?;
-    let progress = Progress::new(redactor, conn.quiet);
+    let progress = Progress::new(redactor, conn.quiet, conn.verbose);
     Ok(Engine::new(nodes, opts, log, progress)?)
 }
 

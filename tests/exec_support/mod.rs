@@ -299,7 +299,7 @@ pub fn options(dir: &Path) -> EngineOptions {
 pub fn engine(nodes: Vec<Node>, opts: EngineOptions, logdir: &Path) -> Engine {
     let r = redactor_for(&nodes, &opts.connect);
     let log = RunLog::create(logdir, "Test", r.clone()).unwrap();
-    Engine::new(nodes, opts, log, Progress::new(r, true)).unwrap()
+    Engine::new(nodes, opts, log, Progress::new(r, true, false)).unwrap()
 }
 
 pub use ksinstall::exec::engine::redactor_for;

@@ -442,7 +442,7 @@ fn run_install(
 ) -> anyhow::Result<ExitCode> {
     let sources = src.sources();
     let installer_dir = installer_dir(&sources.conf_dir);
-    conn.log_dir = conn.log_dir.or_else(|| Some(installer_dir.join("logs")));
+    conn = conn.in_installer(&installer_dir);
     crate::install::run::install(
         cluster,
         crate::install::run::RunOptions {

@@ -7,6 +7,9 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyChange {
     pub host: String,
+    /// The host as known_hosts stores it (`10.0.0.1`, `[10.0.0.1]:2222`):
+    /// what `ssh-keygen -R` takes.
+    pub entry: String,
     pub known_hosts: String,
     pub line: usize,
     pub key_type: String,
@@ -140,8 +143,9 @@ impl fmt::Display for ExecError {
             ExecError::HostKeyChanged(c) => write!(
                 f,
                 "REMOTE HOST IDENTIFICATION HAS CHANGED for {host}: {known_hosts}:{line} records {key_type} key {expected}, the host now presents {got}. \
-                 If the host was reinstalled, remove that line (ssh-keygen -R {host}); otherwise someone may be intercepting the connection",
+                 If the host was reinstalled, remove that line (ssh-keygen -R '{entry}' -f {known_hosts}); otherwise someone may be intercepting the connection",
                 host = c.host,
+                entry = c.entry,
                 known_hosts = c.known_hosts,
                 line = c.line,
                 key_type = c.key_type,

@@ -192,6 +192,7 @@ impl KnownHosts {
         if let Some(e) = mismatch {
             return Err(ExecError::HostKeyChanged(Box::new(KeyChange {
                 host: display.to_string(),
+                entry: token.clone(),
                 known_hosts: self.path.display().to_string(),
                 line: e.line,
                 key_type,
@@ -405,6 +406,11 @@ mod tests {
             msg.contains("node1")
                 && msg.contains(&fingerprint(&key_a))
                 && msg.contains(&fingerprint(&key_b)),
+            "{msg}"
+        );
+        // The hint names the entry as stored, and the file.
+        assert!(
+            msg.contains(&format!("ssh-keygen -R '[h]:2222' -f {}", path.display())),
             "{msg}"
         );
         assert!(matches!(

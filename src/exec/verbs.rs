@@ -51,7 +51,8 @@ pub struct ConnArgs {
     /// Seconds allowed for TCP connect, and for the SSH handshake.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
-    /// known_hosts file (default: ~/.ssh/known_hosts).
+    /// known_hosts file (default: the installer directory's known_hosts,
+    /// beside conf/; `~/.ssh/known_hosts` only when named here).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
     /// Refuse hosts whose key is not in known_hosts (default: record it).
@@ -70,6 +71,20 @@ pub struct ConnArgs {
     /// Every operation on the screen as it runs (the log has them anyway).
     #[arg(short = 'v', long, conflicts_with = "quiet")]
     pub verbose: bool,
+}
+
+impl ConnArgs {
+    /// The installer directory's defaults for what was not given: the run
+    /// logs in its `logs/`, the host keys in its `known_hosts` (a rebuilt
+    /// host set stays apart from the user's own ~/.ssh/known_hosts, which
+    /// `--known-hosts` names when wanted).
+    pub fn in_installer(mut self, installer_dir: &Path) -> ConnArgs {
+        self.log_dir = self.log_dir.or_else(|| Some(installer_dir.join("logs")));
+        self.known_hosts = self
+            .known_hosts
+            .or_else(|| Some(installer_dir.join("known_hosts")));
+        self
+    }
 }
 
 /// An engine over `nodes`, connecting as `conn` says, logging to
@@ -124,10 +139,10 @@ fn build_engine(args: &ExecArgs, verb: &str) -> anyhow::Result<(Engine, Vec<usiz
         .inventory
         .clone()
         .unwrap_or_else(|| conf.join("hosts.ini"));
-    let mut conn = args.conn.clone();
-    conn.log_dir = conn
-        .log_dir
-        .or_else(|| Some(crate::cli::installer_dir(&conf).join("logs")));
+    let conn = args
+        .conn
+        .clone()
+        .in_installer(&crate::cli::installer_dir(&conf));
     let inv = ini::load(&path).map_err(|d| {
         let mut r = crate::diag::Report::default();
         r.push(d);
@@ -291,4 +306,29 @@ pub fn copy(
     let code = summarize(&engine, &report);
     engine.close_all();
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        conn: ConnArgs,
+    }
+
+    #[test]
+    fn host_keys_and_logs_default_to_the_installer_directory() {
+        let c = Cli::parse_from(["x"])
+            .conn
+            .in_installer(Path::new("/srv/ks"));
+        assert_eq!(c.known_hosts, Some(PathBuf::from("/srv/ks/known_hosts")));
+        assert_eq!(c.log_dir, Some(PathBuf::from("/srv/ks/logs")));
+        let c = Cli::parse_from(["x", "--known-hosts", "/root/.ssh/known_hosts"])
+            .conn
+            .in_installer(Path::new("/srv/ks"));
+        assert_eq!(c.known_hosts, Some(PathBuf::from("/root/.ssh/known_hosts")));
+    }
 }

@@ -116,6 +116,9 @@ fn start(out: &Path, kubectl: &Path, dir: &Path, procs: &mut Procs) -> Api {
             format!("--etcd-servers=http://127.0.0.1:{client}"),
             "--bind-address=127.0.0.1".into(),
             "--advertise-address=127.0.0.1".into(),
+            // From 1.37 the lease reconciler refuses a loopback address: a
+            // lone oracle needs no `kubernetes` service endpoints.
+            "--endpoint-reconciler-type=none".into(),
             format!("--secure-port={secure}"),
             format!("--cert-dir={}", dir.join("certs").display()),
             format!("--service-account-key-file={}", sa.display()),

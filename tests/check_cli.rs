@@ -308,17 +308,7 @@ fn kubekey_mistakes_are_named_with_their_line() {
         \x20   etcd:\n\
         \x20     type: kubekey\n";
     let dir = installer("kkmistakes", &[("config.yaml", kk), ("vars.yml", "")]);
-    let conf = dir.join("conf");
-    let file = conf.join("config.yaml");
-    let o = ksinstall(&[
-        "check",
-        "--conf",
-        conf.to_str().unwrap(),
-        "-i",
-        file.to_str().unwrap(),
-    ]);
-    let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = check_refuses_kubekey(&dir);
     for want in [
         "config.yaml:5: `password:123456` is read as a key with no value: write `password: 123456`",
         "config.yaml:6: 'node1': address 10.xxx.xx.x looks like a placeholder",
@@ -334,11 +324,8 @@ fn kubekey_mistakes_are_named_with_their_line() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[test]
-fn kubekey_spec_under_metadata_says_so() {
-    let kk =
-        "kind: Cluster\nmetadata:\n  name: sample\n  spec:\n    hosts: []\n    roleGroups: {}\n";
-    let dir = installer("kkspec", &[("config.yaml", kk), ("vars.yml", "")]);
+/// `check` of DIR/conf/config.yaml as the inventory: exit 2, its stderr.
+fn check_refuses_kubekey(dir: &std::path::Path) -> String {
     let conf = dir.join("conf");
     let file = conf.join("config.yaml");
     let o = ksinstall(&[
@@ -350,6 +337,15 @@ fn kubekey_spec_under_metadata_says_so() {
     ]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
+    err
+}
+
+#[test]
+fn kubekey_spec_under_metadata_says_so() {
+    let kk =
+        "kind: Cluster\nmetadata:\n  name: sample\n  spec:\n    hosts: []\n    roleGroups: {}\n";
+    let dir = installer("kkspec", &[("config.yaml", kk), ("vars.yml", "")]);
+    let err = check_refuses_kubekey(&dir);
     assert!(
         err.contains(
             "config.yaml:4: `spec:` is indented under `metadata:`: it must start at column 0"

@@ -314,3 +314,44 @@ fn etcd_health_uses_the_member_address_and_admin_cert() {
         "{health}"
     );
 }
+
+#[test]
+fn host_values_reach_commands_quoted() {
+    // A name the shell would split or run is passed as one word.
+    let mut c = cluster("seed-root");
+    let evil = "node1;touch /tmp/pwned";
+    let i = c.nodes.iter().position(|n| n.name == "node1").unwrap();
+    c.nodes[i].name = evil.into();
+    let f = facts(&c, "");
+    let files = BTreeMap::new();
+    let mut off = Offline::default();
+    off.images.insert(
+        evil.into(),
+        vec![("x $(reboot).tar".into(), b"tar".to_vec().into())],
+    );
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let os = ops_of(phases::ALL[phases::by_name("os").unwrap()], &c, &inp, evil);
+    assert!(
+        os[0].contains("hostnamectl set-hostname 'node1;touch /tmp/pwned'"),
+        "{os:?}"
+    );
+    let rt = ops_of(
+        phases::ALL[phases::by_name("runtime").unwrap()],
+        &c,
+        &inp,
+        evil,
+    );
+    let import = rt
+        .iter()
+        .find(|o| o.contains("ctr -n k8s.io images import"))
+        .unwrap();
+    assert!(
+        import.contains("import '/images/x $(reboot).tar'"),
+        "{import}"
+    );
+}

@@ -147,10 +147,11 @@ impl Phase for OsPrep {
     }
     fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
         let name = &node.name;
+        let q = sh_quote(name);
         let mut ops = vec![Op::run_unless(
             &format!("set the hostname to {name}"),
-            &format!("hostnamectl set-hostname {name} 2>/dev/null || {{ echo {name} > /etc/hostname && hostname {name}; }}"),
-            &format!("test \"$(hostname)\" = {name}"),
+            &format!("hostnamectl set-hostname {q} 2>/dev/null || {{ echo {q} > /etc/hostname && hostname {q}; }}"),
+            &format!("test \"$(hostname)\" = {q}"),
         )];
         if inp.facts.get(name).is_some_and(|f| f.swap_mb > 0) {
             ops.push(Op::run(
@@ -215,7 +216,11 @@ impl Phase for Packages {
         let (list, line) = apt.sources_list();
         ops.push(Op::file(&list, line, 0o644));
         let opts = apt.options().join(" ");
-        let names = pkgs.join(" ");
+        let names = pkgs
+            .iter()
+            .map(|p| sh_quote(p))
+            .collect::<Vec<_>>()
+            .join(" ");
         ops.push(Op::run_unless(
             &format!("install {names} from the bundle"),
             &format!(
@@ -297,10 +302,11 @@ impl Phase for Runtime {
         for (name, content) in inp.offline.images.get(&node.name).into_iter().flatten() {
             let path = format!("{}/images/{name}", inp.offline.repo_dir);
             ops.push(Op::file(&path, content.clone(), 0o644));
+            let (p, stamp) = (sh_quote(&path), sh_quote(&format!("{path}.imported")));
             ops.push(Op::run_unless(
                 &format!("import image {name}"),
-                &format!("ctr -n k8s.io images import {path} && touch {path}.imported"),
-                &format!("test {path}.imported -nt {path}"),
+                &format!("ctr -n k8s.io images import {p} && touch {stamp}"),
+                &format!("test {stamp} -nt {p}"),
             ));
         }
         ops
@@ -353,8 +359,9 @@ impl Phase for Etcd {
         });
         let endpoint = format!("https://{}:2379", ip.unwrap_or_else(|| "127.0.0.1".into()));
         let certs = format!(
-            "--cacert=/etc/ssl/etcd/ssl/ca.pem --cert=/etc/ssl/etcd/ssl/admin-{n}.pem --key=/etc/ssl/etcd/ssl/admin-{n}-key.pem",
-            n = node.name
+            "--cacert=/etc/ssl/etcd/ssl/ca.pem --cert={} --key={}",
+            sh_quote(&format!("/etc/ssl/etcd/ssl/admin-{}.pem", node.name)),
+            sh_quote(&format!("/etc/ssl/etcd/ssl/admin-{}-key.pem", node.name))
         );
         // Members start together; each waits (bounded) for a quorum to answer.
         let etcdctl = format!("ETCDCTL_API=3 etcdctl --endpoints={endpoint} {certs} --dial-timeout=2s --command-timeout=3s");
@@ -488,7 +495,7 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
     if first {
         ops.push(Op::run_unless(
             "kubeadm init",
-            &format!("timeout -k 600s 600s kubeadm init --config={config} --upload-certs --ignore-preflight-errors=Swap"),
+            &format!("timeout -k 600s 600s kubeadm init --config={} --upload-certs --ignore-preflight-errors=Swap", sh_quote(&config)),
             "test -f /etc/kubernetes/admin.conf",
         ));
         ops.extend(join_secrets_fresh(&config));
@@ -505,8 +512,8 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
     if node.has(Role::Worker) {
         ops.push(Op::run_unless(
             "let the master run workloads",
-            &format!("{KUBECTL} taint node {} node-role.kubernetes.io/master:NoSchedule- node-role.kubernetes.io/control-plane:NoSchedule- || true", node.name),
-            &format!("! {KUBECTL} get node {} -o jsonpath='{{.spec.taints}}' | grep -q NoSchedule", node.name),
+            &format!("{KUBECTL} taint node {} node-role.kubernetes.io/master:NoSchedule- node-role.kubernetes.io/control-plane:NoSchedule- || true", sh_quote(&node.name)),
+            &format!("! {KUBECTL} get node {} -o jsonpath='{{.spec.taints}}' | grep -q NoSchedule", sh_quote(&node.name)),
         ));
     }
     ops

@@ -186,7 +186,9 @@ fn install_with_cut(s: &Setup, after: &str, victim: &str) -> (Option<i32>, Strin
     let pause = work_dir().join("pause");
     std::fs::write(&pause, "").unwrap();
     let spec = format!("{after}:{}", pause.display());
-    let args = install_args(s, &[]);
+    // Up to loadbalancer: this bundle has no Kubernetes, and preflight
+    // refuses a run that would need kubeadm (KubeBinaries).
+    let args = install_args(s, &["--until", "loadbalancer"]);
     let mut child = Command::new("timeout")
         .args(["-k", "10", "600", "ip"])
         .args(&args)

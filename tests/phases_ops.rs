@@ -256,15 +256,14 @@ fn kubeadm_phases_init_the_first_master_and_join_the_rest() {
     let m2 = ops_of(cp, &c, &inp, "master2");
     assert!(
         m2.iter()
-            .any(|o| o.starts_with("file /etc/kubernetes/kubeadm-join-hosts ")),
+            .any(|o| o.starts_with("file /etc/kubernetes/join-hosts ")),
         "{m2:?}"
     );
     let join = m2.iter().find(|o| o.contains("kubeadm join")).unwrap();
     assert!(
         join.contains("unshare --mount --propagation private sh -c")
-            && join.contains(
-                "cat /etc/kubernetes/kubeadm-join-hosts /etc/hosts >/run/ksinstall-join-hosts"
-            )
+            && join
+                .contains("cat /etc/kubernetes/join-hosts /etc/hosts >/run/ksinstall-join-hosts")
             && join.contains("mount --bind /run/ksinstall-join-hosts /etc/hosts"),
         "{join}"
     );

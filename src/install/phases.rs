@@ -500,6 +500,7 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
         ));
         ops.extend(join_secrets_fresh(&config));
     } else {
+        ops.extend(inp.file_ops(&node.name, &[JOIN_HOSTS]));
         ops.push(Op::run_unless(
             "join as a control-plane node",
             &control_plane_join(

@@ -28,7 +28,7 @@ use crate::model::Cluster;
 
 /// Extra `/etc/hosts` lines for `kubeadm join` of a master in internal-LB
 /// mode (read by the control-plane phase).
-pub const JOIN_HOSTS: &str = "/etc/kubernetes/kubeadm-join-hosts";
+pub const JOIN_HOSTS: &str = "/etc/kubernetes/join-hosts";
 
 /// Legacy markers of the `/etc/hosts` block (kubespray's blockinfile).
 pub const HOSTS_BEGIN: &str = "# Ansible inventory hosts BEGIN";

@@ -124,17 +124,22 @@ fn a_highly_available_cluster_survives_a_master_cut() {
             ],
         )
     });
+    // Right after a master is lost some requests may still hang (an API
+    // server's etcd client on the lost member, haproxy's health checks):
+    // what must hold is that the API soon answers steadily through each
+    // worker's haproxy.
     for w in ["node4", "node5"] {
         c.wait(
-            &format!("the API through {w}'s haproxy"),
-            Duration::from_secs(60),
-            |_| kubectl_on(w, &format!("get node {w} -o name")).map(|_| ()),
+            &format!("10 requests in a row through {w}'s haproxy"),
+            Duration::from_secs(120),
+            |_| {
+                (0..10).try_for_each(|i| {
+                    kubectl_on(w, &format!("get node {w} -o name"))
+                        .map(|_| ())
+                        .map_err(|e| format!("request {i}: {e}"))
+                })
+            },
         );
-        // Once haproxy has marked node1 down, every request is answered.
-        for i in 0..10 {
-            let r = kubectl_on(w, &format!("get node {w} -o name"));
-            assert!(r.is_ok(), "request {i} through {w}'s haproxy: {r:?}");
-        }
     }
     // Writes reach the two etcd members left; a pod is scheduled and runs.
     c.apply(&web_pod("after-cut", "node5"));

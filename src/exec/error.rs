@@ -88,7 +88,15 @@ impl ExecError {
                 // host or the link is gone (a command that merely ran too
                 // long is killed remotely and reported as timed_out).
                 | ExecError::OpTimedOut { .. }
-        )
+        ) || self.closed_before_banner()
+    }
+
+    /// The peer closed the connection before saying a word of SSH (a dying
+    /// host or proxy, a full sshd `MaxStartups`): as Ansible counts
+    /// `kex_exchange_identification: Connection closed`, unreachable, not a
+    /// handshake disagreement such as no common cipher.
+    fn closed_before_banner(&self) -> bool {
+        matches!(self, ExecError::Handshake { detail, .. } if detail.contains("banner"))
     }
 
     /// Short stable name of the kind, for summaries and tests.
@@ -186,5 +194,20 @@ impl std::error::Error for ExecError {}
 impl From<std::io::Error> for ExecError {
     fn from(e: std::io::Error) -> Self {
         ExecError::Other(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_closed_before_the_banner_is_unreachable() {
+        let h = |detail: &str| ExecError::Handshake {
+            addr: "127.0.0.1:22".into(),
+            detail: detail.into(),
+        };
+        assert!(h("Failed getting banner").is_unreachable());
+        assert!(!h("Unable to exchange encryption keys").is_unreachable());
     }
 }

@@ -141,15 +141,16 @@ impl Report {
         let mut out = String::new();
         for sev in [Severity::Warning, Severity::Error] {
             let items: Vec<&Diagnostic> = self.items.iter().filter(|d| d.severity == sev).collect();
+            let shapes: Vec<Option<String>> = items.iter().map(|d| d.shape()).collect();
             let mut shown = vec![false; items.len()];
             for (i, d) in items.iter().enumerate() {
                 if shown[i] {
                     continue;
                 }
                 let mut hosts = Vec::new();
-                if let Some(shape) = d.shape() {
+                if shapes[i].is_some() {
                     for (j, e) in items.iter().enumerate().skip(i) {
-                        if !shown[j] && e.name == d.name && e.shape().as_ref() == Some(&shape) {
+                        if !shown[j] && e.name == d.name && shapes[j] == shapes[i] {
                             shown[j] = true;
                             hosts.extend(e.host.clone());
                         }

@@ -448,6 +448,18 @@ mod tests {
         f
     }
 
+    /// Preflight for every phase, no bundle, nothing provided.
+    fn check_all_phases(c: &Cluster, facts: &BTreeMap<String, Facts>) -> Report {
+        check(&Input {
+            cluster: c,
+            facts,
+            provided_tools: &[],
+            kube_tools: &kube_tools_needed(c, crate::install::phases::ALL),
+            provided_binaries: &BTreeMap::new(),
+            bundle: None,
+        })
+    }
+
     #[test]
     fn a_good_cluster_passes() {
         let c = cluster(vec![
@@ -458,14 +470,7 @@ mod tests {
             ("n1".to_string(), good("10.77.0.11", "a")),
             ("n2".to_string(), good("10.77.0.12", "b")),
         ]);
-        let r = check(&Input {
-            cluster: &c,
-            facts: &facts,
-            provided_tools: &[],
-            kube_tools: &kube_tools_needed(&c, crate::install::phases::ALL),
-            provided_binaries: &BTreeMap::new(),
-            bundle: None,
-        });
+        let r = check_all_phases(&c, &facts);
         assert!(!r.has_errors(), "{}", r.render());
     }
 
@@ -614,14 +619,7 @@ mod tests {
             }
             f.versions.insert("kubeadm".into(), "v1.15.3".into());
         }
-        let r = check(&Input {
-            cluster: &c,
-            facts: &facts,
-            provided_tools: &[],
-            kube_tools: &kube_tools_needed(&c, crate::install::phases::ALL),
-            provided_binaries: &BTreeMap::new(),
-            bundle: None,
-        });
+        let r = check_all_phases(&c, &facts);
         assert!(!r.has_errors(), "{}", r.render());
         let w: Vec<_> = r
             .items

@@ -70,11 +70,12 @@ pub struct RunOptions {
 fn gather_facts(engine: &Engine, report: &mut Report, c: &Cluster) -> BTreeMap<String, Facts> {
     let facts = Mutex::new(BTreeMap::new());
     let all: Vec<usize> = (0..engine.nodes().len()).collect();
+    let script = facts::script();
     let step = engine.step("facts", &all, |ctx| {
         let out = ctx
             .perform(Action {
                 describe: "gather facts".into(),
-                script: facts::script(),
+                script: script.clone(),
                 stdin: &[],
                 timeout: Some(std::time::Duration::from_secs(60)),
                 mutates: false,

@@ -7,12 +7,8 @@
 set -u
 
 BASE_FOLDER=$(dirname "$(readlink -f "$0")")
-INSTALLER_DIR=$(readlink -f "$BASE_FOLDER/..")
-CONF_DIR="$INSTALLER_DIR/conf"
-LOG_DIR="$INSTALLER_DIR/logs"
-
-red_white() { printf '\033[37;41m%s\033[0m\n' "$1"; }
-cyan() { printf '\033[1;36m%s\033[0m\n' "$1"; }
+# shellcheck source=scripts/common.sh
+. "$BASE_FOLDER/common.sh"
 
 usage() {
   cat <<'USAGE'
@@ -28,26 +24,6 @@ Usage:
 Description:
      MODE : Value is default or all-in-one or multi-node install.
 USAGE
-}
-
-# The binary: a shipped one first, else the one built from this source tree
-# (built on first use when cargo is available).
-find_binary() {
-  for b in "$INSTALLER_DIR/bin/ksinstall" "$INSTALLER_DIR/target/release/ksinstall"; do
-    if [ -x "$b" ]; then
-      echo "$b"
-      return 0
-    fi
-  done
-  if [ -f "$INSTALLER_DIR/Cargo.toml" ] && command -v cargo >/dev/null 2>&1; then
-    echo "Building ksinstall (first run only) ..." >&2
-    if (cd "$INSTALLER_DIR" && cargo build --release --quiet) >&2; then
-      echo "$INSTALLER_DIR/target/release/ksinstall"
-      return 0
-    fi
-  fi
-  echo "ksinstall binary not found: put it in $INSTALLER_DIR/bin/ or install Rust (cargo) so it can be built" >&2
-  return 1
 }
 
 menu() {
@@ -78,35 +54,8 @@ storage_question() {
   done
 }
 
-# The newest install log, if any.
-newest_log() {
-  ls -1t "$LOG_DIR"/Install*.log 2>/dev/null | head -n 1
-}
-
 run_install() {
-  local mode=$1 bin rc before after
-  bin=$(find_binary) || exit 1
-  mkdir -p "$LOG_DIR"
-  export KSINSTALL_HOME="$INSTALLER_DIR"
-  before=$(newest_log)
-  # KSINSTALL_ARGS: more options for automation (e.g. --bundle DIR --until PHASE).
-  # shellcheck disable=SC2086
-  "$bin" install --mode "$mode" --yes --conf "$CONF_DIR" --log-dir "$LOG_DIR" ${KSINSTALL_ARGS:-}
-  rc=$?
-  [ $rc -eq 0 ] && exit 0
-  # Exit 1: a phase failed; ksinstall has already said failed!, named the
-  # phase, the host, the log of this run and how to resume. Say nothing more.
-  [ $rc -eq 1 ] && exit 1
-  # Anything else stopped the run before any host changed (exit 2: the
-  # errors above). Name this run's log only if it wrote one.
-  after=$(newest_log)
-  red_white "failed!"
-  if [ -n "$after" ] && [ "$after" != "$before" ]; then
-    echo "Nothing was changed on any host. Fix what the lines above name, then run ./install.sh again. Log: $after"
-  else
-    echo "Nothing was changed on any host. Fix what the lines above name (in $CONF_DIR), then run ./install.sh again."
-  fi
-  exit $rc
+  run_verb Install install --mode "$1" --yes
 }
 
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then

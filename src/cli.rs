@@ -42,7 +42,7 @@ pub struct SourceArgs {
 }
 
 /// Which phases of the install to run, and from what.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct PhaseArgs {
     /// The offline bundle (`ksinstall bundle build`). Default: the installer
     /// directory's bundle/, when there is one.
@@ -108,6 +108,32 @@ pub enum Verb {
         #[command(flatten)]
         phases: PhaseArgs,
         /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Add the inventory's new workers to the installed cluster (the legacy
+    /// add-nodes.sh): only hosts the API server does not know get the install.
+    AddNodes {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        /// The offline bundle. Default: the installer directory's bundle/.
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Take the cluster off every host (the legacy uninstall.sh); the same
+    /// hosts can then install again. Keeps packages, images and the etcd
+    /// data (moved aside).
+    Reset {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        /// Do not ask `Type 'yes' to reset your cluster.`
         #[arg(short = 'y', long)]
         yes: bool,
     },
@@ -301,6 +327,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             run_install(&src, cluster, conn, phases)
         }
+        Verb::AddNodes {
+            src,
+            conn,
+            bundle,
+            yes,
+        } => {
+            let cluster = src.load_valid()?;
+            if !yes && !conn.dry_run {
+                confirm(&cluster)?;
+            }
+            let phases = PhaseArgs {
+                bundle,
+                resume: false,
+                only: None,
+                from: None,
+                until: None,
+            };
+            let mut opts = run_options(&src, conn, phases);
+            opts.add_nodes = true;
+            crate::install::run::install(cluster, opts)
+        }
+        Verb::Reset { src, conn, yes } => {
+            let cluster = src.load_valid()?;
+            if !yes && !conn.dry_run {
+                confirm_reset()?;
+            }
+            let opts = run_options(&src, conn, PhaseArgs::default());
+            crate::install::reset::run(cluster, &opts)
+        }
         Verb::Plan {
             src,
             mut conn,
@@ -434,31 +489,51 @@ fn confirm(c: &Cluster) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The legacy reset prompt (kubespray's reset.yml); anything but `yes` stops.
+fn confirm_reset() -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    print!(
+        "Are you sure you want to reset cluster state? Type 'yes' to reset your cluster. [No]: "
+    );
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != "yes" {
+        anyhow::bail!("Reset confirmation failed: nothing was changed on any host");
+    }
+    Ok(())
+}
+
 fn run_install(
     src: &SourceArgs,
     cluster: Cluster,
-    mut conn: crate::exec::verbs::ConnArgs,
+    conn: crate::exec::verbs::ConnArgs,
     phases: PhaseArgs,
 ) -> anyhow::Result<ExitCode> {
+    crate::install::run::install(cluster, run_options(src, conn, phases))
+}
+
+fn run_options(
+    src: &SourceArgs,
+    conn: crate::exec::verbs::ConnArgs,
+    phases: PhaseArgs,
+) -> crate::install::run::RunOptions {
     let sources = src.sources();
     let installer_dir = installer_dir(&sources.conf_dir);
-    conn = conn.in_installer(&installer_dir);
-    crate::install::run::install(
-        cluster,
-        crate::install::run::RunOptions {
-            conn,
-            selection: crate::install::run::Selection {
-                only: phases.only,
-                from: phases.from,
-                until: phases.until,
-                resume: phases.resume,
-            },
-            ignore_errors: src.ignore_errors.clone(),
-            bundle: phases.bundle.or_else(|| {
-                Some(installer_dir.join("bundle")).filter(|b| b.join("manifest.json").is_file())
-            }),
-            installer_dir,
-            conf_dir: sources.conf_dir.clone(),
+    crate::install::run::RunOptions {
+        conn: conn.in_installer(&installer_dir),
+        selection: crate::install::run::Selection {
+            only: phases.only,
+            from: phases.from,
+            until: phases.until,
+            resume: phases.resume,
         },
-    )
+        ignore_errors: src.ignore_errors.clone(),
+        bundle: phases.bundle.or_else(|| {
+            Some(installer_dir.join("bundle")).filter(|b| b.join("manifest.json").is_file())
+        }),
+        installer_dir,
+        conf_dir: sources.conf_dir.clone(),
+        add_nodes: false,
+    }
 }

@@ -33,11 +33,9 @@ fn installer(dir: &Path, vars: &str) {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(
-        root.join("scripts/install.sh"),
-        dir.join("scripts/install.sh"),
-    )
-    .unwrap();
+    for s in ["install.sh", "common.sh"] {
+        std::fs::copy(root.join("scripts").join(s), dir.join("scripts").join(s)).unwrap();
+    }
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ksinstall"), dir.join("bin/ksinstall")).unwrap();
     std::fs::write(dir.join("conf/vars.yml"), vars).unwrap();
     std::fs::write(dir.join("logs/Install[2020-01-01~00:00:00].log"), "old\n").unwrap();
@@ -63,4 +61,59 @@ fn a_validation_failure_names_no_older_log_and_says_failed_once() {
     assert_eq!(all.matches("failed!").count(), 1, "{all}");
     assert!(!all.contains("2020-01-01"), "an older log named: {all}");
     assert!(all.contains("then run ./install.sh again"), "{all}");
+}
+
+#[test]
+fn the_day_two_scripts_name_what_they_refuse() {
+    for (script, arg) in [("add-nodes.sh", "node4"), ("uninstall.sh", "--force")] {
+        let o = Command::new(Path::new("scripts").join(script))
+            .arg(arg)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{script}: {}", text(&o));
+        assert!(
+            text(&o).contains(&format!("unknown argument '{arg}'")),
+            "{}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn uninstall_asks_first_and_anything_but_yes_changes_nothing() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    installer(d.path(), "");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/uninstall.sh"),
+        d.path().join("scripts/uninstall.sh"),
+    )
+    .unwrap();
+    // A valid conf whose hosts do not exist: the answer is read first.
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-root");
+    for f in ["hosts.ini", "vars.yml"] {
+        std::fs::copy(seed.join(f), d.path().join("conf").join(f)).unwrap();
+    }
+    let mut child = Command::new(d.path().join("scripts/uninstall.sh"))
+        .env_remove("KSINSTALL_ARGS")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("Type 'yes' to reset your cluster. [No]:"),
+        "{all}"
+    );
+    assert!(all.contains("Reset confirmation failed"), "{all}");
+    assert!(all.contains("Nothing was changed on any host"), "{all}");
 }

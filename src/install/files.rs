@@ -16,7 +16,7 @@ use crate::model::Cluster;
 use crate::render::{self, CertPair, EtcdCerts, Merge};
 
 /// Files rendering merges into, read back from every host.
-const MERGED: &[&str] = &["/etc/docker/daemon.json", "/etc/containerd/config.toml"];
+pub const MERGED: &[&str] = &["/etc/docker/daemon.json", "/etc/containerd/config.toml"];
 const ETCD_SSL: &str = "/etc/ssl/etcd/ssl";
 /// The cluster CA in the legacy certificate directory (kubeadm's
 /// `certificatesDir`), read back from the first master.
@@ -194,23 +194,7 @@ pub fn prepare(
     rfacts.bootstrap_token = Some(secrets.bootstrap_token);
     rfacts.certificate_key = Some(secrets.certificate_key);
     let rendered = render::render_all(c, &rfacts)?;
-    let mut files: BTreeMap<String, Vec<HostFile>> = BTreeMap::new();
-    for h in &rendered.hosts {
-        let list = h
-            .files
-            .iter()
-            .map(|f| HostFile {
-                path: f.path.clone(),
-                content: f.content.clone().into_bytes(),
-                mode: f.mode,
-                block: match &f.merge {
-                    Merge::Replace => None,
-                    Merge::Block { begin, end } => Some((begin.clone(), end.clone())),
-                },
-            })
-            .collect();
-        files.insert(h.host.clone(), list);
-    }
+    let mut files = host_files(&rendered);
     for m in c.masters() {
         let entry = files.entry(m.name.clone()).or_default();
         entry.push(HostFile {
@@ -241,6 +225,28 @@ pub fn prepare(
         files,
         notes: rendered.notes,
     })
+}
+
+/// Each host's rendered files as the phases push them.
+pub fn host_files(rendered: &render::Rendered) -> BTreeMap<String, Vec<HostFile>> {
+    let mut files: BTreeMap<String, Vec<HostFile>> = BTreeMap::new();
+    for h in &rendered.hosts {
+        let list = h
+            .files
+            .iter()
+            .map(|f| HostFile {
+                path: f.path.clone(),
+                content: f.content.clone().into_bytes(),
+                mode: f.mode,
+                block: match &f.merge {
+                    Merge::Replace => None,
+                    Merge::Block { begin, end } => Some((begin.clone(), end.clone())),
+                },
+            })
+            .collect();
+        files.insert(h.host.clone(), list);
+    }
+    files
 }
 
 /// The cluster CA: the first master's when it has one (kubeadm made or kept

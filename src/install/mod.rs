@@ -6,6 +6,8 @@ pub mod offline;
 pub mod ops;
 pub mod phases;
 pub mod preflight;
+pub mod reset;
 pub mod result;
 pub mod run;
+pub mod scale;
 pub mod state;

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use super::facts::{self, Facts};
 use super::phases::{self, Inputs, Offline, Phase, Stage};
 use super::state::State;
-use super::{ops, preflight};
+use super::{ops, preflight, scale};
 use crate::diag::{Diagnostic, Invalid, Report};
 use crate::exec::verbs::{engine_for, ConnArgs};
 use crate::exec::{Action, Engine, HostFail, Status};
@@ -64,10 +64,16 @@ pub struct RunOptions {
     pub conf_dir: PathBuf,
     /// The offline bundle; without one, hosts install nothing from it.
     pub bundle: Option<PathBuf>,
+    /// `add-nodes`: only the hosts the cluster does not know get the install.
+    pub add_nodes: bool,
 }
 
 /// Gathers facts on every node at once. Unreachable nodes become errors.
-fn gather_facts(engine: &Engine, report: &mut Report, c: &Cluster) -> BTreeMap<String, Facts> {
+pub(super) fn gather_facts(
+    engine: &Engine,
+    report: &mut Report,
+    c: &Cluster,
+) -> BTreeMap<String, Facts> {
     let facts = Mutex::new(BTreeMap::new());
     let all: Vec<usize> = (0..engine.nodes().len()).collect();
     let script = facts::script();
@@ -115,7 +121,7 @@ fn gather_facts(engine: &Engine, report: &mut Report, c: &Cluster) -> BTreeMap<S
 }
 
 /// All-in-one (and any node without `ip`): the address comes from facts.
-fn fill_ips(c: &mut Cluster, facts: &BTreeMap<String, Facts>) {
+pub(super) fn fill_ips(c: &mut Cluster, facts: &BTreeMap<String, Facts>) {
     for n in &mut c.nodes {
         if n.ip.is_none() {
             n.ip = facts
@@ -136,7 +142,12 @@ fn banner(stage: Stage) {
 pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::process::ExitCode> {
     let chosen = opts.selection.phases()?;
     let dry = opts.conn.dry_run;
-    let verb = if dry { "Plan" } else { "Install" };
+    // The legacy log names: Install[…].log, Scale[…].log for add-nodes.
+    let verb = match (dry, opts.add_nodes) {
+        (true, _) => "Plan",
+        (false, true) => "Scale",
+        (false, false) => "Install",
+    };
     let engine = engine_for(cluster.nodes.clone(), &opts.conn, verb, None)?;
     if let Some(p) = engine.log.path() {
         eprintln!("log: {}", p.display());
@@ -145,6 +156,22 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     let mut report = Report::default();
     let facts = gather_facts(&engine, &mut report, &cluster);
     fill_ips(&mut cluster, &facts);
+    let scope = match opts.add_nodes {
+        true => match scale::known_nodes(&engine, &cluster, &mut report) {
+            Some(known) => Some(scale::Scope::from_known(&cluster, &known, &mut report)),
+            None => None,
+        },
+        false => None,
+    };
+    if scope.as_ref().is_some_and(|s| s.new.is_empty()) && !report.has_errors() {
+        println!("No new nodes: every host of the inventory is in the cluster already.");
+        engine.close_all();
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    if let Some(s) = &scope {
+        let names: Vec<&str> = s.new.iter().map(String::as_str).collect();
+        println!("New nodes to add: {}", names.join(", "));
+    }
     let offline = match &opts.bundle {
         Some(dir) => {
             let kubernetes = chosen
@@ -227,7 +254,9 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
             .hosts(&cluster)
             .into_iter()
             .filter(|&h| {
-                !(opts.selection.resume && state.is_done(phase.name(), &cluster.nodes[h].name))
+                let name = &cluster.nodes[h].name;
+                !(opts.selection.resume && state.is_done(phase.name(), name))
+                    && scope.as_ref().is_none_or(|s| s.runs(phase.name(), name))
             })
             .collect();
         println!(
@@ -242,7 +271,11 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         }
         let step = engine.step(phase.name(), &hosts, |ctx| {
             let node = ctx.node().clone();
-            ops::apply(ctx, &phase.ops(&node, &inputs))
+            let all = phase.ops(&node, &inputs);
+            match &scope {
+                Some(s) => ops::apply(ctx, &s.ops(phase.name(), &node.name, all)),
+                None => ops::apply(ctx, &all),
+            }
         });
         let mut failed = Vec::new();
         for h in &step.hosts {
@@ -300,6 +333,9 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
                 phases::ALL[last].name(),
                 next_phase(last)
             );
+        } else if let Some(s) = &scope {
+            let names: Vec<&str> = s.new.iter().map(String::as_str).collect();
+            println!("Added {} node(s): {}", names.len(), names.join(", "));
         } else {
             super::result::finish(&cluster, &engine, &opts.installer_dir)?;
         }

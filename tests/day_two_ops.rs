@@ -1,0 +1,138 @@
+//! Day two as fixtures: which hosts `add-nodes` touches and with what, and
+//! what `reset` takes back, computed from the real rendering of the seed
+//! layouts (the lab e2e, tests/e2e_day_two.rs, runs them on hosts).
+
+mod render_support;
+
+use std::collections::BTreeSet;
+
+use ksinstall::diag::Report;
+use ksinstall::exec::shell::sh_quote;
+use ksinstall::install::files::host_files;
+use ksinstall::install::ops::Op;
+use ksinstall::install::phases::HostFile;
+use ksinstall::install::reset;
+use ksinstall::install::scale::Scope;
+use ksinstall::model::Cluster;
+use render_support::{conf_with, fixed_facts, load};
+
+fn ha() -> (Cluster, std::collections::BTreeMap<String, Vec<HostFile>>) {
+    let c = load(&conf_with("seed-ha", ""));
+    let files = host_files(&ksinstall::render::render_all(&c, &fixed_facts()).unwrap());
+    (c, files)
+}
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn add_nodes_gives_new_workers_everything_and_the_others_their_hosts_block() {
+    let (c, files) = ha();
+    let mut r = Report::default();
+    let known = names(&["master1", "master2", "master3", "node1", "node2"]);
+    let s = Scope::from_known(&c, &known, &mut r);
+    assert!(!r.has_errors(), "{}", r.render());
+    assert_eq!(s.new, names(&["node3"]));
+    for phase in ["os", "packages", "runtime", "loadbalancer", "workers"] {
+        assert!(s.runs(phase, "node3"), "{phase}");
+    }
+    // Existing workers: /etc/hosts only; the first master renews the join
+    // secrets; nothing re-applies the cluster's manifests.
+    assert!(s.runs("os", "node1"));
+    for phase in ["packages", "runtime", "loadbalancer", "workers", "network"] {
+        assert!(!s.runs(phase, "node1"), "{phase}");
+    }
+    assert!(s.runs("control-plane", "master1"));
+    assert!(!s.runs("control-plane", "master2"));
+    assert!(!s.runs("network", "master1"));
+    let os = ksinstall::install::phases::ALL[0];
+    let inputs = ksinstall::install::phases::Inputs {
+        cluster: &c,
+        facts: &Default::default(),
+        files: &files,
+        offline: &Default::default(),
+    };
+    let node1 = c.node("node1").unwrap();
+    let kept = s.ops("os", "node1", os.ops(node1, &inputs));
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(matches!(&kept[0], Op::Block { path, .. } if path == "/etc/hosts"));
+    let node3 = c.node("node3").unwrap();
+    assert_eq!(
+        s.ops("os", "node3", os.ops(node3, &inputs)),
+        os.ops(node3, &inputs)
+    );
+}
+
+#[test]
+fn add_nodes_refuses_new_masters_and_renamed_hosts() {
+    let (c, _) = ha();
+    let mut r = Report::default();
+    // master3 is not in the cluster; "old-node" is, but not in hosts.ini.
+    let known = names(&["master1", "master2", "node1", "node2", "node3", "old-node"]);
+    let s = Scope::from_known(&c, &known, &mut r);
+    let text = r.render();
+    assert!(
+        text.contains("OnlyWorkers") && text.contains("'master3'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Renamed") && text.contains("'old-node'"),
+        "{text}"
+    );
+    assert!(s.new.is_empty());
+}
+
+fn reset_of(c: &Cluster, files: &[HostFile]) -> Vec<String> {
+    reset::ops(c, files).iter().map(Op::summary).collect()
+}
+
+#[test]
+fn reset_takes_back_every_file_the_install_renders() {
+    let (c, files) = ha();
+    for host in ["master1", "node1"] {
+        let ops = reset_of(&c, &files[host]);
+        let rm = ops
+            .iter()
+            .find(|o| o.starts_with("run rm -rf -- "))
+            .unwrap_or_else(|| panic!("{host}: no removal in {ops:#?}"));
+        for f in files[host].iter().filter(|f| f.block.is_none()) {
+            // The runtime config the install merged into was the operator's.
+            let merged = ["/etc/containerd/config.toml", "/etc/docker/daemon.json"]
+                .contains(&f.path.as_str());
+            let listed = rm.contains(&format!(" {} ", sh_quote(&f.path)));
+            assert_eq!(listed, !merged, "{host}: {}", f.path);
+        }
+        assert!(
+            rm.contains("/var/lib/kubelet") && rm.contains("/usr/local/bin/kubeadm"),
+            "{rm}"
+        );
+        assert!(
+            ops.iter()
+                .any(|o| o.contains("awk -v b='# Ansible inventory hosts BEGIN'")),
+            "{host}: the /etc/hosts block stays: {ops:#?}"
+        );
+    }
+    // etcd's data is moved aside on members, and only there.
+    let aside = |host: &str| {
+        reset_of(&c, &files[host])
+            .iter()
+            .any(|o| o.contains("mv /var/lib/etcd "))
+    };
+    assert!(aside("master1"));
+    assert!(!aside("node1"));
+}
+
+#[test]
+fn a_second_reset_changes_nothing() {
+    // Every command of a reset is skipped once what it removes is gone.
+    let (c, files) = ha();
+    for op in reset::ops(&c, &files["master1"]) {
+        match &op {
+            Op::Command {
+                unless, on_change, ..
+            } => assert!(unless.is_some() || *on_change, "{}", op.summary()),
+            other => panic!("reset only runs commands: {}", other.summary()),
+        }
+    }
+}

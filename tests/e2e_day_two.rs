@@ -1,0 +1,162 @@
+//! Day two on a real cluster on the lab: a worker added after the
+//! install's join token is gone, through `scripts/add-nodes.sh`, touching
+//! only the new host (and the others' /etc/hosts); then `scripts/uninstall.sh`
+//! takes the cluster off every host, and the same hosts install again.
+//!
+//! Needs root and the Kubernetes build, like tests/e2e_cluster.rs.
+
+use std::time::{Duration, Instant};
+
+mod lab_support;
+
+use lab_support::cluster::{can_run, prepare, Cluster, Layout};
+use lab_support::{lab_dir, on, run, text};
+
+/// node1 master + etcd, node2 a worker; node3 joins later.
+const LAYOUT: Layout = Layout {
+    hosts: 3,
+    masters: 1,
+    dir: "/var/tmp/ksinstall-e2e-day-two",
+};
+
+/// Runs one of the installer's scripts from the taskbox side with `stdin`.
+fn script(c: &Cluster, name: &str, stdin: &str) -> std::process::Output {
+    let args = format!(
+        "--bundle {} --known-hosts {} --ignore-errors KubeSphereImage,Disk",
+        c.bundle.display(),
+        lab_dir().join("known_hosts").display()
+    );
+    let cmd = format!(
+        "printf '{stdin}' | {}",
+        c.installer.join("scripts").join(name).display()
+    );
+    run(
+        1800,
+        "ip",
+        &["netns", "exec", "lab", "sh", "-c", &cmd],
+        &[("KSINSTALL_ARGS", &args)],
+    )
+}
+
+fn set_workers(c: &Cluster, workers: &str) {
+    let path = c.installer.join("conf/hosts.ini");
+    let inv = std::fs::read_to_string(&path).unwrap();
+    let start = inv.find("[kube-node]\n").unwrap() + "[kube-node]\n".len();
+    let end = start + inv[start..].find("\n[").unwrap();
+    let inv = format!("{}{workers}\n{}", &inv[..start], &inv[end..]);
+    std::fs::write(&path, inv).unwrap();
+}
+
+fn on_ok(host: &str, script: &str) -> String {
+    let o = on(host, script);
+    assert!(o.status.success(), "{host}: {script}:\n{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn add_a_worker_then_reset_and_install_again() {
+    if !can_run() {
+        return;
+    }
+    let c = prepare(&LAYOUT);
+    set_workers(&c, "node2");
+    let first = c.install();
+    assert!(first.status.success(), "install failed:\n{}", text(&first));
+    c.wait("2 nodes Ready", Duration::from_secs(300), |c| {
+        c.nodes_ready(2)
+    });
+
+    // As 24 hours would: the install's bootstrap token is gone.
+    on_ok(
+        "node1",
+        "for t in $(kubeadm token list -o jsonpath='{.token}{\"\\n\"}'); do kubeadm token delete \"$t\"; done; test -z \"$(kubeadm token list)\"",
+    );
+    set_workers(&c, "node2\nnode3");
+    let t0 = Instant::now();
+    let add = script(&c, "add-nodes.sh", "");
+    let out = text(&add);
+    assert!(add.status.success(), "add-nodes failed:\n{out}");
+    eprintln!("add-nodes: {:?}", t0.elapsed());
+    assert!(out.contains("New nodes to add: node3"), "{out}");
+    // The new host alone gets the install; the others their /etc/hosts.
+    for line in [
+        "== os: OS preparation: hostname, swap, kernel modules, sysctl, /etc/hosts (3 hosts)",
+        "== packages: OS packages from the bundle's local repository (1 host)",
+        "== control-plane: control plane: kubeadm init on the first master, join the others (1 host)",
+        "== workers: workers join (1 host)",
+        "== network: ",
+    ] {
+        assert!(out.contains(line), "no {line:?} in:\n{out}");
+    }
+    assert!(
+        out.contains("== network: ") && out.contains("(0 hosts)"),
+        "{out}"
+    );
+    assert!(out.contains("Added 1 node(s): node3"), "{out}");
+    let logs: Vec<String> = std::fs::read_dir(c.installer.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(logs.iter().any(|l| l.starts_with("Scale[")), "{logs:?}");
+    c.wait("3 nodes Ready", Duration::from_secs(300), |c| {
+        c.nodes_ready(3)
+    });
+    let again = script(&c, "add-nodes.sh", "");
+    assert!(
+        again.status.success() && text(&again).contains("No new nodes"),
+        "{}",
+        text(&again)
+    );
+
+    // Reset: anything but `yes` changes nothing.
+    let no = script(&c, "uninstall.sh", "no\\n");
+    assert!(!no.status.success(), "{}", text(&no));
+    assert!(
+        text(&no).contains("Reset confirmation failed"),
+        "{}",
+        text(&no)
+    );
+    on_ok("node1", "test -f /etc/kubernetes/admin.conf");
+    let t0 = Instant::now();
+    let reset = script(&c, "uninstall.sh", "yes\\n");
+    let out = text(&reset);
+    assert!(reset.status.success(), "reset failed:\n{out}");
+    eprintln!("reset: {:?}", t0.elapsed());
+    for host in ["node1", "node2", "node3"] {
+        on_ok(
+            host,
+            "! systemctl is-active --quiet kubelet && test ! -e /etc/kubernetes && test ! -e /var/lib/kubelet \
+             && test ! -e /usr/local/bin/kubeadm && ! grep -q 'Ansible inventory hosts BEGIN' /etc/hosts \
+             && ! ip link show flannel.1 2>/dev/null && ! iptables-save | grep -q KUBE- \
+             && test -z \"$(ctr -n k8s.io tasks ls -q)\"",
+        );
+    }
+    on_ok("node1", "! systemctl is-active --quiet etcd && ls -d /var/lib/etcd.reset-* && test ! -e /var/lib/etcd");
+    let kept = std::fs::read_dir(&c.installer)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("reset-"));
+    let kept = kept.expect("state/ moved aside");
+    assert!(c.installer.join(&kept).join("state").is_dir());
+    assert!(!c.installer.join("state").exists());
+    let second = script(&c, "uninstall.sh", "yes\\n");
+    assert!(
+        second.status.success() && text(&second).contains(" changed=0 "),
+        "a second reset must change nothing:\n{}",
+        text(&second)
+    );
+
+    // The same hosts install again.
+    let t0 = Instant::now();
+    let again = c.install();
+    assert!(
+        again.status.success(),
+        "install after reset failed:\n{}",
+        text(&again)
+    );
+    c.wait("3 nodes Ready again", Duration::from_secs(300), |c| {
+        c.nodes_ready(3)
+    });
+    eprintln!("install after reset, all Ready: {:?}", t0.elapsed());
+    c.show();
+}

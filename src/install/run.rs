@@ -156,12 +156,11 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     let mut report = Report::default();
     let facts = gather_facts(&engine, &mut report, &cluster);
     fill_ips(&mut cluster, &facts);
-    let scope = match opts.add_nodes {
-        true => match scale::known_nodes(&engine, &cluster, &mut report) {
-            Some(known) => Some(scale::Scope::from_known(&cluster, &known, &mut report)),
-            None => None,
-        },
-        false => None,
+    let scope = if opts.add_nodes {
+        let known = scale::known_nodes(&engine, &cluster, &mut report);
+        known.map(|k| scale::Scope::from_known(&cluster, &k, &mut report))
+    } else {
+        None
     };
     if scope.as_ref().is_some_and(|s| s.new.is_empty()) && !report.has_errors() {
         println!("No new nodes: every host of the inventory is in the cluster already.");

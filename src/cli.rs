@@ -137,6 +137,11 @@ pub enum Verb {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+    /// etcd: `backup` takes a snapshot now on the first member and copies it here.
+    Etcd {
+        #[command(subcommand)]
+        what: EtcdVerb,
+    },
     /// Print, per host, every change the install would make; change nothing.
     Plan {
         #[command(flatten)]
@@ -179,6 +184,22 @@ pub enum Verb {
         /// Output directory (it receives keys and the join token: keep it private).
         #[arg(short = 'o', long, value_name = "DIR", default_value = "rendered")]
         output: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EtcdVerb {
+    /// A snapshot now (the script the members' backup timer runs), copied
+    /// to the taskbox and checked by sha256.
+    Backup {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        /// Where the copy goes (mode 0600: it holds every Secret of the
+        /// cluster). Default: the installer directory's backups/.
+        #[arg(short = 'o', long, value_name = "DIR")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -355,6 +376,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let opts = run_options(&src, conn, PhaseArgs::default());
             crate::install::reset::run(cluster, &opts)
+        }
+        Verb::Etcd {
+            what: EtcdVerb::Backup { src, conn, output },
+        } => {
+            let cluster = src.load_valid()?;
+            let opts = run_options(&src, conn, PhaseArgs::default());
+            crate::install::backup::run(cluster, &opts, output)
         }
         Verb::Plan {
             src,

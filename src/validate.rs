@@ -21,7 +21,47 @@ pub fn check(c: &Cluster) -> Report {
     versions(c, &mut r);
     storage(c, &mut r);
     kubesphere(c, &mut r);
+    etcd_paths_and_backup(c, &mut r);
     r
+}
+
+/// etcd's data and backup directories go into a unit's environment file
+/// and a script: absolute paths of plain characters. The backup period and
+/// count are whole numbers (minutes, snapshots kept).
+fn etcd_paths_and_backup(c: &Cluster, r: &mut Report) {
+    let cfg = &c.config;
+    for key in ["etcd_data_dir", "etcd_backup_dir"] {
+        let v = cfg.text(key);
+        let plain = v.starts_with('/')
+            && v.len() > 1
+            && !v.split('/').any(|p| p == "..")
+            && v.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "/._-".contains(ch));
+        if !plain {
+            r.push(cfg.diag_at(
+                Diagnostic::error(
+                    "EtcdPath",
+                    format!("{key} {v:?} must be an absolute path of letters, digits and / . _ - (no spaces, no ..)"),
+                ),
+                key,
+            ));
+        }
+    }
+    for (key, max) in [
+        ("etcd_backup_period", 7 * 24 * 60),
+        ("keep_backup_number", 10_000),
+    ] {
+        let v = cfg.text(key);
+        if !matches!(v.trim().parse::<u32>(), Ok(n) if (1..=max).contains(&n)) {
+            r.push(cfg.diag_at(
+                Diagnostic::error(
+                    "EtcdBackup",
+                    format!("{key} {v:?} must be a whole number from 1 to {max}"),
+                ),
+                key,
+            ));
+        }
+    }
 }
 
 fn roles(c: &Cluster, r: &mut Report) {

@@ -10,7 +10,7 @@ use ksinstall::diag::Report;
 use ksinstall::exec::shell::sh_quote;
 use ksinstall::install::files::host_files;
 use ksinstall::install::ops::Op;
-use ksinstall::install::phases::HostFile;
+use ksinstall::install::phases::{HostFile, Phase};
 use ksinstall::install::reset;
 use ksinstall::install::scale::Scope;
 use ksinstall::model::Cluster;
@@ -134,5 +134,95 @@ fn a_second_reset_changes_nothing() {
             } => assert!(unless.is_some() || *on_change, "{}", op.summary()),
             other => panic!("reset only runs commands: {}", other.summary()),
         }
+    }
+}
+
+#[test]
+fn etcd_backups_follow_the_legacy_keys_on_every_member() {
+    let c = load(&conf_with(
+        "seed-ha",
+        "etcd_backup_period: 15\nkeep_backup_number: 3\netcd_backup_dir: /data/etcd-bk\n",
+    ));
+    let files = host_files(&ksinstall::render::render_all(&c, &fixed_facts()).unwrap());
+    let get = |host: &str, path: &str| {
+        files[host]
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| String::from_utf8_lossy(&f.content).into_owned())
+    };
+    let script = get("master2", "/opt/etcd_back/etcd_backup.sh").expect("backup script");
+    for want in [
+        "dir=/data/etcd-bk\n",
+        "keep=3\n",
+        "--endpoints=https://192.168.0.2:2379",
+        "--cert=/etc/ssl/etcd/ssl/admin-master2.pem",
+    ] {
+        assert!(script.contains(want), "{want:?} not in:\n{script}");
+    }
+    let sh = std::process::Command::new("sh")
+        .args(["-n", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(sh.success(), "{script}");
+    let timer = get("master2", "/etc/systemd/system/etcd-backup.timer").unwrap();
+    assert!(timer.contains("OnUnitActiveSec=15min"), "{timer}");
+    assert!(get("node1", "/opt/etcd_back/etcd_backup.sh").is_none());
+    // The etcd phase starts the timer once the member is healthy.
+    let inputs = ksinstall::install::phases::Inputs {
+        cluster: &c,
+        facts: &Default::default(),
+        files: &files,
+        offline: &Default::default(),
+    };
+    let ops: Vec<String> = ksinstall::install::phases::Etcd
+        .ops(c.node("master2").unwrap(), &inputs)
+        .iter()
+        .map(Op::summary)
+        .collect();
+    let at = |needle: &str| {
+        ops.iter()
+            .position(|o| o.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {ops:#?}"))
+    };
+    assert!(at("endpoint health") < at("file /opt/etcd_back/etcd_backup.sh"));
+    assert!(
+        at("file /etc/systemd/system/etcd-backup.timer") < at("enable --now etcd-backup.timer")
+    );
+    assert!(
+        at("restart --no-block etcd") < at("file /opt/etcd_back/etcd_backup.sh"),
+        "a new backup script must not restart etcd"
+    );
+}
+
+#[test]
+fn bad_etcd_paths_and_backup_keys_are_named() {
+    for (extra, name) in [
+        ("etcd_backup_period: often\n", "EtcdBackup"),
+        ("keep_backup_number: 0\n", "EtcdBackup"),
+        ("etcd_backup_dir: \"/var/backups/a b\"\n", "EtcdPath"),
+        ("etcd_backup_dir: backups\n", "EtcdPath"),
+        (
+            "etcd_data_dir: \"/var/lib/etcd\\nETCD_EXTRA=1\"\n",
+            "EtcdPath",
+        ),
+        ("etcd_data_dir: /var/lib/../etc\n", "EtcdPath"),
+    ] {
+        let dir = conf_with("seed-ha", extra);
+        let mut r = Report::default();
+        let c = ksinstall::model::load(
+            &ksinstall::model::Sources {
+                conf_dir: dir,
+                inventory: None,
+                mode: ksinstall::model::Mode::MultiNode,
+            },
+            &mut r,
+        )
+        .unwrap();
+        let text = ksinstall::validate::check(&c).render();
+        assert!(text.contains(&format!("[ERROR {name}]")), "{extra}: {text}");
+        assert!(
+            text.contains("zz-test.yaml"),
+            "{extra}: names the file: {text}"
+        );
     }
 }

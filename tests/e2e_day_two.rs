@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod lab_support;
 
-use lab_support::cluster::{can_run, prepare, Cluster, Layout};
+use lab_support::cluster::{can_run, prepare, taskbox, Cluster, Layout, BIN};
 use lab_support::{lab_dir, on, run, text};
 
 /// node1 master + etcd, node2 a worker; node3 joins later.
@@ -60,6 +60,10 @@ fn add_a_worker_then_reset_and_install_again() {
     }
     let c = prepare(&LAYOUT);
     set_workers(&c, "node2");
+    let vars = c.installer.join("conf/vars.yml");
+    let mut v = std::fs::read_to_string(&vars).unwrap();
+    v.push_str("keep_backup_number: 2\n");
+    std::fs::write(&vars, v).unwrap();
     let first = c.install();
     assert!(first.status.success(), "install failed:\n{}", text(&first));
     c.wait("2 nodes Ready", Duration::from_secs(300), |c| {
@@ -107,6 +111,53 @@ fn add_a_worker_then_reset_and_install_again() {
         "{}",
         text(&again)
     );
+
+    // etcd backups: the members' timer is on; `etcd backup` takes one now
+    // and copies it here; the member keeps the newest keep_backup_number.
+    on_ok("node1", "systemctl is-active --quiet etcd-backup.timer && systemctl is-enabled --quiet etcd-backup.timer");
+    let mut copies = Vec::new();
+    for _ in 0..3 {
+        let b = taskbox(
+            300,
+            &[
+                BIN,
+                "etcd",
+                "backup",
+                "--conf",
+                c.installer.join("conf").to_str().unwrap(),
+                "--known-hosts",
+                lab_dir().join("known_hosts").to_str().unwrap(),
+            ],
+        );
+        let out = text(&b);
+        assert!(b.status.success(), "etcd backup:\n{out}");
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("copied to "))
+            .expect(&out);
+        let local = line["copied to ".len()..]
+            .trim_end_matches(" (mode 0600)")
+            .to_string();
+        let sum = out
+            .lines()
+            .find_map(|l| l.strip_prefix("sha256 "))
+            .expect(&out)
+            .to_string();
+        let data = std::fs::read(&local).unwrap();
+        assert!(data.len() > 4096, "{local}: {} bytes", data.len());
+        let meta = std::fs::metadata(&local).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
+        copies.push((local, sum));
+    }
+    eprintln!("etcd backups: {copies:?}");
+    let kept = on_ok(
+        "node1",
+        "ls -1d /var/backups/kube_etcd/etcd-* | wc -l; for f in /var/backups/kube_etcd/etcd-*/snapshot.db; do ETCDCTL_API=3 etcdctl snapshot status \"$f\" >/dev/null || exit 1; done",
+    );
+    assert_eq!(kept.trim(), "2", "keep_backup_number: 2");
 
     // Reset: anything but `yes` changes nothing.
     let no = script(&c, "uninstall.sh", "no\\n");

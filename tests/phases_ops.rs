@@ -303,7 +303,7 @@ fn etcd_health_uses_the_member_address_and_admin_cert() {
         offline: &off,
     };
     let ops = ops_of(&phases::Etcd, &c, &inp, "master2");
-    let health = ops.last().unwrap();
+    let health = ops.iter().find(|o| o.contains("endpoint health")).unwrap();
     assert!(
         health.contains("--endpoints=https://192.168.0.2:2379"),
         "{health}"

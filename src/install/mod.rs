@@ -1,5 +1,6 @@
 //! The install: facts about each host, preflight, then the ordered phases.
 
+pub mod backup;
 pub mod facts;
 pub mod files;
 pub mod offline;

@@ -10,7 +10,7 @@ use crate::bundle::select::LocalApt;
 use crate::exec::shell::sh_quote;
 use crate::exec::Blob;
 use crate::model::{Cluster, Node, Role};
-use crate::render::JOIN_HOSTS;
+use crate::render::{ETCD_BACKUP_SCRIPT, JOIN_HOSTS};
 
 /// A file rendered for a host (path on the host, content, mode).
 #[derive(Debug, Clone, PartialEq)]
@@ -371,6 +371,18 @@ impl Phase for Etcd {
                 "end=$(($(date +%s) + 90)); while [ $(date +%s) -lt $end ]; do {etcdctl} endpoint health >/dev/null 2>&1 && exit 0; sleep 2; done; \
                  {etcdctl} endpoint health; systemctl status etcd --no-pager 2>&1 | tail -5; journalctl -u etcd -n 15 --no-pager 2>/dev/null; exit 1"
             ),
+        ));
+        // Backups start once the member is healthy; a new script or unit
+        // never restarts etcd.
+        ops.extend(inp.file_ops(
+            &node.name,
+            &[ETCD_BACKUP_SCRIPT, "/etc/systemd/system/etcd-backup."],
+        ));
+        ops.push(Op::run_unless(
+            "start the etcd backup timer",
+            "systemctl daemon-reload && systemctl enable --now etcd-backup.timer",
+            "systemctl is-active --quiet etcd-backup.timer && systemctl is-enabled --quiet etcd-backup.timer \
+             && ! systemctl show etcd-backup.timer etcd-backup.service -p NeedDaemonReload | grep -q yes",
         ));
         ops
     }

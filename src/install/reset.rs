@@ -164,6 +164,7 @@ const LINKS: &[&str] = &[
 pub fn ops(c: &Cluster, files: &[HostFile]) -> Vec<Op> {
     let mut ops = vec![kubeadm_reset()];
     for (marker, service) in [
+        ("/etc/systemd/system/etcd-backup.timer", "etcd-backup.timer"),
         ("/etc/etcd.env", "etcd"),
         ("/etc/haproxy/", "haproxy"),
         ("/etc/keepalived/", "keepalived"),

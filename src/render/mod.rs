@@ -36,6 +36,8 @@ pub const HOSTS_END: &str = "# Ansible inventory hosts END";
 
 /// Where the etcd certificates live on every host (legacy layout).
 pub const ETCD_CERT_DIR: &str = "/etc/ssl/etcd/ssl";
+/// The legacy installer's etcd backup script (its path kept).
+pub const ETCD_BACKUP_SCRIPT: &str = "/opt/etcd_back/etcd_backup.sh";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum EtcdClusterState {
@@ -588,6 +590,21 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
             0o644,
             Kind::Text,
         ));
+        // The legacy etcd_backup_* keys: a snapshot every period, on each member.
+        v.push(out(
+            "etcd/etcd-backup.sh.j2",
+            ETCD_BACKUP_SCRIPT,
+            0o755,
+            Kind::Text,
+        ));
+        for unit in ["service", "timer"] {
+            v.push(out(
+                &format!("etcd/etcd-backup.{unit}.j2"),
+                &format!("/etc/systemd/system/etcd-backup.{unit}"),
+                0o644,
+                Kind::Text,
+            ));
+        }
     }
     v
 }

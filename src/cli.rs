@@ -137,6 +137,12 @@ pub enum Verb {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+    /// Certificates: `check` lists every Kubernetes and etcd certificate on
+    /// every host with the days it has left.
+    Certs {
+        #[command(subcommand)]
+        what: CertsVerb,
+    },
     /// etcd: `backup` takes a snapshot now on the first member and copies it here.
     Etcd {
         #[command(subcommand)]
@@ -184,6 +190,17 @@ pub enum Verb {
         /// Output directory (it receives keys and the join token: keep it private).
         #[arg(short = 'o', long, value_name = "DIR", default_value = "rendered")]
         output: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertsVerb {
+    /// Every certificate on every host, soonest expiry first.
+    Check {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
     },
 }
 
@@ -376,6 +393,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let opts = run_options(&src, conn, PhaseArgs::default());
             crate::install::reset::run(cluster, &opts)
+        }
+        Verb::Certs {
+            what: CertsVerb::Check { src, conn },
+        } => {
+            let cluster = src.load_valid()?;
+            let opts = run_options(&src, conn, PhaseArgs::default());
+            crate::install::certs::check(cluster, &opts)
         }
         Verb::Etcd {
             what: EtcdVerb::Backup { src, conn, output },

@@ -159,6 +159,36 @@ fn add_a_worker_then_reset_and_install_again() {
     );
     assert_eq!(kept.trim(), "2", "keep_backup_number: 2");
 
+    // Certificates: every host's, from the hosts themselves.
+    let certs = taskbox(
+        120,
+        &[
+            BIN,
+            "certs",
+            "check",
+            "--conf",
+            c.installer.join("conf").to_str().unwrap(),
+            "--known-hosts",
+            lab_dir().join("known_hosts").to_str().unwrap(),
+        ],
+    );
+    let table = text(&certs);
+    assert!(certs.status.success(), "certs check:\n{table}");
+    eprintln!("{table}");
+    for want in [
+        "/etc/kubernetes/ssl/apiserver.crt",
+        "/etc/kubernetes/admin.conf",
+        "/etc/ssl/etcd/ssl/member-node1.pem",
+        "/var/lib/kubelet/pki/kubelet-client-current.pem",
+    ] {
+        assert!(table.contains(want), "{want} not in:\n{table}");
+    }
+    assert!(
+        table.lines().filter(|l| l.starts_with("node3 ")).count() >= 2,
+        "{table}"
+    );
+    assert!(!table.contains("CertExpiry"), "{table}");
+
     // Reset: anything but `yes` changes nothing.
     let no = script(&c, "uninstall.sh", "no\\n");
     assert!(!no.status.success(), "{}", text(&no));

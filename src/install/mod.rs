@@ -1,6 +1,7 @@
 //! The install: facts about each host, preflight, then the ordered phases.
 
 pub mod backup;
+pub mod certs;
 pub mod facts;
 pub mod files;
 pub mod offline;

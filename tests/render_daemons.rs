@@ -290,6 +290,14 @@ fn systemd_units_pass_systemd_analyze_verify() {
     ] {
         let r = render_variant(variant(v), version, None);
         for h in &r.hosts {
+            // The rendered programs the units run (the etcd backup script).
+            for f in h.files.iter().filter(|f| f.mode & 0o111 != 0) {
+                use std::os::unix::fs::PermissionsExt;
+                let p = root.join(f.path.trim_start_matches('/'));
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, &f.content).unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode)).unwrap();
+            }
             for f in h
                 .files
                 .iter()

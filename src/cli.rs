@@ -125,6 +125,23 @@ pub enum Verb {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+    /// Take workers out of the cluster: drain, reset the host, delete the node.
+    RemoveNode {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        /// The workers, by their hosts.ini names.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// Also delete pods no controller manages (they are lost), and delete
+        /// a host that cannot be reached from the cluster without touching it.
+        #[arg(long)]
+        force: bool,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
     /// Take the cluster off every host (the legacy uninstall.sh); the same
     /// hosts can then install again. Keeps packages, images and the etcd
     /// data (moved aside).
@@ -386,6 +403,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.add_nodes = true;
             crate::install::run::install(cluster, opts)
         }
+        Verb::RemoveNode {
+            src,
+            conn,
+            names,
+            force,
+            yes,
+        } => {
+            let cluster = src.load_valid()?;
+            if !yes && !conn.dry_run {
+                ask(&format!(
+                    "Remove {} from the cluster (drain, reset the host{}, delete the node)?",
+                    names.join(", "),
+                    if force {
+                        ", pods no controller manages deleted"
+                    } else {
+                        ""
+                    }
+                ))?;
+            }
+            let opts = run_options(&src, conn, PhaseArgs::default());
+            crate::install::remove::run(cluster, &opts, &names, force)
+        }
         Verb::Reset { src, conn, yes } => {
             let cluster = src.load_valid()?;
             if !yes && !conn.dry_run {
@@ -519,19 +558,26 @@ pub fn to_kubekey(c: &Cluster) -> KkFile {
 
 /// Asks before touching hosts, when someone is there to answer.
 fn confirm(c: &Cluster) -> anyhow::Result<()> {
-    use std::io::{BufRead, IsTerminal, Write};
-    if !std::io::stdin().is_terminal() {
-        anyhow::bail!("refusing to install without confirmation: pass --yes (nothing was changed on any host)");
-    }
-    print!(
-        "Install on {} host(s): {}? (yes/no) ",
+    ask(&format!(
+        "Install on {} host(s): {}?",
         c.nodes.len(),
         c.nodes
             .iter()
             .map(|n| n.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    ))
+}
+
+/// `question (yes/no)` on a terminal; anything but `yes` stops.
+fn ask(question: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "refusing to go on without confirmation: pass --yes (nothing was changed on any host)"
+        );
+    }
+    print!("{question} (yes/no) ");
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;

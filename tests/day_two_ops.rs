@@ -226,3 +226,36 @@ fn bad_etcd_paths_and_backup_keys_are_named() {
         );
     }
 }
+
+#[test]
+fn remove_node_takes_workers_only_and_force_is_named() {
+    let (c, _) = ha();
+    let mut r = Report::default();
+    let names: Vec<String> = ["node2", "master3", "ghost"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let t = ksinstall::install::remove::targets(&c, &names, &mut r);
+    assert_eq!(t.len(), 1);
+    assert_eq!(c.nodes[t[0]].name, "node2");
+    let text = r.render();
+    assert!(
+        text.contains("[ERROR RemoveMaster]") && text.contains("'master3'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[ERROR UnknownNode]") && text.contains("'ghost'"),
+        "{text}"
+    );
+    let plain = ksinstall::install::remove::drained("node2", false).summary();
+    let forced = ksinstall::install::remove::drained("node2", true).summary();
+    assert!(
+        plain.contains("drain node2 --ignore-daemonsets") && !plain.contains("180s --force"),
+        "{plain}"
+    );
+    assert!(forced.contains("--timeout=180s --force"), "{forced}");
+    assert!(
+        plain.contains("unless ! kubectl --kubeconfig /etc/kubernetes/admin.conf get node node2"),
+        "{plain}"
+    );
+}

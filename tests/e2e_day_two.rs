@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod lab_support;
 
-use lab_support::cluster::{can_run, prepare, taskbox, Cluster, Layout, BIN};
+use lab_support::cluster::{can_run, prepare, taskbox, Cluster, Layout, BIN, BUSYBOX};
 use lab_support::{lab_dir, on, run, text};
 
 /// node1 master + etcd, node2 a worker; node3 joins later.
@@ -36,6 +36,21 @@ fn script(c: &Cluster, name: &str, stdin: &str) -> std::process::Output {
         &["netns", "exec", "lab", "sh", "-c", &cmd],
         &[("KSINSTALL_ARGS", &args)],
     )
+}
+
+/// `ksinstall ARGS --conf … --known-hosts …` from the taskbox side.
+fn ks(c: &Cluster, args: &[&str]) -> std::process::Output {
+    let conf = c.installer.join("conf");
+    let known = lab_dir().join("known_hosts");
+    let mut a = vec![BIN];
+    a.extend_from_slice(args);
+    a.extend([
+        "--conf",
+        conf.to_str().unwrap(),
+        "--known-hosts",
+        known.to_str().unwrap(),
+    ]);
+    taskbox(600, &a)
 }
 
 fn set_workers(c: &Cluster, workers: &str) {
@@ -117,18 +132,7 @@ fn add_a_worker_then_reset_and_install_again() {
     on_ok("node1", "systemctl is-active --quiet etcd-backup.timer && systemctl is-enabled --quiet etcd-backup.timer");
     let mut copies = Vec::new();
     for _ in 0..3 {
-        let b = taskbox(
-            300,
-            &[
-                BIN,
-                "etcd",
-                "backup",
-                "--conf",
-                c.installer.join("conf").to_str().unwrap(),
-                "--known-hosts",
-                lab_dir().join("known_hosts").to_str().unwrap(),
-            ],
-        );
+        let b = ks(&c, &["etcd", "backup"]);
         let out = text(&b);
         assert!(b.status.success(), "etcd backup:\n{out}");
         let line = out
@@ -160,18 +164,7 @@ fn add_a_worker_then_reset_and_install_again() {
     assert_eq!(kept.trim(), "2", "keep_backup_number: 2");
 
     // Certificates: every host's, from the hosts themselves.
-    let certs = taskbox(
-        120,
-        &[
-            BIN,
-            "certs",
-            "check",
-            "--conf",
-            c.installer.join("conf").to_str().unwrap(),
-            "--known-hosts",
-            lab_dir().join("known_hosts").to_str().unwrap(),
-        ],
-    );
+    let certs = ks(&c, &["certs", "check"]);
     let table = text(&certs);
     assert!(certs.status.success(), "certs check:\n{table}");
     eprintln!("{table}");
@@ -188,6 +181,59 @@ fn add_a_worker_then_reset_and_install_again() {
         "{table}"
     );
     assert!(!table.contains("CertExpiry"), "{table}");
+
+    // remove-node: a pod no controller manages stops the drain; --force
+    // deletes it; a Deployment's pod starts elsewhere; node3 is left clean.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bare\nspec:\n  nodeName: node3\n  containers:\n  - name: s\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    command: [\"sleep\", \"3600\"]\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: moved\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: moved}}}}\n  template:\n    metadata: {{labels: {{app: moved}}}}\n    spec:\n      affinity: {{nodeAffinity: {{preferredDuringSchedulingIgnoredDuringExecution: [{{weight: 100, preference: {{matchExpressions: [{{key: kubernetes.io/hostname, operator: In, values: [node3]}}]}}}}]}}}}\n      containers:\n      - name: s\n        image: {BUSYBOX}\n        imagePullPolicy: Never\n        command: [\"sleep\", \"3600\"]\n"
+    ));
+    c.wait("pods on node3 Running", Duration::from_secs(120), |c| {
+        c.pod_phase("bare", "Running")?;
+        let s = c.jsonpath(&[
+            "get",
+            "pods",
+            "-l",
+            "app=moved",
+            "-o",
+            "jsonpath={.items[*].spec.nodeName}={.items[*].status.phase}",
+        ])?;
+        (s == "node3=Running").then_some(()).ok_or(s)
+    });
+    let refused = ks(&c, &["remove-node", "node3", "--yes"]);
+    let out = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("default/bare") && out.contains("remove-node --force"),
+        "{out}"
+    );
+    let t0 = Instant::now();
+    let removed = ks(&c, &["remove-node", "node3", "--yes", "--force"]);
+    let out = text(&removed);
+    assert!(removed.status.success(), "remove-node --force:\n{out}");
+    eprintln!("remove-node: {:?}", t0.elapsed());
+    let nodes = c.kubectl_ok(&["get", "nodes", "-o", "name"]);
+    assert!(!nodes.contains("node3"), "{nodes}");
+    on_ok("node3", "! systemctl is-active --quiet kubelet && test ! -e /etc/kubernetes && ! systemctl is-active --quiet haproxy");
+    c.wait(
+        "the moved pod Running elsewhere",
+        Duration::from_secs(120),
+        |c| {
+            let s = c.jsonpath(&[
+                "get",
+                "pods",
+                "-l",
+                "app=moved",
+                "-o",
+                "jsonpath={.items[*].spec.nodeName}={.items[*].status.phase}",
+            ])?;
+            (s.ends_with("=Running") && !s.starts_with("node3"))
+                .then_some(())
+                .ok_or(s)
+        },
+    );
+    c.wait("2 nodes Ready", Duration::from_secs(60), |c| {
+        c.nodes_ready(2)
+    });
 
     // Reset: anything but `yes` changes nothing.
     let no = script(&c, "uninstall.sh", "no\\n");

@@ -130,7 +130,11 @@ pub fn prepare(
     conf_dir: &Path,
 ) -> anyhow::Result<Prepared> {
     let found: Mutex<BTreeMap<String, BTreeMap<String, Vec<u8>>>> = Mutex::new(BTreeMap::new());
-    let all: Vec<usize> = (0..engine.nodes().len()).collect();
+    // Hosts whose facts could not be gathered are not read (a host being
+    // removed while it is down); the install stops before this for them.
+    let all: Vec<usize> = (0..engine.nodes().len())
+        .filter(|&i| facts.contains_key(&engine.nodes()[i].name))
+        .collect();
     let script = read_script();
     let step = engine.step("read", &all, |ctx| {
         let out = ctx

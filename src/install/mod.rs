@@ -8,6 +8,7 @@ pub mod offline;
 pub mod ops;
 pub mod phases;
 pub mod preflight;
+pub mod remove;
 pub mod reset;
 pub mod result;
 pub mod run;

@@ -353,4 +353,28 @@ fn host_values_reach_commands_quoted() {
         import.contains("import '/images/x $(reboot).tar'"),
         "{import}"
     );
+    // The worker's kubeadm config path, as any path, is one quoted word.
+    let mut files = BTreeMap::new();
+    files.insert(
+        evil.to_string(),
+        vec![file("/etc/kubernetes/kubeadm-config $(id).yaml", "x")],
+    );
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let join = ops_of(
+        phases::ALL[phases::by_name("workers").unwrap()],
+        &c,
+        &inp,
+        evil,
+    );
+    assert!(
+        join.iter().any(
+            |o| o.contains("kubeadm join --config='/etc/kubernetes/kubeadm-config $(id).yaml'")
+        ),
+        "{join:?}"
+    );
 }

@@ -79,6 +79,37 @@ fn save_kubeadm_secrets(installer_dir: &Path, s: &KubeadmSecrets) -> anyhow::Res
     super::state::write_private(&path, serde_json::to_string_pretty(s)?.as_bytes())
 }
 
+/// The etcd PKI as the etcd members hold it: other hosts (a leftover
+/// worker) cannot supply it, and members holding different CAs are an
+/// error naming them. Leaves are checked against the CA when rendering.
+fn members_pki(
+    c: &Cluster,
+    found: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let ca_path = format!("{ETCD_SSL}/ca.pem");
+    let mut pki: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut cas: BTreeMap<&[u8], Vec<&str>> = BTreeMap::new();
+    for m in c.etcd() {
+        let Some(files) = found.get(&m.name) else {
+            continue;
+        };
+        if let Some(ca) = files.get(&ca_path) {
+            cas.entry(ca.as_slice()).or_default().push(&m.name);
+        }
+        for (p, b) in files.iter().filter(|(p, _)| p.starts_with(ETCD_SSL)) {
+            pki.entry(p.clone()).or_insert_with(|| b.clone());
+        }
+    }
+    if cas.len() > 1 {
+        let groups: Vec<String> = cas.values().map(|hosts| hosts.join(", ")).collect();
+        anyhow::bail!(
+            "the etcd members hold different CAs in {ca_path} ({}): one cluster has one etcd CA. Keep the right one on every member (or move {ETCD_SSL} aside on the wrong ones), then run again",
+            groups.join(" / ")
+        );
+    }
+    Ok(pki)
+}
+
 /// The etcd PKI found on the hosts: the CA (with its key) and every leaf
 /// whose certificate and key are both somewhere.
 fn etcd_pki(found: &BTreeMap<String, Vec<u8>>) -> Option<EtcdCerts> {
@@ -162,14 +193,7 @@ pub fn prepare(
         );
     }
     let found = found.into_inner().expect("no panic holds it");
-    let mut every_pem: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for files in found.values() {
-        for (p, b) in files {
-            if p.starts_with(ETCD_SSL) {
-                every_pem.entry(p.clone()).or_insert_with(|| b.clone());
-            }
-        }
-    }
+    let every_pem = members_pki(c, &found)?;
     let mut rfacts = render::Facts::from_host_facts(facts);
     for (host, files) in &found {
         let nf = rfacts.nodes.entry(host.clone()).or_default();
@@ -313,6 +337,50 @@ mod tests {
         let f = parse_files(out);
         assert_eq!(f["/etc/docker/daemon.json"], b"{}\n");
         assert_eq!(f["/etc/ssl/etcd/ssl/ca.pem"], b"A\nB\n\n");
+    }
+
+    fn seed_ha() -> Cluster {
+        let src = crate::model::Sources {
+            conf_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-ha"),
+            inventory: None,
+            mode: crate::model::Mode::MultiNode,
+        };
+        crate::model::load(&src, &mut crate::diag::Report::default()).expect("the seed loads")
+    }
+
+    fn holding(pairs: &[(&str, &str)]) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
+        pairs
+            .iter()
+            .map(|(host, ca)| {
+                let files =
+                    BTreeMap::from([(format!("{ETCD_SSL}/ca.pem"), ca.as_bytes().to_vec())]);
+                (host.to_string(), files)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_etcd_pki_comes_from_the_members_only() {
+        // node1 (a worker, read first) holds a forged CA: it is not taken.
+        let c = seed_ha();
+        let found = holding(&[
+            ("node1", "FORGED"),
+            ("master1", "REAL"),
+            ("master2", "REAL"),
+        ]);
+        let pki = members_pki(&c, &found).unwrap();
+        assert_eq!(pki[&format!("{ETCD_SSL}/ca.pem")], b"REAL");
+    }
+
+    #[test]
+    fn members_with_different_cas_are_named() {
+        let c = seed_ha();
+        let found = holding(&[("master1", "ONE"), ("master2", "ONE"), ("master3", "TWO")]);
+        let e = members_pki(&c, &found).unwrap_err().to_string();
+        assert!(
+            e.contains("master1, master2 / master3") || e.contains("master3 / master1, master2"),
+            "{e}"
+        );
     }
 
     #[test]

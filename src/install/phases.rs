@@ -357,7 +357,10 @@ impl Phase for Etcd {
                 .get(&node.name)
                 .and_then(|f| f.default_ipv4().map(str::to_string))
         });
-        let endpoint = format!("https://{}:2379", ip.unwrap_or_else(|| "127.0.0.1".into()));
+        let endpoint = sh_quote(&format!(
+            "https://{}:2379",
+            ip.unwrap_or_else(|| "127.0.0.1".into())
+        ));
         let certs = format!(
             "--cacert=/etc/ssl/etcd/ssl/ca.pem --cert={} --key={}",
             sh_quote(&format!("/etc/ssl/etcd/ssl/admin-{}.pem", node.name)),
@@ -581,7 +584,7 @@ fn worker_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
         "kubeadm join",
         &format!(
             "timeout -k 600s 600s kubeadm join --config={}",
-            kubeadm_config(node, inp)
+            sh_quote(&kubeadm_config(node, inp))
         ),
         "test -f /etc/kubernetes/kubelet.conf",
     ));

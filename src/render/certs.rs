@@ -188,9 +188,49 @@ pub fn check_ca(ca: &CertPair) -> Result<()> {
     Ok(())
 }
 
+/// An existing leaf is kept only when it is what `leaf` would make now:
+/// signed by this CA, with its own key, the expected CN, every wanted SAN,
+/// and more than 30 days to live. Anything else (a leftover from another
+/// cluster, an address added since) is issued again.
+pub fn leaf_fits(ca: &CertPair, pair: &CertPair, cn: &str, sans: &Sans) -> bool {
+    let fits = || -> Result<bool> {
+        let ca_cert = X509::from_pem(ca.cert_pem.as_bytes())?;
+        let cert = X509::from_pem(pair.cert_pem.as_bytes())?;
+        let key = PKey::private_key_from_pem(pair.key_pem.as_bytes())?;
+        if !cert.verify(&*ca_cert.public_key()?)? || !cert.public_key()?.public_eq(&key) {
+            return Ok(false);
+        }
+        let names: Vec<String> = cert
+            .subject_name()
+            .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+            .map(|e| String::from_utf8_lossy(e.data().as_slice()).into_owned())
+            .collect();
+        if names != [cn] {
+            return Ok(false);
+        }
+        let (mut dns, mut ips) = (Vec::new(), Vec::new());
+        for n in cert.subject_alt_names().iter().flatten() {
+            if let Some(d) = n.dnsname() {
+                dns.push(d.to_string());
+            }
+            if let Some(ip) = n.ipaddress() {
+                ips.push(ip.to_vec());
+            }
+        }
+        let ip_bytes = |ip: &std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(v) => v.octets().to_vec(),
+            std::net::IpAddr::V6(v) => v.octets().to_vec(),
+        };
+        let all_sans = sans.dns.iter().all(|d| dns.contains(d))
+            && sans.ips.iter().all(|ip| ips.contains(&ip_bytes(ip)));
+        Ok(all_sans && *cert.not_after() > *Asn1Time::days_from_now(30)?)
+    };
+    fits().unwrap_or(false)
+}
+
 /// All certificates: the CA (given or new), `member-`/`admin-` for each etcd
-/// member, `node-` for each Kubernetes node. Leaves of `existing` are kept;
-/// the missing ones are signed by its CA.
+/// member, `node-` for each Kubernetes node. Leaves of `existing` that fit
+/// (`leaf_fits`) are kept; the others are signed by its CA.
 pub fn generate(
     existing: Option<&EtcdCerts>,
     etcd_members: &[String],
@@ -211,11 +251,48 @@ pub fn generate(
     let mut leaves = Vec::new();
     for (kind, h) in wanted {
         let stem = format!("{kind}-{h}");
+        let cn = format!("etcd-{kind}-{h}");
         let pair = match existing.and_then(|e| e.get(&stem)) {
-            Some(p) => p.clone(),
-            None => leaf(&ca, &format!("etcd-{kind}-{h}"), sans)?,
+            Some(p) if leaf_fits(&ca, p, &cn, sans) => p.clone(),
+            _ => leaf(&ca, &cn, sans)?,
         };
         leaves.push((stem, pair));
     }
     Ok(EtcdCerts { ca, leaves })
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::*;
+
+    fn sans(ips: &[&str]) -> Sans {
+        Sans {
+            dns: vec!["localhost".into()],
+            ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_leaf_is_kept_only_when_it_is_what_would_be_made_now() {
+        let ca = new_ca().unwrap();
+        let s = sans(&["10.0.0.1", "127.0.0.1"]);
+        let good = leaf(&ca, "etcd-member-n1", &s).unwrap();
+        assert!(leaf_fits(&ca, &good, "etcd-member-n1", &s));
+        // Another cluster's CA, another name, an address added since, a
+        // key that is not its own: issued again.
+        let other = leaf(&new_ca().unwrap(), "etcd-member-n1", &s).unwrap();
+        assert!(!leaf_fits(&ca, &other, "etcd-member-n1", &s));
+        assert!(!leaf_fits(&ca, &good, "etcd-member-n2", &s));
+        assert!(!leaf_fits(
+            &ca,
+            &good,
+            "etcd-member-n1",
+            &sans(&["10.0.0.1", "10.0.0.9"])
+        ));
+        let swapped = CertPair {
+            cert_pem: good.cert_pem.clone(),
+            key_pem: other.key_pem.clone(),
+        };
+        assert!(!leaf_fits(&ca, &swapped, "etcd-member-n1", &s));
+    }
 }

@@ -281,6 +281,33 @@ fn verify_reports_every_problem_at_once() {
 }
 
 #[test]
+fn a_link_out_of_the_bundle_is_refused_even_with_a_matching_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, mut m) = built("seed-root", tmp.path());
+    // bin/kubeadm -> a file of the build machine, its digest in the manifest.
+    let secret = tmp.path().join("secret");
+    std::fs::write(&secret, "root:x:0:0\n").unwrap();
+    std::fs::remove_file(out.join("bin/kubeadm")).unwrap();
+    std::os::unix::fs::symlink(&secret, out.join("bin/kubeadm")).unwrap();
+    let a = m
+        .artifacts
+        .iter_mut()
+        .find(|a| a.path == "bin/kubeadm")
+        .unwrap();
+    a.sha256 = ksinstall::bundle::hash::sha256_bytes(b"root:x:0:0\n");
+    a.size = 11;
+    m.write(&out).unwrap();
+    let o = ksinstall(&["bundle", "verify", s(&out)]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let link = errors(&stderr, "BundleLink");
+    assert!(
+        link.len() == 1 && link[0].contains("bin/kubeadm leads out of the bundle"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn verify_checks_the_apt_index() {
     let tmp = tempfile::tempdir().unwrap();
     let (out, _) = built("seed-root", tmp.path());

@@ -159,6 +159,46 @@ fn read_all(r: ureq::Response, url: &str) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
+/// The hex of a `sha256:` digest, only when it is 64 lowercase hex digits:
+/// a blob's file name comes from it, so nothing else may pass (an absolute
+/// path or `..` would land outside the scratch directory).
+pub fn sha256_hex(digest: &str) -> Option<&str> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// Streams a blob into `<path>.partial`, renamed to `path` only when its
+/// sha256 is `hex`; on every error the partial file is removed.
+fn fetch_blob(s: &mut Session, url: &str, path: &Path, hex: &str) -> Result<(), String> {
+    let part = path.with_extension("partial");
+    let result = (|| {
+        let resp = s.get(url, "*/*")?;
+        let mut r = resp.into_reader();
+        let mut f = std::fs::File::create(&part).map_err(|e| format!("{}: {e}", part.display()))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = r.read(&mut buf).map_err(|e| format!("GET {url}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            f.write_all(&buf[..n])
+                .map_err(|e| format!("{}: {e}", part.display()))?;
+        }
+        let have = hash::hex(&h.finalize());
+        if have != hex {
+            return Err(format!("{url}: digest mismatch: content is sha256:{have}"));
+        }
+        std::fs::rename(&part, path).map_err(|e| format!("{}: {e}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    result
+}
+
 fn check_digest(bytes: &[u8], digest: &str, what: &str) -> Result<(), String> {
     let have = format!("sha256:{}", hash::sha256_bytes(bytes));
     if have == digest {
@@ -198,6 +238,8 @@ pub fn pull(
             .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch)
             .ok_or_else(|| format!("{reference}: no linux/{arch} image in its manifest list"))?;
         let digest = pick["digest"].as_str().unwrap_or_default().to_string();
+        sha256_hex(&digest)
+            .ok_or_else(|| format!("{reference}: unsupported manifest digest {digest:?}"))?;
         let url = format!("{api}/manifests/{digest}");
         let resp = s.get(&url, ACCEPT)?;
         media = resp.content_type().to_string();
@@ -228,9 +270,7 @@ pub fn pull(
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     let result = (|| {
         for d in &blobs {
-            let hex = d
-                .strip_prefix("sha256:")
-                .filter(|h| h.len() == 64)
+            let hex = sha256_hex(d)
                 .ok_or_else(|| format!("{reference}: unsupported blob digest {d:?}"))?;
             let path = scratch.join(hex);
             if path.is_file()
@@ -240,27 +280,7 @@ pub fn pull(
             {
                 continue;
             }
-            let url = format!("{api}/blobs/{d}");
-            let resp = s.get(&url, "*/*")?;
-            let mut r = resp.into_reader();
-            let mut f =
-                std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = r.read(&mut buf).map_err(|e| format!("GET {url}: {e}"))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-                f.write_all(&buf[..n])
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-            let have = hash::hex(&h.finalize());
-            if have != hex {
-                let _ = std::fs::remove_file(&path);
-                return Err(format!("{url}: digest mismatch: content is sha256:{have}"));
-            }
+            fetch_blob(&mut s, &format!("{api}/blobs/{d}"), &path, hex)?;
         }
         write_oci_tar(
             dest,
@@ -339,6 +359,21 @@ fn write_oci_tar(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_sha256_digests_name_files() {
+        let ok = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        assert_eq!(sha256_hex(&ok), Some(&ok[7..]));
+        for bad in [
+            format!("sha256:/{}", "a".repeat(63)),
+            format!("sha256:../{}", "a".repeat(61)),
+            format!("sha256:{}", "A".repeat(64)),
+            format!("sha256:{}", "a".repeat(63)),
+            format!("sha512:{}", "a".repeat(64)),
+        ] {
+            assert_eq!(sha256_hex(&bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn references() {

@@ -229,7 +229,7 @@ pub fn host_payload(
 
 /// A bundle file, read and checked against its manifest SHA-256.
 fn read_checked(bundle: &Path, e: &Entry) -> Result<Blob, String> {
-    let path = bundle.join(&e.path);
+    let path = super::verify::inside(bundle, &e.path)?;
     let data = std::fs::read(&path).map_err(|err| format!("{}: {err}", path.display()))?;
     let sum = super::hash::sha256_bytes(&data);
     if sum != e.sha256 {

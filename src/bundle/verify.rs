@@ -30,6 +30,27 @@ pub fn safe_rel(p: &str) -> bool {
     !p.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
+/// `dir/rel` when, with every symlink resolved, it is still inside `dir`:
+/// a bundle's `bin/kubeadm -> /etc/passwd` (or a linked directory) would
+/// otherwise push a file of the build machine to every host.
+pub fn inside(dir: &Path, rel: &str) -> Result<std::path::PathBuf, String> {
+    let path = dir.join(rel);
+    let real = path
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let root = dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    if real.starts_with(&root) {
+        Ok(real)
+    } else {
+        Err(format!(
+            "{rel} leads out of the bundle (to {}): bundles hold files, not links out",
+            real.display()
+        ))
+    }
+}
+
 pub fn verify(dir: &Path, cluster: Option<&Cluster>) -> Verified {
     let mut v = Verified::default();
     let m = match Manifest::read(dir) {
@@ -76,7 +97,14 @@ pub fn verify(dir: &Path, cluster: Option<&Cluster>) -> Verified {
                     format!("{rel:?}: not a path inside the bundle"),
                 ));
             }
-            match hash::file_sha256(&dir.join(rel)) {
+            let path = match inside(dir, rel) {
+                Ok(p) => p,
+                Err(e) if e.contains("leads out") => {
+                    return Some(Diagnostic::error("BundleLink", e));
+                }
+                Err(_) => dir.join(rel),
+            };
+            match hash::file_sha256(&path) {
                 Err(e) => Some(Diagnostic::error(
                     "BundleFile",
                     format!("{rel} is in manifest.json but cannot be read: {e}"),

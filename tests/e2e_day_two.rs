@@ -112,6 +112,12 @@ fn add_a_worker_then_reset_and_install_again() {
         "{out}"
     );
     assert!(out.contains("Added 1 node(s): node3"), "{out}");
+    // One line heads each phase (not also `os: 3 host(s)`).
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with("os: ") || l.starts_with("workers: ")),
+        "{out}"
+    );
     let logs: Vec<String> = std::fs::read_dir(c.installer.join("logs"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

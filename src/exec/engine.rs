@@ -249,7 +249,16 @@ impl Engine {
     where
         F: Fn(&mut HostCtx) -> Result<(), HostFail> + Sync,
     {
-        self.progress.begin_step(name, hosts.len());
+        self.step_headed(&format!("{name}: {} host(s)", hosts.len()), name, hosts, f)
+    }
+
+    /// `step` with the line shown when it begins given by the caller (the
+    /// install's phases name their title and host count in one line).
+    pub fn step_headed<F>(&self, heading: &str, name: &str, hosts: &[usize], f: F) -> StepReport
+    where
+        F: Fn(&mut HostCtx) -> Result<(), HostFail> + Sync,
+    {
+        self.progress.begin_step(heading, hosts.len());
         let reports: Vec<HostReport> = self.pool.install(|| {
             hosts
                 .par_iter()

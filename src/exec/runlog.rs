@@ -128,13 +128,14 @@ impl Progress {
         }
     }
 
-    pub fn begin_step(&self, name: &str, hosts: usize) {
+    /// A step begins on `hosts` hosts; `heading` is its line on the screen.
+    pub fn begin_step(&self, heading: &str, hosts: usize) {
         self.total.store(hosts, Ordering::SeqCst);
         self.done.store(0, Ordering::SeqCst);
         if self.quiet {
             return;
         }
-        let line = format!("{name}: {hosts} host(s)");
+        let line = heading.to_string();
         let line = if self.color {
             style(line).bold().to_string()
         } else {

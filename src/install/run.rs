@@ -258,7 +258,7 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
                     && scope.as_ref().is_none_or(|s| s.runs(phase.name(), name))
             })
             .collect();
-        println!(
+        let heading = format!(
             "== {}: {} ({} host{})",
             phase.name(),
             phase.title(),
@@ -266,9 +266,10 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
             if hosts.len() == 1 { "" } else { "s" }
         );
         if hosts.is_empty() {
+            println!("{heading}");
             continue;
         }
-        let step = engine.step(phase.name(), &hosts, |ctx| {
+        let step = engine.step_headed(&heading, phase.name(), &hosts, |ctx| {
             let node = ctx.node().clone();
             let all = phase.ops(&node, &inputs);
             match &scope {

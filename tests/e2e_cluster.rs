@@ -55,6 +55,10 @@ fn a_real_cluster_on_the_lab() {
         c.kube_system_running(9)
     });
     c.show();
+    // CoreDNS does not stay on the first master alone.
+    c.wait("CoreDNS on two nodes", Duration::from_secs(60), |c| {
+        c.coredns_spread()
+    });
 
     // DNS from a pod.
     c.apply(&format!(

@@ -66,6 +66,10 @@ fn a_highly_available_cluster_survives_a_master_cut() {
         c.kube_system_running(16)
     });
     c.show();
+    // CoreDNS does not stay on the first master alone.
+    c.wait("CoreDNS on two nodes", Duration::from_secs(60), |c| {
+        c.coredns_spread()
+    });
     let apiservers = c.kubectl_ok(&[
         "-n",
         "kube-system",

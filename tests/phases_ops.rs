@@ -378,3 +378,34 @@ fn host_values_reach_commands_quoted() {
         "{join:?}"
     );
 }
+
+#[test]
+fn the_network_phase_spreads_coredns_once_a_second_node_is_ready() {
+    let c = cluster("seed-ha");
+    let f = facts(&c, "");
+    let files = BTreeMap::new();
+    let off = Offline::default();
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let node = c.node("master1").unwrap();
+    let net = phases::ALL[phases::by_name("network").unwrap()];
+    let ops = net.ops(node, &inp);
+    let Some(Op::Command { run, unless, .. }) = ops.last() else {
+        panic!("{ops:?}");
+    };
+    assert!(run.contains("rollout restart deployment coredns"), "{run}");
+    assert!(run.contains("grep -cw Ready"), "{run}");
+    let unless = unless.as_deref().unwrap();
+    assert!(unless.contains("k8s-app=kube-dns"), "{unless}");
+    for script in [run.as_str(), unless] {
+        let st = std::process::Command::new("sh")
+            .args(["-n", "-c", script])
+            .status()
+            .unwrap();
+        assert!(st.success(), "{script}");
+    }
+}

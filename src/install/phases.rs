@@ -608,11 +608,33 @@ fn apply_manifests(node: &Node, inp: &Inputs, dir: &str, what: &str) -> Vec<Op> 
 }
 
 fn network_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
-    apply_manifests(
+    let mut ops = apply_manifests(
         node,
         inp,
         "/etc/kubernetes/addons/network/",
         "network plugin",
+    );
+    ops.push(coredns_spread());
+    ops
+}
+
+/// kubeadm starts CoreDNS before any other node has joined, so both
+/// replicas sit on the first master and cluster DNS dies with it. Once a
+/// second node is Ready (bounded wait), a rollout restart lets the
+/// replicas' anti-affinity spread them; skipped when they are spread or
+/// the cluster has one node.
+fn coredns_spread() -> Op {
+    let nodes = format!("{KUBECTL} get nodes --no-headers");
+    let dns_nodes = format!(
+        "{KUBECTL} -n kube-system get pods -l k8s-app=kube-dns -o jsonpath='{{range .items[*]}}{{.spec.nodeName}}{{\"\\n\"}}{{end}}' | sort -u | grep -c ."
+    );
+    Op::run_unless(
+        "spread CoreDNS over the nodes",
+        &format!(
+            "for i in $(seq 1 90); do [ \"$({nodes} | grep -cw Ready)\" -ge 2 ] && break; sleep 2; done; \
+             {KUBECTL} -n kube-system rollout restart deployment coredns"
+        ),
+        &format!("[ \"$({nodes} | wc -l)\" -lt 2 ] || [ \"$({dns_nodes})\" -ge 2 ]"),
     )
 }
 

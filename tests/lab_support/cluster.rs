@@ -268,6 +268,23 @@ impl Cluster {
             .ok_or(s)
     }
 
+    /// Ok when the Running CoreDNS replicas are on two nodes or more.
+    pub fn coredns_spread(&self) -> Result<(), String> {
+        let s = self.jsonpath(&[
+            "-n",
+            "kube-system",
+            "get",
+            "pods",
+            "-l",
+            "k8s-app=kube-dns",
+            "--field-selector=status.phase=Running",
+            "-o",
+            "jsonpath={range .items[*]}{.spec.nodeName} {end}",
+        ])?;
+        let nodes: std::collections::BTreeSet<&str> = s.split_whitespace().collect();
+        (nodes.len() >= 2).then_some(()).ok_or(s.clone())
+    }
+
     pub fn pod_phase(&self, name: &str, want: &str) -> Result<(), String> {
         let s = self.jsonpath(&["get", "pod", name, "-o", "jsonpath={.status.phase}"])?;
         (s == want).then_some(()).ok_or(s)

@@ -154,6 +154,17 @@ pub enum Verb {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+    /// The admin kubeconfig of the first master that answers, pointed at an
+    /// address this machine reaches (mode 0600; `-o -` prints it).
+    Kubeconfig {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        /// Default: the installer directory's kubesphere/config.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Certificates: `check` lists every Kubernetes and etcd certificate on
     /// every host with the days it has left.
     Certs {
@@ -432,6 +443,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let opts = run_options(&src, conn, PhaseArgs::default());
             crate::install::reset::run(cluster, &opts)
+        }
+        Verb::Kubeconfig { src, conn, output } => {
+            let cluster = src.load_valid()?;
+            let opts = run_options(&src, conn, PhaseArgs::default());
+            crate::install::result::kubeconfig(&cluster, &opts, output.as_deref())
         }
         Verb::Certs {
             what: CertsVerb::Check { src, conn },

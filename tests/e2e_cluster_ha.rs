@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 mod lab_support;
 
-use lab_support::cluster::{can_run, prepare, web_pod, Cluster, Layout};
-use lab_support::{lab, on, text};
+use lab_support::cluster::{can_run, prepare, taskbox, web_pod, Cluster, Layout, BIN};
+use lab_support::{lab, lab_dir, on, text};
 
 const LAYOUT: Layout = Layout {
     hosts: 5,
@@ -98,21 +98,31 @@ fn a_highly_available_cluster_survives_a_master_cut() {
         "three healthy etcd members:\n{health}"
     );
 
-    // The taskbox's kubeconfig names node1: from now on ask node2.
-    let conf = std::fs::read_to_string(&c.kubeconfig).unwrap();
-    let via2 = c.dir.join("admin-via-node2.conf");
-    let conf: String = conf
-        .lines()
-        .map(|l| match l.trim_start().strip_prefix("server: ") {
-            Some(_) => "    server: https://10.77.0.12:6443\n".to_string(),
-            None => format!("{l}\n"),
-        })
-        .collect();
-    std::fs::write(&via2, conf).unwrap();
-    c.kubeconfig = via2.display().to_string();
-
     lab(&["cut", "node1"]);
     let t_cut = Instant::now();
+    // The taskbox's kubeconfig named node1: `ksinstall kubeconfig` takes
+    // the first master that answers.
+    let via = c.dir.join("admin-after-cut.conf");
+    let known = lab_dir().join("known_hosts");
+    let o = taskbox(
+        120,
+        &[
+            BIN,
+            "kubeconfig",
+            "--conf",
+            c.installer.join("conf").to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+            "-o",
+            via.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        o.status.success() && text(&o).contains("server https://10.77.0.12:6443 (from node2)"),
+        "{}",
+        text(&o)
+    );
+    c.kubeconfig = via.display().to_string();
     c.wait("node1 NotReady", Duration::from_secs(180), |c| {
         ready_is(c, &[("node1", "Unknown")])
     });

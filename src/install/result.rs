@@ -121,6 +121,61 @@ pub fn finish(c: &Cluster, engine: &Engine, installer_dir: &Path) -> anyhow::Res
     Ok(())
 }
 
+/// `ksinstall kubeconfig`: the admin kubeconfig of the first master that
+/// answers (in inventory order, so a lost first master does not stop it),
+/// pointed at the external load balancer, else at that master. Written
+/// 0600 to `output` (`-` prints it); default `kubesphere/config`.
+pub fn kubeconfig(
+    c: &Cluster,
+    opts: &crate::install::run::RunOptions,
+    output: Option<&Path>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let masters: Vec<usize> = (0..c.nodes.len())
+        .filter(|&i| c.nodes[i].has(crate::model::Role::Master))
+        .collect();
+    anyhow::ensure!(
+        !masters.is_empty(),
+        "no [kube-master] host in the inventory"
+    );
+    let engine = crate::exec::verbs::engine_for(c.nodes.clone(), &opts.conn, "Kubeconfig", None)?;
+    let mut last = String::new();
+    for &i in &masters {
+        let got = Mutex::new(None);
+        let step = engine.step("kubeconfig", &[i], |ctx| {
+            let conf = ctx.fetch("/etc/kubernetes/admin.conf")?;
+            *got.lock().map_err(|_| HostFail::Failed("lock".into()))? = Some(conf);
+            Ok(())
+        });
+        let Some(conf) = got.into_inner().unwrap_or_default() else {
+            if let Some(h) = step.failures().next() {
+                last = format!("{}: {}", h.host, h.message);
+            }
+            continue;
+        };
+        let m = &c.nodes[i];
+        let server = api_server(c, m.reach_address().unwrap_or("127.0.0.1"));
+        let text = reachable_kubeconfig(&String::from_utf8_lossy(&conf), &server);
+        match output {
+            Some(p) if p == Path::new("-") => print!("{text}"),
+            _ => {
+                let path = output
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| opts.installer_dir.join("kubesphere").join("config"));
+                crate::install::state::write_private(&path, text.as_bytes())?;
+                eprintln!(
+                    "wrote {} (mode 0600), server {server} (from {})",
+                    path.display(),
+                    m.name
+                );
+            }
+        }
+        engine.close_all();
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    eprintln!("[ERROR Kubeconfig]: no master gave its admin kubeconfig (last: {last})");
+    Ok(std::process::ExitCode::from(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

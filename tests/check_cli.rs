@@ -388,3 +388,37 @@ fn vars_tabs_and_nested_keys_are_named_with_their_line() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_second_run_on_one_installer_directory_is_refused_before_any_host() {
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed-root");
+    let read = |f: &str| std::fs::read_to_string(seed.join(f)).unwrap();
+    let (hosts, vars) = (read("hosts.ini"), read("vars.yml"));
+    let dir = installer("lock", &[("hosts.ini", &hosts), ("vars.yml", &vars)]);
+    let held = ksinstall::install::state::Lock::take(&dir, "install").unwrap();
+    let conf = dir.join("conf");
+    for verb in [
+        &["install", "--yes"][..],
+        &["reset", "--yes"],
+        &["remove-node", "node2", "--yes"],
+    ] {
+        let mut args = verb.to_vec();
+        args.extend(["--conf", conf.to_str().unwrap()]);
+        let o = ksinstall(&args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{verb:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "another ksinstall (pid {}, install) is working on",
+                std::process::id()
+            )),
+            "{verb:?}: {err}"
+        );
+        assert!(
+            !dir.join("logs").exists(),
+            "{verb:?}: no host was reached, no log written"
+        );
+    }
+    drop(held);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -83,6 +83,10 @@ pub fn run(
     if report.has_errors() {
         return Err(Invalid(report).into());
     }
+    let _lock = match opts.conn.dry_run {
+        true => None,
+        false => Some(super::state::Lock::take(&opts.installer_dir, "remove")?),
+    };
     let engine = engine_for(cluster.nodes.clone(), &opts.conn, "Remove", None)?;
     if let Some(p) = engine.log.path() {
         eprintln!("log: {}", p.display());

@@ -23,6 +23,10 @@ use crate::model::{Cluster, Role};
 /// Resets every host of the cluster, then moves the installer's record of
 /// it (`state/`, `kubesphere/`) aside, so the next install starts afresh.
 pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> {
+    let _lock = match opts.conn.dry_run {
+        true => None,
+        false => Some(super::state::Lock::take(&opts.installer_dir, "reset")?),
+    };
     let engine = engine_for(cluster.nodes.clone(), &opts.conn, "Uninstall", None)?;
     if let Some(p) = engine.log.path() {
         eprintln!("log: {}", p.display());

@@ -148,6 +148,10 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         (false, true) => "Scale",
         (false, false) => "Install",
     };
+    let _lock = match dry {
+        true => None,
+        false => Some(super::state::Lock::take(&opts.installer_dir, verb)?),
+    };
     let engine = engine_for(cluster.nodes.clone(), &opts.conn, verb, None)?;
     if let Some(p) = engine.log.path() {
         eprintln!("log: {}", p.display());

@@ -35,10 +35,8 @@ impl State {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(self)?)?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
+        // Synced and renamed: a crash leaves the old record or the new one.
+        write_private(path, serde_json::to_string_pretty(self)?.as_bytes())
     }
 
     pub fn is_done(&self, phase: &str, host: &str) -> bool {
@@ -80,6 +78,48 @@ mod tests {
     }
 }
 
+/// One run at a time per installer directory: two would race on `state/`
+/// and on the hosts. Held (an advisory `flock`) until dropped; the kernel
+/// lets go of it when the process ends, however it ends.
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+impl Lock {
+    pub fn path(installer_dir: &Path) -> PathBuf {
+        installer_dir.join(".ksinstall.lock")
+    }
+
+    /// Takes the lock for `what` (the verb), or fails naming the holder.
+    pub fn take(installer_dir: &Path, what: &str) -> anyhow::Result<Lock> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::io::AsRawFd;
+        let path = Lock::path(installer_dir);
+        std::fs::create_dir_all(installer_dir)?;
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+        // SAFETY: flock on a descriptor this function owns; no memory involved.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            anyhow::bail!(
+                "another ksinstall ({}) is working on {}: wait for it to end (nothing was changed by this one)",
+                if holder.trim().is_empty() { "pid unknown".to_string() } else { holder.trim().to_string() },
+                installer_dir.display()
+            );
+        }
+        f.set_len(0)?;
+        f.rewind()?;
+        write!(f, "pid {}, {what}", std::process::id())?;
+        Ok(Lock { _file: f })
+    }
+}
+
 /// Writes a file only its owner reads (0600 from the start: a temp file
 /// created with that mode beside it, synced, then renamed over it), so a
 /// secret is never readable by others, even for a moment, and a crash
@@ -112,6 +152,20 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
 mod private_tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_second_run_is_refused_naming_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = Lock::take(dir.path(), "install").unwrap();
+        // flock locks belong to the open file: a second open is refused.
+        let e = Lock::take(dir.path(), "reset").err().unwrap().to_string();
+        assert!(
+            e.contains(&format!("pid {}, install", std::process::id())),
+            "{e}"
+        );
+        drop(held);
+        Lock::take(dir.path(), "reset").unwrap();
+    }
 
     #[test]
     fn private_files_are_0600_even_over_a_0644_one() {

@@ -387,6 +387,12 @@ fn host_keys_tofu_strict_and_changed() {
     // TOFU records it; strict then accepts.
     let e = engine(node(), opts(HostKeyPolicy::TrustOnFirstUse), d.path());
     stdout_of(&e, "true").unwrap();
+    // Trusting a key is never silent: its fingerprint is in the run log.
+    let log = std::fs::read_to_string(e.log.path().expect("a run log")).unwrap();
+    assert!(
+        log.contains("first seen: host key ssh-ed25519 SHA256:"),
+        "{log}"
+    );
     let text = std::fs::read_to_string(&kh).unwrap();
     assert!(
         text.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", s.port)),

@@ -447,6 +447,12 @@ impl HostCtx<'_> {
                 &login_user,
                 engine.opts.io_timeout,
             )?;
+            if let Connection::Ssh(t) = &node.connection {
+                if let Some(m) = engine.opts.connect.known_hosts.learned(&t.address, t.port) {
+                    engine.log.record(&node.name, &m, "");
+                    engine.progress.notice(&node.name, &m);
+                }
+            }
             engine.log.record(
                 &node.name,
                 &match become_user {

@@ -5,6 +5,7 @@
 //! differs from the recorded one of the same type is a hard error naming
 //! both SHA256 fingerprints, as `ssh` prints them.
 
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ pub struct KnownHosts {
     path: PathBuf,
     policy: HostKeyPolicy,
     entries: Mutex<Vec<Entry>>,
+    /// Keys recorded on first use in this run, by host token: what the
+    /// engine shows and logs, so trusting a key is never silent.
+    learned: Mutex<BTreeMap<String, String>>,
 }
 
 /// The name a key is filed under: `host`, or `[host]:port` off port 22.
@@ -134,7 +138,14 @@ impl KnownHosts {
             path: path.to_path_buf(),
             policy,
             entries: Mutex::new(entries),
+            learned: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// What was said of `host:port`'s key when it was recorded on first
+    /// use in this run, once (the next call returns `None`).
+    pub fn learned(&self, host: &str, port: u16) -> Option<String> {
+        self.learned.lock().unwrap().remove(&host_token(host, port))
     }
 
     pub fn path(&self) -> &Path {
@@ -234,6 +245,13 @@ impl KnownHosts {
                 let line = std::fs::read_to_string(&self.path)
                     .map(|t| t.lines().count())
                     .unwrap_or(0);
+                self.learned.lock().unwrap().insert(
+                    token.clone(),
+                    format!(
+                        "first seen: host key {key_type} {got} recorded in {} line {line} (compare with `ssh-keygen -lf` of the host's key)",
+                        self.path.display()
+                    ),
+                );
                 entries.push(Entry {
                     line,
                     revoked: false,
@@ -398,6 +416,11 @@ mod tests {
         let key_b = [&[0, 0, 0, 11][..], b"ssh-ed25519", &[4, 5, 6]].concat();
         let kh = KnownHosts::load(&path, HostKeyPolicy::TrustOnFirstUse).unwrap();
         kh.check("h", 2222, "node1", &key_a).unwrap();
+        let said = kh.learned("h", 2222).expect("a first-seen key is told");
+        assert!(said.contains(&fingerprint(&key_a)), "{said}");
+        assert_eq!(kh.learned("h", 2222), None, "told once");
+        kh.check("h", 2222, "node1", &key_a).unwrap();
+        assert_eq!(kh.learned("h", 2222), None, "a known key is not news");
         let kh = KnownHosts::load(&path, HostKeyPolicy::Strict).unwrap();
         kh.check("h", 2222, "node1", &key_a).unwrap();
         let err = kh.check("h", 2222, "node1", &key_b).unwrap_err();

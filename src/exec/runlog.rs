@@ -144,6 +144,17 @@ impl Progress {
         let _ = self.term.write_line(&line);
     }
 
+    /// Something the operator must see whatever the verbosity (a host key
+    /// trusted on first use); only `-q` hides it.
+    pub fn notice(&self, host: &str, what: &str) {
+        if self.quiet {
+            return;
+        }
+        let _ = self
+            .term
+            .write_line(&format!("  {host}: {}", self.redactor.redact(what)));
+    }
+
     /// A host is doing something (connecting, running, uploading).
     pub fn working(&self, host: &str, what: &str) {
         if self.quiet || !self.verbose {

@@ -402,16 +402,16 @@ fn networks(c: &Cluster, r: &mut Report) {
             Connection::Ssh(t) => Some(t.address.as_str()),
             Connection::Local => None,
         };
+        // Each address of a node once (ip and ansible_host are often equal).
+        let mut mine: Vec<IpAddr> = Vec::new();
         for (key, v) in [
             ("ip", n.ip.as_deref()),
             ("access_ip", n.access_ip.as_deref()),
             ("ansible_host", ssh),
         ] {
             if let Some(ip) = v.and_then(parse_ip) {
-                if !node_addrs
-                    .iter()
-                    .any(|(name, _, seen)| *name == n.name && *seen == ip)
-                {
+                if !mine.contains(&ip) {
+                    mine.push(ip);
                     node_addrs.push((n.name.clone(), key, ip));
                 }
             }

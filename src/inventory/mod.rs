@@ -86,6 +86,9 @@ pub struct Inventory {
     pub hosts: Vec<Host>,
     group_index: HashMap<String, usize>,
     host_index: HashMap<String, usize>,
+    /// host -> the groups that list it directly (kept with `groups[g].hosts`,
+    /// so a host's groups are found without scanning every group's list).
+    memberships: Vec<Vec<usize>>,
     /// Things Ansible accepts silently that an operator should hear about.
     pub warnings: Vec<Diagnostic>,
 }
@@ -222,6 +225,7 @@ impl Inventory {
             hosts: Vec::new(),
             group_index: HashMap::new(),
             host_index: HashMap::new(),
+            memberships: Vec::new(),
             warnings: Vec::new(),
         };
         inv.add_group("all");
@@ -277,11 +281,13 @@ impl Inventory {
         });
         let i = self.hosts.len() - 1;
         self.host_index.insert(name.to_string(), i);
+        self.memberships.push(Vec::new());
         (i, true)
     }
 
     pub fn add_host_to_group(&mut self, group: usize, host: usize) {
-        if !self.groups[group].hosts.contains(&host) {
+        if !self.memberships[host].contains(&group) {
+            self.memberships[host].push(group);
             self.groups[group].hosts.push(host);
         }
     }
@@ -373,6 +379,7 @@ impl Inventory {
                 let closure = self.host_groups(h);
                 if closure.iter().any(|g| *g != ALL && *g != UNGROUPED) {
                     self.groups[UNGROUPED].hosts.retain(|x| *x != h);
+                    self.memberships[h].retain(|g| *g != UNGROUPED);
                 }
             } else if direct.iter().all(|g| *g == ALL) {
                 // Ansible does `add_child('ungrouped', host_name)`, which takes a
@@ -390,9 +397,9 @@ impl Inventory {
     }
 
     pub fn direct_groups(&self, host: usize) -> Vec<usize> {
-        (0..self.groups.len())
-            .filter(|g| self.groups[*g].hosts.contains(&host))
-            .collect()
+        let mut groups = self.memberships[host].clone();
+        groups.sort_unstable();
+        groups
     }
 
     /// Every group the host is in, directly or through a child group.
@@ -469,10 +476,13 @@ impl Inventory {
             }
             i += 1;
         }
+        // A seen-set keeps this linear in hosts (10,000 hosts: a list
+        // search per host made `check` take minutes).
+        let mut seen = vec![false; self.hosts.len()];
         let mut hosts = Vec::new();
         for g in order {
             for &h in &self.groups[g].hosts {
-                if !hosts.contains(&h) {
+                if !std::mem::replace(&mut seen[h], true) {
                     hosts.push(h);
                 }
             }

@@ -98,10 +98,15 @@ impl Cluster {
     }
 
     pub fn from_inventory(inv: &Inventory, config: Config, report: &mut Report) -> Cluster {
+        // Each role group's members once, not once per host.
+        let members: Vec<(std::collections::BTreeSet<usize>, Role)> = ROLE_GROUPS
+            .iter()
+            .map(|(g, r)| (inv.hosts_named(g).into_iter().collect(), *r))
+            .collect();
         let roles_of = |h: usize| -> Vec<Role> {
-            let mut roles: Vec<Role> = ROLE_GROUPS
+            let mut roles: Vec<Role> = members
                 .iter()
-                .filter(|(g, _)| inv.hosts_named(g).contains(&h))
+                .filter(|(m, _)| m.contains(&h))
                 .map(|(_, r)| *r)
                 .collect();
             if inv.hosts[h].name == "bastion" && !roles.contains(&Role::Bastion) {

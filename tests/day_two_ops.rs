@@ -94,7 +94,7 @@ fn reset_takes_back_every_file_the_install_renders() {
         let ops = reset_of(&c, &files[host]);
         let rm = ops
             .iter()
-            .find(|o| o.starts_with("run rm -rf -- "))
+            .find(|o| o.starts_with("run for p in ") && o.contains("rm -rf"))
             .unwrap_or_else(|| panic!("{host}: no removal in {ops:#?}"));
         for f in files[host].iter().filter(|f| f.block.is_none()) {
             // The runtime config the install merged into was the operator's.
@@ -117,10 +117,19 @@ fn reset_takes_back_every_file_the_install_renders() {
     let aside = |host: &str| {
         reset_of(&c, &files[host])
             .iter()
-            .any(|o| o.contains("mv /var/lib/etcd "))
+            .any(|o| o.contains("mv /var/lib/etcd /var/lib/etcd.reset-"))
     };
     assert!(aside("master1"));
     assert!(!aside("node1"));
+    // Before kubeadm reset, which empties /var/lib/etcd when it takes the
+    // external etcd for a local one (seen on the lab).
+    let ops = reset_of(&c, &files["master1"]);
+    let at = |needle: &str| ops.iter().position(|o| o.contains(needle)).unwrap();
+    assert!(at("mv /var/lib/etcd ") < at("kubeadm reset -f"), "{ops:#?}");
+    assert!(
+        at("disable --now etcd ") < at("mv /var/lib/etcd "),
+        "{ops:#?}"
+    );
 }
 
 #[test]

@@ -222,7 +222,7 @@ fn add_a_worker_then_reset_and_install_again() {
     eprintln!("remove-node: {:?}", t0.elapsed());
     let nodes = c.kubectl_ok(&["get", "nodes", "-o", "name"]);
     assert!(!nodes.contains("node3"), "{nodes}");
-    on_ok("node3", "! systemctl is-active --quiet kubelet && test ! -e /etc/kubernetes && ! systemctl is-active --quiet haproxy");
+    on_ok("node3", "! systemctl is-active --quiet kubelet && test ! -e /etc/kubernetes && ! systemctl is-active --quiet haproxy && test -z \"$(ls -A /var/lib/kubelet 2>/dev/null)\"");
     c.wait(
         "the moved pod Running elsewhere",
         Duration::from_secs(120),
@@ -261,7 +261,7 @@ fn add_a_worker_then_reset_and_install_again() {
     for host in ["node1", "node2", "node3"] {
         on_ok(
             host,
-            "! systemctl is-active --quiet kubelet && test ! -e /etc/kubernetes && test ! -e /var/lib/kubelet \
+            "! systemctl is-active --quiet kubelet && test ! -e /etc/kubernetes && test -z \"$(ls -A /var/lib/kubelet 2>/dev/null)\" \
              && test ! -e /usr/local/bin/kubeadm && ! grep -q 'Ansible inventory hosts BEGIN' /etc/hosts \
              && ! ip link show flannel.1 2>/dev/null && ! iptables-save | grep -q KUBE- \
              && test -z \"$(ctr -n k8s.io tasks ls -q)\"",

@@ -166,7 +166,10 @@ const LINKS: &[&str] = &[
 
 /// The operations that reset `node`, from the files rendered for it.
 pub fn ops(c: &Cluster, files: &[HostFile]) -> Vec<Op> {
-    let mut ops = vec![kubeadm_reset()];
+    // Services first, and etcd's data aside before kubeadm reset: without
+    // a kubeadm config it takes etcd for a local one and empties its
+    // default data directory (/var/lib/etcd).
+    let mut ops = Vec::new();
     for (marker, service) in [
         ("/etc/systemd/system/etcd-backup.timer", "etcd-backup.timer"),
         ("/etc/etcd.env", "etcd"),
@@ -177,14 +180,15 @@ pub fn ops(c: &Cluster, files: &[HostFile]) -> Vec<Op> {
             ops.push(service_stopped(service));
         }
     }
+    if files.iter().any(|f| f.path == "/etc/etcd.env") {
+        ops.push(etcd_data_aside(&c.config.text("etcd_data_dir")));
+    }
+    ops.push(kubeadm_reset());
     ops.push(Op::run_unless(
         "unmount the kubelet's volumes",
         "awk '$2 ~ \"^/var/lib/kubelet/\" {print $2}' /proc/mounts | sort -r | while read -r m; do umount \"$m\" || umount -l \"$m\"; done",
         "! awk '{print $2}' /proc/mounts | grep -q '^/var/lib/kubelet/'",
     ));
-    if files.iter().any(|f| f.path == "/etc/etcd.env") {
-        ops.push(etcd_data_aside(&c.config.text("etcd_data_dir")));
-    }
     ops.push(removed(&paths_to_remove(files)));
     ops.extend(files.iter().filter_map(|f| {
         let (begin, end) = f.block.as_ref()?;
@@ -202,7 +206,7 @@ fn kubeadm_reset() -> Op {
     Op::run_unless(
         "stop the kubelet, kubeadm reset",
         "systemctl disable --now kubelet >/dev/null 2>&1; \
-         if command -v kubeadm >/dev/null; then timeout -k 10s 180s kubeadm reset -f >/dev/null 2>&1 || echo 'kubeadm reset failed; the files are removed below' >&2; fi; true",
+         if command -v kubeadm >/dev/null; then timeout -k 10s 180s kubeadm reset -f || echo 'kubeadm reset failed; the files are removed below' >&2; fi; true",
         "! systemctl is-active --quiet kubelet && ! test -e /etc/kubernetes/kubelet.conf && ! test -e /etc/kubernetes/admin.conf",
     )
 }
@@ -218,12 +222,17 @@ fn service_stopped(service: &str) -> Op {
 }
 
 /// etcd's data is the cluster's state: a mistaken reset must be undoable.
+/// A mount point cannot move: its `member` directory (all etcd keeps)
+/// moves out of it (kubeadm reset may empty the data directory).
 fn etcd_data_aside(dir: &str) -> Op {
     let d = sh_quote(dir.trim_end_matches('/'));
     Op::run_unless(
         &format!("move the etcd data {dir} aside"),
-        &format!("mv {d} {d}.reset-$(date +%Y%m%d%H%M%S) && echo \"etcd data kept in $(ls -d {d}.reset-* | tail -1)\""),
-        &format!("! test -d {d}"),
+        &format!(
+            "t=$(date +%Y%m%d%H%M%S); if mountpoint -q {d}; then mkdir -p {d}.reset-$t && mv {d}/member {d}.reset-$t/ && echo \"etcd data kept in {d}.reset-$t\"; \
+             else mv {d} {d}.reset-$t && echo \"etcd data kept in {d}.reset-$t\"; fi"
+        ),
+        &format!("! test -d {d}/member"),
     )
 }
 
@@ -242,6 +251,8 @@ fn paths_to_remove(files: &[HostFile]) -> Vec<String> {
     paths
 }
 
+/// Removes each path; a mount point (an operator's disk for
+/// /var/lib/kubelet, the lab's own) is emptied, not removed.
 fn removed(paths: &[String]) -> Op {
     let list = paths
         .iter()
@@ -249,12 +260,16 @@ fn removed(paths: &[String]) -> Op {
         .collect::<Vec<_>>()
         .join(" ");
     Op::run_unless(
+        &format!("remove {} files and directories of the install", paths.len()),
         &format!(
-            "remove {} files and directories of the install",
-            paths.len()
+            "for p in {list} ; do if mountpoint -q \"$p\" 2>/dev/null; then \
+             find \"$p\" -mindepth 1 -maxdepth 1 -exec rm -rf -- {{}} + || exit 1; \
+             else rm -rf -- \"$p\" || exit 1; fi; done"
         ),
-        &format!("rm -rf -- {list}"),
-        &format!("for p in {list}; do if test -e \"$p\" || test -L \"$p\"; then exit 1; fi; done"),
+        &format!(
+            "for p in {list} ; do if mountpoint -q \"$p\" 2>/dev/null; then [ -z \"$(ls -A \"$p\")\" ] || exit 1; \
+             elif test -e \"$p\" || test -L \"$p\"; then exit 1; fi; done"
+        ),
     )
 }
 

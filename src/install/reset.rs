@@ -135,6 +135,7 @@ fn records_aside(installer_dir: &Path) -> anyhow::Result<Option<std::path::PathB
 }
 
 /// Directories Kubernetes, the CNI plugins and the install fill at run time.
+/// Those in EMPTIED are emptied instead (as mount points are).
 const RUNTIME_DIRS: &[&str] = &[
     "/etc/kubernetes",
     "/var/lib/kubelet",
@@ -149,6 +150,11 @@ const RUNTIME_DIRS: &[&str] = &[
     HOST_REPO_DIR,
     HOST_APT_STATE_DIR,
 ];
+
+/// containerd watches the CNI config directory from its start: removed
+/// and made again, it is not seen, and the next install's nodes stay
+/// NotReady ("cni plugin not initialized") until containerd restarts.
+const EMPTIED: &[&str] = &["/etc/cni/net.d"];
 
 /// What the bundle puts in /usr/local/bin (the etcd link included).
 const BINARIES: &[&str] = &["kubeadm", "kubelet", "kubectl", "crictl", "helm", "etcd"];
@@ -252,22 +258,24 @@ fn paths_to_remove(files: &[HostFile]) -> Vec<String> {
 }
 
 /// Removes each path; a mount point (an operator's disk for
-/// /var/lib/kubelet, the lab's own) is emptied, not removed.
+/// /var/lib/kubelet, the lab's own) or a directory of EMPTIED is emptied.
 fn removed(paths: &[String]) -> Op {
     let list = paths
         .iter()
         .map(|p| sh_quote(p))
         .collect::<Vec<_>>()
         .join(" ");
+    let keep = EMPTIED.join(" ");
+    let kept = format!("{{ mountpoint -q \"$p\" 2>/dev/null || case \" {keep} \" in *\" $p \"*) true;; *) false;; esac; }}");
     Op::run_unless(
         &format!("remove {} files and directories of the install", paths.len()),
         &format!(
-            "for p in {list} ; do if mountpoint -q \"$p\" 2>/dev/null; then \
-             find \"$p\" -mindepth 1 -maxdepth 1 -exec rm -rf -- {{}} + || exit 1; \
+            "for p in {list} ; do if {kept}; then \
+             [ ! -d \"$p\" ] || find \"$p\" -mindepth 1 -maxdepth 1 -exec rm -rf -- {{}} + || exit 1; \
              else rm -rf -- \"$p\" || exit 1; fi; done"
         ),
         &format!(
-            "for p in {list} ; do if mountpoint -q \"$p\" 2>/dev/null; then [ -z \"$(ls -A \"$p\")\" ] || exit 1; \
+            "for p in {list} ; do if {kept}; then [ -z \"$(ls -A \"$p\" 2>/dev/null)\" ] || exit 1; \
              elif test -e \"$p\" || test -L \"$p\"; then exit 1; fi; done"
         ),
     )

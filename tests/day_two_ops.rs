@@ -107,6 +107,9 @@ fn reset_takes_back_every_file_the_install_renders() {
             rm.contains("/var/lib/kubelet") && rm.contains("/usr/local/bin/kubeadm"),
             "{rm}"
         );
+        // containerd keeps watching the CNI config directory: emptied, not
+        // removed (removed, the next install's nodes stayed NotReady).
+        assert!(rm.contains("case \" /etc/cni/net.d \" in"), "{rm}");
         assert!(
             ops.iter()
                 .any(|o| o.contains("awk -v b='# Ansible inventory hosts BEGIN'")),

@@ -35,11 +35,16 @@ pub fn run(
     let got: Mutex<Option<(String, Vec<u8>, String)>> = Mutex::new(None);
     let step = engine.step("etcd backup", &[idx], |ctx| {
         let path = snapshot(ctx)?;
-        let sum = read(
-            ctx,
-            &format!("sha256sum {} | cut -d' ' -f1", sh_quote(&path)),
-        )?;
-        let data = read(ctx, &format!("cat {}", sh_quote(&path)))?;
+        if path.is_empty() {
+            return Ok(()); // a dry run: nothing was taken
+        }
+        let sum = ctx
+            .query(
+                &format!("sha256sum {} | cut -d' ' -f1", sh_quote(&path)),
+                Some(std::time::Duration::from_secs(300)),
+            )?
+            .stdout;
+        let data = ctx.fetch(&path)?;
         *got.lock().expect("no panics hold this lock") =
             Some((path, data, String::from_utf8_lossy(&sum).trim().to_string()));
         Ok(())
@@ -103,24 +108,4 @@ fn snapshot(ctx: &mut HostCtx) -> Result<String, HostFail> {
     ctx.set_changed();
     let text = out.stdout_text();
     Ok(text.lines().last().unwrap_or_default().trim().to_string())
-}
-
-fn read(ctx: &mut HostCtx, script: &str) -> Result<Vec<u8>, HostFail> {
-    if ctx.dry_run() {
-        return Ok(Vec::new());
-    }
-    let out = ctx
-        .perform(Action {
-            describe: "read the snapshot".into(),
-            script: script.into(),
-            stdin: &[],
-            timeout: Some(std::time::Duration::from_secs(300)),
-            mutates: false,
-            sensitive: true,
-        })?
-        .expect("read-only actions always run");
-    if out.rc != 0 {
-        return Err(HostFail::Failed(out.stderr_text().trim().to_string()));
-    }
-    Ok(out.stdout)
 }

@@ -13,8 +13,8 @@ use openssl::x509::X509;
 
 use super::run::RunOptions;
 use crate::exec::verbs::engine_for;
-use crate::exec::{Action, HostFail};
-use crate::model::{Cluster, Role};
+use crate::exec::HostFail;
+use crate::model::Cluster;
 
 /// A certificate expiring sooner than this is a warning.
 pub const WARN_DAYS: i32 = 30;
@@ -104,25 +104,11 @@ pub fn table(all: &[Expiry]) -> String {
 /// Reads every cluster host's certificates and prints the table; exit 1
 /// when a host could not be read.
 pub fn check(cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> {
-    let hosts: Vec<usize> = (0..cluster.nodes.len())
-        .filter(|&i| {
-            let n = &cluster.nodes[i];
-            n.has(Role::Master) || n.has(Role::Worker) || n.has(Role::Etcd)
-        })
-        .collect();
+    let hosts = super::phases::cluster_hosts(&cluster);
     let engine = engine_for(cluster.nodes.clone(), &opts.conn, "Certs", None)?;
     let found: Mutex<BTreeMap<String, Vec<Expiry>>> = Mutex::new(BTreeMap::new());
     let step = engine.step("certificates", &hosts, |ctx| {
-        let out = ctx
-            .perform(Action {
-                describe: "list the certificates".into(),
-                script: LIST_SCRIPT.into(),
-                stdin: &[],
-                timeout: Some(std::time::Duration::from_secs(60)),
-                mutates: false,
-                sensitive: false,
-            })?
-            .expect("read-only actions always run");
+        let out = ctx.query(LIST_SCRIPT, Some(std::time::Duration::from_secs(60)))?;
         if out.rc != 0 {
             return Err(HostFail::Failed(out.stderr_text().trim().to_string()));
         }

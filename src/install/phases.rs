@@ -121,8 +121,14 @@ fn indices(c: &Cluster, pred: impl Fn(&Node) -> bool) -> Vec<usize> {
         .collect()
 }
 
-fn in_cluster(n: &Node) -> bool {
+/// A host the install gives a role (not a bastion, not a bare [all] entry).
+pub fn in_cluster(n: &Node) -> bool {
     n.has(Role::Master) || n.has(Role::Worker) || n.has(Role::Etcd)
+}
+
+/// The indices of the hosts `in_cluster`.
+pub fn cluster_hosts(c: &Cluster) -> Vec<usize> {
+    indices(c, in_cluster)
 }
 
 /// Don't let package installs start services with their default config:

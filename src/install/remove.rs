@@ -13,10 +13,9 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use super::ops::{self, Op};
-use super::run::{fill_ips, gather_facts, RunOptions};
+use super::run::{begin, fill_ips, gather_facts, RunOptions};
 use crate::diag::{Diagnostic, Invalid, Report};
 use crate::exec::shell::sh_quote;
-use crate::exec::verbs::engine_for;
 use crate::model::{Cluster, Role};
 
 const KUBECTL: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
@@ -83,14 +82,7 @@ pub fn run(
     if report.has_errors() {
         return Err(Invalid(report).into());
     }
-    let _lock = match opts.conn.dry_run {
-        true => None,
-        false => Some(super::state::Lock::take(&opts.installer_dir, "remove")?),
-    };
-    let engine = engine_for(cluster.nodes.clone(), &opts.conn, "Remove", None)?;
-    if let Some(p) = engine.log.path() {
-        eprintln!("log: {}", p.display());
-    }
+    let (_lock, engine) = begin(&cluster, opts, "Remove")?;
     let facts = gather_facts(&engine, &mut report, &cluster);
     let leaving: BTreeSet<String> = targets
         .iter()

@@ -13,24 +13,16 @@ use std::process::ExitCode;
 use super::files::MERGED;
 use super::ops::{self, Op};
 use super::phases::HostFile;
-use super::run::{fill_ips, gather_facts, RunOptions};
+use super::run::{begin, fill_ips, gather_facts, RunOptions};
 use crate::bundle::select::{HOST_APT_STATE_DIR, HOST_REPO_DIR};
 use crate::diag::{Invalid, Report};
 use crate::exec::shell::sh_quote;
-use crate::exec::verbs::engine_for;
-use crate::model::{Cluster, Role};
+use crate::model::Cluster;
 
 /// Resets every host of the cluster, then moves the installer's record of
 /// it (`state/`, `kubesphere/`) aside, so the next install starts afresh.
 pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> {
-    let _lock = match opts.conn.dry_run {
-        true => None,
-        false => Some(super::state::Lock::take(&opts.installer_dir, "reset")?),
-    };
-    let engine = engine_for(cluster.nodes.clone(), &opts.conn, "Uninstall", None)?;
-    if let Some(p) = engine.log.path() {
-        eprintln!("log: {}", p.display());
-    }
+    let (_lock, engine) = begin(&cluster, opts, "Uninstall")?;
     let mut report = Report::default();
     let facts = gather_facts(&engine, &mut report, &cluster);
     fill_ips(&mut cluster, &facts);
@@ -48,12 +40,7 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
         &opts.installer_dir,
         &opts.conf_dir,
     )?;
-    let hosts: Vec<usize> = (0..cluster.nodes.len())
-        .filter(|&i| {
-            let n = &cluster.nodes[i];
-            n.has(Role::Master) || n.has(Role::Worker) || n.has(Role::Etcd)
-        })
-        .collect();
+    let hosts = super::phases::cluster_hosts(&cluster);
     println!(
         "== reset: take back what the install put ({} hosts)",
         hosts.len()

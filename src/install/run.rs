@@ -68,6 +68,24 @@ pub struct RunOptions {
     pub add_nodes: bool,
 }
 
+/// What every verb that changes hosts starts with: the installer
+/// directory's lock (not for a dry run), then the engine, its log named.
+pub(super) fn begin(
+    cluster: &Cluster,
+    opts: &RunOptions,
+    verb: &str,
+) -> anyhow::Result<(Option<super::state::Lock>, Engine)> {
+    let lock = match opts.conn.dry_run {
+        true => None,
+        false => Some(super::state::Lock::take(&opts.installer_dir, verb)?),
+    };
+    let engine = engine_for(cluster.nodes.clone(), &opts.conn, verb, None)?;
+    if let Some(p) = engine.log.path() {
+        eprintln!("log: {}", p.display());
+    }
+    Ok((lock, engine))
+}
+
 /// Gathers facts on every node at once. Unreachable nodes become errors.
 pub(super) fn gather_facts(
     engine: &Engine,
@@ -148,14 +166,7 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         (false, true) => "Scale",
         (false, false) => "Install",
     };
-    let _lock = match dry {
-        true => None,
-        false => Some(super::state::Lock::take(&opts.installer_dir, verb)?),
-    };
-    let engine = engine_for(cluster.nodes.clone(), &opts.conn, verb, None)?;
-    if let Some(p) = engine.log.path() {
-        eprintln!("log: {}", p.display());
-    }
+    let (_lock, engine) = begin(&cluster, &opts, verb)?;
 
     let mut report = Report::default();
     let facts = gather_facts(&engine, &mut report, &cluster);

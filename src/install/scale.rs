@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use super::ops::Op;
 use crate::diag::{Diagnostic, Report};
-use crate::exec::{Action, Engine, HostFail};
+use crate::exec::{Engine, HostFail};
 use crate::model::{Cluster, Role};
 
 /// Who is new, and so which phases and operations run where.
@@ -28,11 +28,8 @@ impl Scope {
     /// pushing an error for what `add-nodes` cannot do.
     pub fn from_known(c: &Cluster, known: &BTreeSet<String>, report: &mut Report) -> Scope {
         let first_master = c.first_master().map(|m| m.name.clone()).unwrap_or_default();
-        let in_cluster = |n: &&crate::model::Node| {
-            n.has(Role::Master) || n.has(Role::Worker) || n.has(Role::Etcd)
-        };
         let mut new = BTreeSet::new();
-        for n in c.nodes.iter().filter(in_cluster) {
+        for n in c.nodes.iter().filter(|n| super::phases::in_cluster(n)) {
             if known.contains(&n.name) {
                 continue;
             }
@@ -94,18 +91,11 @@ pub fn known_nodes(engine: &Engine, c: &Cluster, report: &mut Report) -> Option<
     let idx = c.nodes.iter().position(|n| n.name == first.name)?;
     let names = Mutex::new(None);
     let step = engine.step("cluster nodes", &[idx], |ctx| {
-        let out = ctx
-            .perform(Action {
-                describe: "list the cluster's nodes".into(),
-                script: "test -f /etc/kubernetes/admin.conf || { echo 'no /etc/kubernetes/admin.conf' >&2; exit 3; }; \
-                         kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o jsonpath='{.items[*].metadata.name}'"
-                    .into(),
-                stdin: &[],
-                timeout: Some(std::time::Duration::from_secs(60)),
-                mutates: false,
-                sensitive: false,
-            })?
-            .expect("read-only actions always run");
+        let out = ctx.query(
+            "test -f /etc/kubernetes/admin.conf || { echo 'no /etc/kubernetes/admin.conf' >&2; exit 3; }; \
+             kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o jsonpath='{.items[*].metadata.name}'",
+            Some(std::time::Duration::from_secs(60)),
+        )?;
         if out.rc != 0 {
             return Err(HostFail::Failed(out.stderr_text().trim().to_string()));
         }

@@ -379,33 +379,86 @@ fn host_values_reach_commands_quoted() {
     );
 }
 
-#[test]
-fn the_network_phase_spreads_coredns_once_a_second_node_is_ready() {
-    let c = cluster("seed-ha");
-    let f = facts(&c, "");
+/// The network phase's last op, for `c`'s Kubernetes version.
+fn coredns_op(c: &Cluster) -> (String, String) {
+    let f = facts(c, "");
     let files = BTreeMap::new();
     let off = Offline::default();
     let inp = Inputs {
-        cluster: &c,
+        cluster: c,
         facts: &f,
         files: &files,
         offline: &off,
     };
     let node = c.node("master1").unwrap();
     let net = phases::ALL[phases::by_name("network").unwrap()];
-    let ops = net.ops(node, &inp);
-    let Some(Op::Command { run, unless, .. }) = ops.last() else {
-        panic!("{ops:?}");
-    };
-    assert!(run.contains("rollout restart deployment coredns"), "{run}");
-    assert!(run.contains("grep -cw Ready"), "{run}");
-    let unless = unless.as_deref().unwrap();
-    assert!(unless.contains("k8s-app=kube-dns"), "{unless}");
-    for script in [run.as_str(), unless] {
-        let st = std::process::Command::new("sh")
-            .args(["-n", "-c", script])
-            .status()
-            .unwrap();
-        assert!(st.success(), "{script}");
+    match net.ops(node, &inp).last() {
+        Some(Op::Command {
+            run,
+            unless: Some(u),
+            ..
+        }) => (run.clone(), u.clone()),
+        other => panic!("{other:?}"),
     }
+}
+
+/// Runs `script` with `kubectl` answering from a fixture: three nodes
+/// (`ready` of them Ready), the CoreDNS pods on the nodes `dns_on` names, and every other
+/// call's arguments written to stdout one per line.
+fn with_kubectl(script: &str, ready: usize, dns_on: &str) -> (bool, String) {
+    let nodes: String = (1..=3)
+        .map(|i| {
+            let st = if i <= ready { "Ready" } else { "NotReady" };
+            format!("node{i} {st} <none> 1m v1.34.4\\n")
+        })
+        .collect();
+    let stub = format!(
+        "kubectl() {{ case \"$*\" in *'get nodes'*) printf '{nodes}';; \
+         *'get pods'*) printf '%s\\n' {dns_on};; \
+         *) for a in \"$@\"; do printf '%s\\n' \"$a\"; done;; esac; }}; \
+         seq() {{ echo 1; }}; sleep() {{ :; }}\n"
+    );
+    let o = std::process::Command::new("sh")
+        .args(["-c", &format!("{stub}{script}")])
+        .output()
+        .unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).into())
+}
+
+#[test]
+fn the_network_phase_spreads_coredns_with_a_hard_constraint_from_1_27() {
+    let mut c = cluster("seed-ha");
+    c.config.kube_version = ksinstall::config::KubeVersion::parse("v1.34.4").unwrap();
+    let (run, unless) = coredns_op(&c);
+    // Spread already: skipped. Both on one node: run.
+    assert!(with_kubectl(&unless, 3, "node1 node2").0, "{unless}");
+    assert!(!with_kubectl(&unless, 3, "node1").0, "{unless}");
+    let (ok, out) = with_kubectl(&run, 3, "node1");
+    assert!(ok, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let p = lines.iter().position(|l| *l == "-p").expect("a patch") + 1;
+    let patch: serde_yaml::Value = serde_yaml::from_str(lines[p]).expect("the patch is JSON");
+    let tpl = &patch["spec"]["template"];
+    let c0 = &tpl["spec"]["topologySpreadConstraints"][0];
+    assert_eq!(c0["whenUnsatisfiable"].as_str(), Some("DoNotSchedule"));
+    assert_eq!(c0["nodeTaintsPolicy"].as_str(), Some("Honor"));
+    assert_eq!(c0["matchLabelKeys"][0].as_str(), Some("pod-template-hash"));
+    // A fresh stamp each run, so a re-run rolls out again.
+    let stamp = tpl["metadata"]["annotations"]["ksinstall/spread-at"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", lines[p]));
+    assert!(stamp.parse::<u64>().is_ok(), "{stamp}");
+    // The op ends when the rollout does.
+    assert!(out.contains("rollout\nstatus"), "{out}");
+}
+
+#[test]
+fn the_network_phase_spreads_coredns_by_a_restart_before_1_27() {
+    let c = cluster("seed-ha"); // v1.16.7
+    let (run, unless) = coredns_op(&c);
+    assert!(run.contains("rollout restart deployment coredns"), "{run}");
+    assert!(!run.contains("topologySpreadConstraints"), "{run}");
+    let (ok, out) = with_kubectl(&run, 3, "node1");
+    assert!(ok && out.contains("rollout\nstatus"), "{out}");
+    assert!(unless.contains("k8s-app=kube-dns"), "{unless}");
 }

@@ -9,7 +9,7 @@ use super::ops::Op;
 use crate::bundle::select::LocalApt;
 use crate::exec::shell::sh_quote;
 use crate::exec::Blob;
-use crate::model::{Cluster, Node, Role};
+use crate::model::{versions, Cluster, Node, Role};
 use crate::render::{ETCD_BACKUP_SCRIPT, JOIN_HOSTS};
 
 /// A file rendered for a host (path on the host, content, mode).
@@ -620,25 +620,39 @@ fn network_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
         "/etc/kubernetes/addons/network/",
         "network plugin",
     );
-    ops.push(coredns_spread());
+    ops.push(coredns_spread(inp));
     ops
 }
 
 /// kubeadm starts CoreDNS before any other node has joined, so both
-/// replicas sit on the first master and cluster DNS dies with it. Once a
-/// second node is Ready (bounded wait), a rollout restart lets the
-/// replicas' anti-affinity spread them; skipped when they are spread or
-/// the cluster has one node.
-fn coredns_spread() -> Op {
+/// replicas sit on the first master and cluster DNS dies with it. Once every
+/// node is Ready (bounded wait; a NotReady node would take no replica), a
+/// new rollout places them again: under the spread constraint where the
+/// minor has one (`versions::coredns_spread`), else under kubeadm's
+/// anti-affinity preference. The op waits for the rollout, so the install
+/// ends with DNS spread; skipped when it is or the cluster has one node.
+fn coredns_spread(inp: &Inputs) -> Op {
     let nodes = format!("{KUBECTL} get nodes --no-headers");
     let dns_nodes = format!(
         "{KUBECTL} -n kube-system get pods -l k8s-app=kube-dns -o jsonpath='{{range .items[*]}}{{.spec.nodeName}}{{\"\\n\"}}{{end}}' | sort -u | grep -c ."
     );
+    let rollout = match versions::coredns_spread(&inp.cluster.config.kube_version) {
+        // The annotation makes a new rollout even when the constraint is
+        // already there (a re-run after a node was NotReady).
+        Some(c) => format!(
+            "{KUBECTL} -n kube-system patch deployment coredns --type=strategic -p {}\"$(date +%s)\"{}",
+            sh_quote(r#"{"spec":{"template":{"metadata":{"annotations":{"ksinstall/spread-at":""#),
+            sh_quote(&format!(
+                r#""}}}},"spec":{{"topologySpreadConstraints":[{c}]}}}}}}}}"#
+            )),
+        ),
+        None => format!("{KUBECTL} -n kube-system rollout restart deployment coredns"),
+    };
     Op::run_unless(
         "spread CoreDNS over the nodes",
         &format!(
-            "for i in $(seq 1 90); do [ \"$({nodes} | grep -cw Ready)\" -ge 2 ] && break; sleep 2; done; \
-             {KUBECTL} -n kube-system rollout restart deployment coredns"
+            "for i in $(seq 1 90); do [ \"$({nodes} | grep -cw Ready)\" -ge \"$({nodes} | wc -l)\" ] && break; sleep 2; done; \
+             {rollout} && {KUBECTL} -n kube-system rollout status deployment coredns --timeout=180s"
         ),
         &format!("[ \"$({nodes} | wc -l)\" -lt 2 ] || [ \"$({dns_nodes})\" -ge 2 ]"),
     )

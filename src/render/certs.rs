@@ -188,6 +188,24 @@ pub fn check_ca(ca: &CertPair) -> Result<()> {
     Ok(())
 }
 
+/// `leaf`, made once per CA, name and SANs in this process: an install
+/// renders once, but the tests render the same layouts hundreds of times,
+/// and RSA key generation is most of a render's time.
+fn leaf_once(ca: &CertPair, cn: &str, sans: &Sans) -> Result<CertPair> {
+    type Made = std::collections::HashMap<(String, String, String), CertPair>;
+    static MADE: std::sync::OnceLock<std::sync::Mutex<Made>> = std::sync::OnceLock::new();
+    let id = (ca.cert_pem.clone(), cn.to_string(), format!("{:?} {:?}", sans.dns, sans.ips));
+    let made = MADE.get_or_init(Default::default);
+    if let Some(p) = made.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return Ok(p.clone());
+    }
+    let p = leaf(ca, cn, sans)?;
+    made.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, p.clone());
+    Ok(p)
+}
+
 /// An existing leaf is kept only when it is what `leaf` would make now:
 /// signed by this CA, with its own key, the expected CN, every wanted SAN,
 /// and more than 30 days to live. Anything else (a leftover from another
@@ -254,7 +272,7 @@ pub fn generate(
         let cn = format!("etcd-{kind}-{h}");
         let pair = match existing.and_then(|e| e.get(&stem)) {
             Some(p) if leaf_fits(&ca, p, &cn, sans) => p.clone(),
-            _ => leaf(&ca, &cn, sans)?,
+            _ => leaf_once(&ca, &cn, sans)?,
         };
         leaves.push((stem, pair));
     }

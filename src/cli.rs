@@ -250,7 +250,17 @@ pub enum EtcdVerb {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = run(cli);
+    if crate::exec::interrupt::requested() {
+        // Whatever the verb made of its interrupted hosts, the run was
+        // stopped: say so once, with the code shells give SIGINT.
+        if let Err(e) = &result {
+            eprintln!("error: {e:#}");
+        }
+        eprintln!("interrupted: no command was started after the signal; the ones running then were let finish");
+        return ExitCode::from(crate::exec::interrupt::EXIT_CODE);
+    }
+    match result {
         Ok(code) => code,
         Err(e) => {
             if let Some(invalid) = e.downcast_ref::<Invalid>() {

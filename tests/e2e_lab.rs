@@ -4,7 +4,8 @@
 //! phase those packages allow (`--until loadbalancer`). Then: a second run
 //! changes nothing; a worker whose link is cut mid-run fails alone with a
 //! clear error and `--resume` finishes after it is revived; scripts/install.sh
-//! is driven through its menu on a pty; and a variant with three etcd members.
+//! is driven through its menu on a pty; and a variant with three etcd members
+//! whose first run is stopped by SIGINT mid-phase, then resumed.
 //!
 //! Needs root (network namespaces, mounts); without root it says so and
 //! passes, under `CI` it fails. One test function: the lab is one per machine.
@@ -227,6 +228,55 @@ fn install_with_cut(s: &Setup, after: &str, victim: &str) -> (Option<i32>, Strin
     (status.code(), format!("{out}{stderr}"))
 }
 
+/// Runs an install and sends it SIGINT as soon as phase `phase` begins
+/// (its heading is on the screen, its first commands in flight); returns
+/// the run's exit code and output.
+fn install_with_sigint(s: &Setup, phase: &str, until: &str) -> (Option<i32>, String) {
+    let args = install_args(s, &["--until", until]);
+    // `timeout` passes the SIGINT it gets on to ksinstall.
+    let mut child = Command::new("timeout")
+        .args(["-k", "10", "600", "ip"])
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .current_dir(ROOT)
+        .spawn()
+        .expect("spawn install");
+    let (tx, rx) = mpsc::channel();
+    let heading = format!("== {phase}:");
+    let readers: Vec<_> = [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ]
+    .into_iter()
+    .map(|stream| {
+        let (tx, heading) = (tx.clone(), heading.clone());
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if line.starts_with(&heading) {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        })
+    })
+    .collect();
+    let began = rx.recv_timeout(Duration::from_secs(300)).is_ok();
+    if began {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: kill(2) on the pid of our own child, which we have not
+        // waited for yet (so the pid is still its).
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    }
+    let status = child.wait().expect("install ends");
+    let out: String = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    assert!(began, "phase {phase} never began:\n{out}");
+    (status.code(), out)
+}
+
 fn drive_install_sh(s: &Setup) {
     // The legacy entry point, on a pty (util-linux `script`), answering the
     // menu with 2 (Multi-node) and the storage question with yes.
@@ -339,15 +389,32 @@ fn offline_multi_node_install_on_the_lab() {
     drive_install_sh(&s);
     let t_runs = t0.elapsed();
 
-    // Three etcd members on fresh hosts.
+    // Three etcd members on fresh hosts, the first run stopped by Ctrl-C
+    // while it installs packages: the commands in flight finish, nothing
+    // new starts, what finished is saved, exit 130; --resume completes it
+    // and a run after that changes nothing.
     let s3 = prepare(true);
-    let three = install(&s3, &["--until", "etcd"], &[]);
+    let (code, out5) = install_with_sigint(&s3, "packages", "etcd");
+    assert_eq!(code, Some(130), "{out5}");
+    assert!(out5.contains("Interrupted in phase packages"), "{out5}");
+    assert!(!out5.contains("[ERROR"), "a stop is not an error:\n{out5}");
+    let state = std::fs::read_to_string(s3.installer.join("state/install.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["done"]["os"].as_array().map(Vec::len), Some(3), "{state}");
+    assert!(state["done"].get("etcd").is_none(), "{state}");
+    let three = install(&s3, &["--resume", "--until", "etcd"], &[]);
     assert!(
         three.status.success(),
         "three-member install failed:\n{}",
         text(&three)
     );
     check_etcd(3);
+    let again = install(&s3, &["--until", "etcd"], &[]);
+    let out6 = text(&again);
+    assert!(
+        again.status.success() && out6.contains(" changed=0 "),
+        "after the resume a run must change nothing:\n{out6}"
+    );
 
     lab(&["down"]);
     eprintln!(

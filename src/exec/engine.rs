@@ -472,6 +472,10 @@ impl HostCtx<'_> {
     pub fn perform(&mut self, a: Action) -> Result<Option<CmdOutput>, ExecError> {
         let engine = self.engine;
         let name = engine.nodes[self.index].name.clone();
+        if super::interrupt::requested() {
+            engine.log.record(&name, &a.describe, "not started: interrupted");
+            return Err(ExecError::Interrupted);
+        }
         if a.mutates && engine.opts.dry_run {
             let d = engine.redactor.redact(&a.describe);
             engine.log.record(&name, &format!("DRY RUN, would {d}"), "");

@@ -69,6 +69,10 @@ pub enum ExecError {
     ConnectionLost { detail: String },
     /// An operation did not finish within its time limit.
     OpTimedOut { what: String, secs: u64 },
+    /// A stop was asked for (SIGINT/SIGTERM) before this command started.
+    Interrupted,
+    /// A command's output went over the cap the engine reads.
+    OutputTooLarge { stream: String, bytes: u64, cap: u64 },
     /// Anything else (local I/O, protocol violations).
     Other(String),
 }
@@ -119,6 +123,8 @@ impl ExecError {
             ExecError::SudoFailed { .. } => "SudoFailed",
             ExecError::ConnectionLost { .. } => "ConnectionLost",
             ExecError::OpTimedOut { .. } => "Timeout",
+            ExecError::Interrupted => "Interrupted",
+            ExecError::OutputTooLarge { .. } => "OutputTooLarge",
             ExecError::Other(_) => "Error",
         }
     }
@@ -184,6 +190,11 @@ impl fmt::Display for ExecError {
             ExecError::SudoFailed { user, detail } => write!(f, "sudo as {user} failed: {detail}"),
             ExecError::ConnectionLost { detail } => write!(f, "connection lost: {detail}"),
             ExecError::OpTimedOut { what, secs } => write!(f, "no reply to {what} within {secs}s: the host or the link stopped answering"),
+            ExecError::Interrupted => f.write_str("not started: the run was interrupted (SIGINT/SIGTERM)"),
+            ExecError::OutputTooLarge { stream, bytes, cap } => write!(
+                f,
+                "the command wrote {bytes} bytes to {stream}, over the {cap} bytes the installer reads: the rest was dropped on the host (see the host's own logs for the whole of it)"
+            ),
             ExecError::Other(s) => f.write_str(s),
         }
     }

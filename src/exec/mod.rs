@@ -15,6 +15,7 @@
 
 pub mod blob;
 pub mod engine;
+pub mod interrupt;
 pub mod error;
 pub mod knownhosts;
 pub mod nodes;

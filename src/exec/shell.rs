@@ -6,9 +6,13 @@
 //! it must become another user — and sends it requests framed by length:
 //!
 //! ```text
-//! request : "<script bytes> <stdin bytes> <timeout secs>\n" <script> <stdin>
+//! request : "<script bytes> <stdin bytes> <timeout secs> <cap>\n" <script> <stdin>
 //! response: "<FRAME> <rc>\n" <wc -c of stdout and stderr: 3 lines> <stdout><stderr>
 //! ```
+//!
+//! At most `cap` bytes of each stream travel (stdout's first, stderr's
+//! last), so a command that floods its output cannot exhaust our memory;
+//! the sizes `wc` reports say whether anything was cut.
 //!
 //! `head -c` reads exactly the announced bytes (GNU head never reads ahead),
 //! so commands cannot eat the protocol; each command's stdin, stdout and
@@ -77,7 +81,7 @@ d=$(mktemp -d "${{TMPDIR:-/tmp}}/.ksinstall.XXXXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
 echo KSI-READY-{token}
-while read -r n m t; do
+while read -r n m t k; do
   head -c "$n" >"$d/c" || exit 98
   if [ "$m" -gt 0 ]; then
     head -c "$m" >"$d/i" || exit 98
@@ -93,7 +97,8 @@ while read -r n m t; do
   fi
   echo "KSI-{token} $?"
   wc -c "$d/o" "$d/e"
-  cat "$d/o" "$d/e"
+  head -c "$k" "$d/o"
+  tail -c "$k" "$d/e"
 done
 "#
     )
@@ -123,7 +128,13 @@ pub struct Shell {
     /// Grace on top of a command's own time limit, the limit for starting
     /// the shell, and how long a write may go without any byte accepted.
     io_timeout: Duration,
+    /// The most of each output stream a command may return.
+    pub output_cap: u64,
 }
+
+/// 64 MiB: far above what any command of ours prints (the largest are
+/// fetched certificates and kubeconfigs), far below a memory problem.
+pub const OUTPUT_CAP: u64 = 64 << 20;
 
 /// Where a shell runs.
 pub enum Target {
@@ -153,6 +164,7 @@ impl Shell {
             token,
             tick: Duration::from_secs(5),
             io_timeout,
+            output_cap: OUTPUT_CAP,
         };
         sh.await_ready(become_user.is_some(), password, login_user)?;
         Ok(sh)
@@ -323,7 +335,8 @@ impl Shell {
         let t = timeout
             .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
             .unwrap_or(0);
-        let mut req = format!("{} {} {}\n", script.len(), stdin.len(), t).into_bytes();
+        let cap = self.output_cap;
+        let mut req = format!("{} {} {} {cap}\n", script.len(), stdin.len(), t).into_bytes();
         req.extend_from_slice(script.as_bytes());
         req.extend_from_slice(stdin);
         // However large: the write fails only when it stalls for io_timeout.
@@ -344,7 +357,7 @@ impl Shell {
             noise.push_str(&line);
             noise.push('\n');
         };
-        let mut sizes = [0usize; 2];
+        let mut sizes = [0u64; 2];
         for size in &mut sizes {
             let line = self.read_line(deadline, what, secs)?;
             *size = line
@@ -356,8 +369,23 @@ impl Shell {
                 })?;
         }
         let _total = self.read_line(deadline, what, secs)?;
-        let stdout = self.read_exact(sizes[0], deadline, what, secs)?;
-        let mut stderr = self.read_exact(sizes[1], deadline, what, secs)?;
+        let sent = |n: u64| n.min(cap) as usize;
+        let stdout = self.read_exact(sent(sizes[0]), deadline, what, secs)?;
+        let mut stderr = self.read_exact(sent(sizes[1]), deadline, what, secs)?;
+        // Every byte sent is read, so the shell stays usable either way.
+        if sizes[0] > cap {
+            return Err(ExecError::OutputTooLarge {
+                stream: "stdout".into(),
+                bytes: sizes[0],
+                cap,
+            });
+        }
+        if sizes[1] > cap {
+            // Only people read stderr: its end, marked, is enough.
+            let mut cut = format!("[... the first {} bytes cut ...]\n", sizes[1] - cap).into_bytes();
+            cut.append(&mut stderr);
+            stderr = cut;
+        }
         if !noise.is_empty() {
             stderr.extend_from_slice(noise.as_bytes());
         }
@@ -410,5 +438,33 @@ mod tests {
         assert!(out.timed_out);
         let out = sh.run("printf 'no newline'", b"", None).unwrap();
         assert_eq!(out.stdout, b"no newline");
+    }
+
+    #[test]
+    fn a_flood_of_output_is_cut_at_the_cap_and_the_shell_goes_on() {
+        let mut sh =
+            Shell::start(Target::Local, None, None, "me", Duration::from_secs(10)).unwrap();
+        sh.output_cap = 1000;
+        let e = sh.run("head -c 5000 /dev/zero", b"", None).unwrap_err();
+        assert_eq!(
+            e,
+            ExecError::OutputTooLarge {
+                stream: "stdout".into(),
+                bytes: 5000,
+                cap: 1000
+            }
+        );
+        // stderr keeps its end, marked.
+        let out = sh
+            .run("seq 1 2000 >&2; echo fine", b"", None)
+            .unwrap();
+        assert_eq!(out.stdout, b"fine\n");
+        let err = out.stderr_text();
+        assert!(err.starts_with("[... the first "), "{err}");
+        assert!(err.ends_with("1999\n2000\n"), "{err}");
+        assert!(err.len() < 1100, "{}", err.len());
+        // Exactly the cap passes whole.
+        let out = sh.run("head -c 1000 /dev/zero", b"", None).unwrap();
+        assert_eq!(out.stdout.len(), 1000);
     }
 }

@@ -39,6 +39,10 @@ pub struct ExecArgs {
     pub conn: ConnArgs,
 }
 
+/// Half an hour: well over the slowest step of an install (a large image
+/// import or package install on a slow disk), well under "forever".
+pub const DEFAULT_COMMAND_TIMEOUT: u64 = 1800;
+
 /// How to reach hosts: shared by every verb that connects.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConnArgs {
@@ -51,6 +55,12 @@ pub struct ConnArgs {
     /// Seconds allowed for TCP connect, and for the SSH handshake.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub connect_timeout: u64,
+    /// Seconds one command on a host may run in install, add-nodes, reset
+    /// and remove-node before it is killed, where the command has no limit
+    /// of its own (0: none). A hung apt-get then fails its phase instead
+    /// of holding the run forever. `run` takes -t instead.
+    #[arg(long, default_value_t = DEFAULT_COMMAND_TIMEOUT, value_name = "SECS")]
+    pub command_timeout: u64,
     /// known_hosts file (default: the installer directory's known_hosts,
     /// beside conf/; `~/.ssh/known_hosts` only when named here).
     #[arg(long, value_name = "FILE")]

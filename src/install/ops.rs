@@ -199,8 +199,8 @@ pub fn apply(ctx: &mut HostCtx, ops: &[Op]) -> Result<(), HostFail> {
                 if out.rc != 0 {
                     let detail = format!("{}{}", out.stdout_text(), out.stderr_text());
                     return Err(HostFail::Failed(format!(
-                        "{describe}: no (exit {}): {}",
-                        out.rc,
+                        "{describe}: no ({}): {}",
+                        ended(&out),
                         last_lines(&detail, 8)
                     )));
                 }
@@ -239,8 +239,8 @@ pub fn apply(ctx: &mut HostCtx, ops: &[Op]) -> Result<(), HostFail> {
                             err
                         };
                         return Err(HostFail::Failed(format!(
-                            "{describe} failed (exit {}): {}",
-                            out.rc,
+                            "{describe} failed ({}): {}",
+                            ended(&out),
                             last_lines(&detail, 6)
                         )));
                     }
@@ -252,6 +252,15 @@ pub fn apply(ctx: &mut HostCtx, ops: &[Op]) -> Result<(), HostFail> {
         ctx.set_changed();
     }
     Ok(())
+}
+
+/// How a command ended, for an error: its exit code, or that it was killed
+/// at its time limit (its own, or --command-timeout).
+fn ended(out: &crate::exec::CmdOutput) -> String {
+    match out.timed_out {
+        true => "killed at its time limit; --command-timeout sets the default".to_string(),
+        false => format!("exit {}", out.rc),
+    }
 }
 
 fn last_lines(s: &str, n: usize) -> String {

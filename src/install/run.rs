@@ -13,7 +13,8 @@ use super::state::State;
 use super::{ops, preflight, scale};
 use crate::diag::{Diagnostic, Invalid, Report};
 use crate::exec::verbs::{engine_for, ConnArgs};
-use crate::exec::{Action, Engine, HostFail, Status};
+use crate::exec::engine::HostReport;
+use crate::exec::{interrupt, Action, Engine, HostFail, Status};
 use crate::model::Cluster;
 
 /// Which phases to run.
@@ -79,7 +80,11 @@ pub(super) fn begin(
         true => None,
         false => Some(super::state::Lock::take(&opts.installer_dir, verb)?),
     };
-    let engine = engine_for(cluster.nodes.clone(), &opts.conn, verb, None)?;
+    crate::exec::interrupt::arm()
+        .map_err(|e| anyhow::anyhow!("cannot install the SIGINT/SIGTERM handlers: {e}"))?;
+    let limit = (opts.conn.command_timeout > 0)
+        .then(|| std::time::Duration::from_secs(opts.conn.command_timeout));
+    let engine = engine_for(cluster.nodes.clone(), &opts.conn, verb, limit)?;
     if let Some(p) = engine.log.path() {
         eprintln!("log: {}", p.display());
     }
@@ -260,6 +265,9 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     let mut totals: BTreeMap<&'static str, usize> = BTreeMap::new();
     for &i in &chosen {
         let phase: &dyn Phase = phases::ALL[i];
+        if interrupt::requested() {
+            return Ok(stopped(phase.name(), &engine));
+        }
         if stage != Some(phase.stage()) {
             stage = Some(phase.stage());
             banner(phase.stage());
@@ -307,18 +315,15 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         if !dry {
             state.save(&state_path)?;
         }
+        // Hosts stopped by a signal are not errors to fix.
+        failed.retain(|h| h.kind != Some("Interrupted"));
+        if interrupt::requested() {
+            print_failures(phase.name(), &failed);
+            return Ok(stopped(phase.name(), &engine));
+        }
         if !failed.is_empty() {
             println!("failed!");
-            for h in &failed {
-                eprintln!(
-                    "[ERROR {}] phase {}, host {}: {}{}",
-                    h.kind.unwrap_or("Failed"),
-                    phase.name(),
-                    h.host,
-                    h.message,
-                    hint(h.kind)
-                );
-            }
+            print_failures(phase.name(), &failed);
             eprintln!(
                 "Fix the above, then continue with `ksinstall install --resume` (finished phases and hosts are skipped). Log: {}",
                 engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()
@@ -357,6 +362,29 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     }
     engine.close_all();
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn print_failures(phase: &str, failed: &[&HostReport]) {
+    for h in failed {
+        eprintln!(
+            "[ERROR {}] phase {phase}, host {}: {}{}",
+            h.kind.unwrap_or("Failed"),
+            h.host,
+            h.message,
+            hint(h.kind)
+        );
+    }
+}
+
+/// The end of a run stopped by SIGINT/SIGTERM before `phase` finished (or
+/// began): the hosts that finished it are in the state file already.
+fn stopped(phase: &str, engine: &Engine) -> std::process::ExitCode {
+    eprintln!(
+        "Interrupted in phase {phase}: what finished is saved. Continue with `ksinstall install --resume`. Log: {}",
+        engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()
+    );
+    engine.close_all();
+    std::process::ExitCode::from(interrupt::EXIT_CODE)
 }
 
 /// Fault injection for the end-to-end tests: with

@@ -22,7 +22,29 @@ pub fn check(c: &Cluster) -> Report {
     storage(c, &mut r);
     kubesphere(c, &mut r);
     etcd_paths_and_backup(c, &mut r);
+    load_balancer(c, &mut r);
     r
+}
+
+/// `model::lb`'s decision, so `check` refuses what the render would.
+fn load_balancer(c: &Cluster, r: &mut Report) {
+    let cfg = &c.config;
+    let key = if cfg.text("keepalived_vip").trim().is_empty() {
+        "loadbalancer_apiserver_type"
+    } else {
+        "keepalived_vip"
+    };
+    if let Err(e) = crate::model::lb::decide(c) {
+        r.push(cfg.diag_at(Diagnostic::error("ApiLoadBalancer", e), key));
+    } else if cfg.text("loadbalancer_apiserver_type") == "haproxy-pod" {
+        r.push(cfg.diag_at(
+            Diagnostic::warning(
+                "LbStaticPod",
+                "loadbalancer_apiserver_type haproxy-pod: haproxy runs as the OS's service instead of a static pod, since workers join through it before their kubelet runs",
+            ),
+            "loadbalancer_apiserver_type",
+        ));
+    }
 }
 
 /// etcd's data and backup directories go into a unit's environment file

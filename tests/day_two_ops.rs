@@ -271,3 +271,55 @@ fn remove_node_takes_workers_only_and_force_is_named() {
         "{plain}"
     );
 }
+
+/// One source of truth (#8): every file the renderer makes for a host is
+/// put there by some phase that runs on that host, in every layout. A file
+/// rendered and never pushed is a decision that nothing reads (the calico
+/// layouts' workers once lacked the etcd client certificate calico-node
+/// reads from the host).
+#[test]
+fn every_rendered_file_is_pushed_by_a_phase_of_its_host() {
+    use ksinstall::install::phases::{Inputs, ALL};
+    let mut missing = Vec::new();
+    for v in render_support::VARIANTS {
+        let c = render_support::load_mode(&conf_with(v.seed, v.extra), v.mode);
+        let mut facts = fixed_facts();
+        if v.mode == ksinstall::model::Mode::AllInOne {
+            facts.nodes.insert(
+                "ks-allinone".into(),
+                ksinstall::render::NodeFacts {
+                    ip: Some("192.168.0.99".into()),
+                    ..Default::default()
+                },
+            );
+        }
+        let files = host_files(&ksinstall::render::render_all(&c, &facts).unwrap());
+        let inputs = Inputs {
+            cluster: &c,
+            facts: &Default::default(),
+            files: &files,
+            offline: &Default::default(),
+        };
+        for (i, node) in c.nodes.iter().enumerate() {
+            let pushed: BTreeSet<String> = ALL
+                .iter()
+                .filter(|p| p.hosts(&c).contains(&i))
+                .flat_map(|p| p.ops(node, &inputs))
+                .filter_map(|o| match o {
+                    Op::File { path, .. } | Op::Block { path, .. } => Some(path),
+                    _ => None,
+                })
+                .collect();
+            for f in files.get(&node.name).into_iter().flatten() {
+                if !pushed.contains(&f.path) {
+                    missing.push(format!("{}: {}: {}", v.name, node.name, f.path));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "rendered, never pushed:\n{}",
+        missing.join("\n")
+    );
+}

@@ -400,7 +400,11 @@ fn offline_multi_node_install_on_the_lab() {
     assert!(!out5.contains("[ERROR"), "a stop is not an error:\n{out5}");
     let state = std::fs::read_to_string(s3.installer.join("state/install.json")).unwrap();
     let state: serde_json::Value = serde_json::from_str(&state).unwrap();
-    assert_eq!(state["done"]["os"].as_array().map(Vec::len), Some(3), "{state}");
+    assert_eq!(
+        state["done"]["os"].as_array().map(Vec::len),
+        Some(3),
+        "{state}"
+    );
     assert!(state["done"].get("etcd").is_none(), "{state}");
     let three = install(&s3, &["--resume", "--until", "etcd"], &[]);
     assert!(

@@ -422,7 +422,10 @@ fn with_kubectl(script: &str, ready: usize, dns_on: &str) -> (bool, String) {
         .args(["-c", &format!("{stub}{script}")])
         .output()
         .unwrap();
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into())
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into(),
+    )
 }
 
 #[test]

@@ -251,13 +251,19 @@ fn hosts_block_and_api_endpoint_per_load_balancer_mode() {
         .file("node1", "/etc/kubernetes/manifests/haproxy.yaml")
         .is_none());
     assert!(r.file("master1", "/etc/haproxy/haproxy.cfg").is_none());
-    // As a static pod when asked (loadbalancer_apiserver_type: haproxy-pod).
+    // The legacy static-pod type is the same haproxy, as the service: a
+    // static pod would need the kubelet before the join it serves.
     let r = render_variant(variant("internal-haproxy-pod"), None, None);
+    assert!(r.file("node1", "/etc/haproxy/haproxy.cfg").is_some());
     assert!(r
         .file("node1", "/etc/kubernetes/manifests/haproxy.yaml")
-        .is_some());
+        .is_none());
+    // nginx: its config, as the service reads it; no static pod either.
+    let r = render_variant(variant("internal-nginx"), None, None);
+    assert!(file(&r, "node1", "/etc/nginx/nginx.conf").contains("proxy_pass kube_apiserver"));
+    assert!(r.file("node1", "/etc/haproxy/haproxy.cfg").is_none());
     assert!(r
-        .file("master", "/etc/kubernetes/manifests/haproxy.yaml")
+        .file("node1", "/etc/kubernetes/manifests/nginx-proxy.yaml")
         .is_none());
     // A joining master reaches the first master: its own domain entry
     // points at itself, whose API server is not up before the join.
@@ -283,18 +289,64 @@ fn hosts_block_and_api_endpoint_per_load_balancer_mode() {
     );
 }
 
+/// `check` refuses what the render would, from the same decision
+/// (`model::lb`), naming the key's file.
 #[test]
-fn keepalived_port_must_differ_from_the_api_server() {
-    let c = load(&conf_with("seed-ha", "keepalived_vip: 192.168.0.10\n"));
-    let err = render::render_all(&c, &fixed_facts())
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("6443") && err.contains("8443"), "{err}");
-    let c = load(&conf_with("seed-ha", "keepalived_vip: 192.168.0.11\n"));
-    let err = render::render_all(&c, &fixed_facts())
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("differ"), "{err}");
+fn load_balancer_choices_are_checked_before_any_render() {
+    for (extra, want) in [
+        ("keepalived_vip: 192.168.0.10\n", "8443"),
+        ("keepalived_vip: 192.168.0.11\n", "differ"),
+        ("loadbalancer_apiserver_type: envoy\n", "envoy"),
+    ] {
+        let text = check_text("seed-ha", extra);
+        assert!(
+            text.contains("[ERROR ApiLoadBalancer]")
+                && text.contains("zz-test.yaml")
+                && text.contains(want),
+            "{extra}: {text}"
+        );
+    }
+    let text = check_text("seed-ha", "loadbalancer_apiserver_type: haproxy-pod\n");
+    assert!(text.contains("[WARNING LbStaticPod]"), "{text}");
+    assert!(!text.contains("[ERROR"), "{text}");
+}
+
+/// The bundle plan carries the proxy each mode runs, for the hosts that
+/// run it (the plan once missed keepalived, and haproxy with a VIP).
+#[test]
+fn the_bundle_plan_carries_each_load_balancer_modes_packages() {
+    use ksinstall::bundle::needs::{self, Kind, PlanOptions};
+    let debs = |extra: &str| -> Vec<(String, Vec<String>)> {
+        let c = load(&conf_with("seed-ha", extra));
+        let plan = needs::plan(&c, &PlanOptions::default()).unwrap();
+        plan.needs
+            .into_iter()
+            .filter(|n| {
+                n.kind == Kind::Deb
+                    && [
+                        "haproxy",
+                        "keepalived",
+                        "nginx-light",
+                        "libnginx-mod-stream",
+                    ]
+                    .contains(&n.name.as_str())
+            })
+            .map(|n| (n.name, n.hosts))
+            .collect()
+    };
+    let internal = "loadbalancer_apiserver: null\n";
+    let names = |d: &[(String, Vec<String>)]| d.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&debs(internal)), ["haproxy"]);
+    let nginx = debs(&format!("{internal}loadbalancer_apiserver_type: nginx\n"));
+    assert_eq!(names(&nginx), ["nginx-light", "libnginx-mod-stream"]);
+    assert!(nginx[0].1.contains(&"node1".to_string()), "{nginx:?}");
+    let vip = debs("keepalived_vip: 192.168.0.10\nloadbalancer_apiserver: {address: 192.168.0.10, port: 8443}\n");
+    assert_eq!(names(&vip), ["haproxy", "keepalived"]);
+    for (_, hosts) in &vip {
+        assert!(hosts.iter().all(|h| h.starts_with("master")), "{vip:?}");
+    }
+    // An external load balancer: no proxy at all.
+    assert!(debs("").is_empty());
 }
 
 #[test]

@@ -12,13 +12,9 @@ use ksinstall::model::versions;
 use render_support::*;
 
 /// Images the renderer writes that the bundle plan does not carry yet: the
-/// storage provisioners' and the static-pod API proxies' (nginx,
-/// haproxy-pod: modes the install does not drive yet) — known gaps, listed
-/// so that anything else fails.
+/// storage provisioners' — known gaps, listed so that anything else fails.
 fn known_gap(image: &str) -> bool {
     [
-        "library/nginx:",
-        "library/haproxy:",
         "local-volume-provisioner",
         "openebs/",
         "nfs-subdir-external-provisioner",

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::NetworkPlugin;
+use crate::model::lb::{self, LbMode, Proxy};
 use crate::model::{versions, Cluster, Node, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -94,8 +95,12 @@ pub enum When {
     FlannelCni,
     /// `kube_proxy_mode: ipvs`.
     Ipvs,
-    /// No `loadbalancer_apiserver`: haproxy proxies the API on the nodes.
-    InternalLb,
+    /// The API proxy on the nodes (`model::lb`): haproxy...
+    InternalHaproxy,
+    /// ... or nginx.
+    InternalNginx,
+    /// `keepalived_vip`: keepalived and haproxy on the masters.
+    Keepalived,
     /// `enable_nodelocaldns`.
     NodeLocalDns,
     /// KubeSphere 2.x: Helm 2 with its in-cluster tiller.
@@ -119,7 +124,15 @@ impl When {
                     && versions::row(&cfg.kube_version).flannel_cni.is_some()
             }
             When::Ipvs => cfg.network.proxy_mode == "ipvs",
-            When::InternalLb => !c.masters().is_empty() && cfg.load_balancer.is_none(),
+            When::InternalHaproxy | When::InternalNginx | When::Keepalived => {
+                let want = match self {
+                    When::InternalHaproxy => (LbMode::Internal, Proxy::Haproxy),
+                    When::InternalNginx => (LbMode::Internal, Proxy::Nginx),
+                    _ => (LbMode::Keepalived, Proxy::Haproxy),
+                };
+                // A refused config plans nothing for it (validation says why).
+                lb::decide(c).is_ok_and(|d| (d.mode, d.proxy) == want)
+            }
             When::NodeLocalDns => cfg.flag("enable_nodelocaldns"),
             When::Helm2 => ks_major(&cfg.ks_version) < 3,
             When::LocalRegistry => c.with_role(Role::LocalRegistry).next().is_some(),
@@ -211,7 +224,11 @@ pub const PACKAGES: &[PackageRow] = &[
     PackageRow { deb: "chrony", rpm: "chrony", who: Who::AllNodes, when: When::Always },
     PackageRow { deb: "etcd-server", rpm: "etcd", who: Who::Etcd, when: When::EtcdPackage },
     PackageRow { deb: "etcd-client", rpm: "", who: Who::Etcd, when: When::EtcdPackage },
-    PackageRow { deb: "haproxy", rpm: "haproxy", who: Who::K8sNodes, when: When::InternalLb },
+    PackageRow { deb: "haproxy", rpm: "haproxy", who: Who::K8sNodes, when: When::InternalHaproxy },
+    PackageRow { deb: "nginx-light", rpm: "nginx", who: Who::K8sNodes, when: When::InternalNginx },
+    PackageRow { deb: "libnginx-mod-stream", rpm: "nginx-mod-stream", who: Who::K8sNodes, when: When::InternalNginx },
+    PackageRow { deb: "haproxy", rpm: "haproxy", who: Who::Masters, when: When::Keepalived },
+    PackageRow { deb: "keepalived", rpm: "keepalived", who: Who::Masters, when: When::Keepalived },
 ];
 
 pub const BINARIES: &[BinaryRow] = &[

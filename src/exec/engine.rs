@@ -473,7 +473,9 @@ impl HostCtx<'_> {
         let engine = self.engine;
         let name = engine.nodes[self.index].name.clone();
         if super::interrupt::requested() {
-            engine.log.record(&name, &a.describe, "not started: interrupted");
+            engine
+                .log
+                .record(&name, &a.describe, "not started: interrupted");
             return Err(ExecError::Interrupted);
         }
         if a.mutates && engine.opts.dry_run {

@@ -72,7 +72,11 @@ pub enum ExecError {
     /// A stop was asked for (SIGINT/SIGTERM) before this command started.
     Interrupted,
     /// A command's output went over the cap the engine reads.
-    OutputTooLarge { stream: String, bytes: u64, cap: u64 },
+    OutputTooLarge {
+        stream: String,
+        bytes: u64,
+        cap: u64,
+    },
     /// Anything else (local I/O, protocol violations).
     Other(String),
 }

@@ -15,8 +15,8 @@
 
 pub mod blob;
 pub mod engine;
-pub mod interrupt;
 pub mod error;
+pub mod interrupt;
 pub mod knownhosts;
 pub mod nodes;
 pub mod redact;

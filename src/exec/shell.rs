@@ -382,7 +382,8 @@ impl Shell {
         }
         if sizes[1] > cap {
             // Only people read stderr: its end, marked, is enough.
-            let mut cut = format!("[... the first {} bytes cut ...]\n", sizes[1] - cap).into_bytes();
+            let mut cut =
+                format!("[... the first {} bytes cut ...]\n", sizes[1] - cap).into_bytes();
             cut.append(&mut stderr);
             stderr = cut;
         }
@@ -455,9 +456,7 @@ mod tests {
             }
         );
         // stderr keeps its end, marked.
-        let out = sh
-            .run("seq 1 2000 >&2; echo fine", b"", None)
-            .unwrap();
+        let out = sh.run("seq 1 2000 >&2; echo fine", b"", None).unwrap();
         assert_eq!(out.stdout, b"fine\n");
         let err = out.stderr_text();
         assert!(err.starts_with("[... the first "), "{err}");

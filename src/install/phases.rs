@@ -403,24 +403,22 @@ impl Phase for LoadBalancer {
         "loadbalancer"
     }
     fn title(&self) -> &'static str {
-        "API load balancer: haproxy to the masters on nodes that are not masters"
+        "API load balancer: a local proxy to the masters, or keepalived on them"
     }
     fn stage(&self) -> Stage {
         Stage::InstallingKubernetes
     }
     fn hosts(&self, c: &Cluster) -> Vec<usize> {
-        // The rendered files decide: a local haproxy on nodes that are not
-        // masters, keepalived + haproxy on masters for a VIP, or nothing.
+        // The rendered files decide (from `model::lb`): a local haproxy or
+        // nginx on nodes that are not masters, keepalived + haproxy on
+        // masters for a VIP, or nothing.
         indices(c, in_cluster)
     }
     fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
-        // The proxy runs as the OS's haproxy (and keepalived) service: it must
-        // work before kubelet does, since workers join through it.
+        // The proxy runs as the OS's service: it must work before kubelet
+        // does, since workers join through it.
         let mut ops = Vec::new();
-        for (dir, service) in [
-            ("/etc/haproxy/", "haproxy"),
-            ("/etc/keepalived/", "keepalived"),
-        ] {
+        for (dir, service) in LB_SERVICES {
             let files = inp.file_ops(&node.name, &[dir]);
             if files.is_empty() {
                 continue;
@@ -439,6 +437,14 @@ impl Phase for LoadBalancer {
         ops
     }
 }
+
+/// The load balancer's services, each with the directory of its rendered
+/// config (reset stops the same ones).
+pub const LB_SERVICES: [(&str, &str); 3] = [
+    ("/etc/haproxy/", "haproxy"),
+    ("/etc/nginx/", "nginx"),
+    ("/etc/keepalived/", "keepalived"),
+];
 
 /// Phases that need Kubernetes binaries (kubeadm, kubelet, kubectl).
 pub struct Kubeadm {
@@ -494,6 +500,16 @@ const KUBELET_FILES: &[&str] = &[
     "/etc/calico/",
 ];
 
+/// The etcd client certificate and CA a node that is not an etcd member
+/// reads from its own disk (a master's API server; calico-node on every
+/// node): the etcd phase puts the members' there.
+fn etcd_client_files(node: &Node, inp: &Inputs) -> Vec<Op> {
+    match node.has(Role::Etcd) {
+        true => Vec::new(),
+        false => inp.file_ops(&node.name, &["/etc/ssl/etcd/"]),
+    }
+}
+
 /// The kubelet's unit files are in place: systemd learns them and starts
 /// the kubelet at boot (kubeadm starts it the first time).
 fn kubelet_enabled() -> Op {
@@ -506,6 +522,7 @@ fn kubelet_enabled() -> Op {
 
 fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
     let mut ops = inp.file_ops(&node.name, &["/etc/kubernetes/ssl/ca."]);
+    ops.extend(etcd_client_files(node, inp));
     ops.extend(inp.file_ops(&node.name, KUBELET_FILES));
     ops.push(kubelet_enabled());
     let first = inp
@@ -584,7 +601,8 @@ fn join_secrets_fresh(config: &str) -> Vec<Op> {
 }
 
 fn worker_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
-    let mut ops = inp.file_ops(&node.name, KUBELET_FILES);
+    let mut ops = etcd_client_files(node, inp);
+    ops.extend(inp.file_ops(&node.name, KUBELET_FILES));
     ops.push(kubelet_enabled());
     ops.push(Op::run_unless(
         "kubeadm join",

@@ -163,12 +163,11 @@ pub fn ops(c: &Cluster, files: &[HostFile]) -> Vec<Op> {
     // a kubeadm config it takes etcd for a local one and empties its
     // default data directory (/var/lib/etcd).
     let mut ops = Vec::new();
-    for (marker, service) in [
+    let etcd = [
         ("/etc/systemd/system/etcd-backup.timer", "etcd-backup.timer"),
         ("/etc/etcd.env", "etcd"),
-        ("/etc/haproxy/", "haproxy"),
-        ("/etc/keepalived/", "keepalived"),
-    ] {
+    ];
+    for (marker, service) in etcd.into_iter().chain(super::phases::LB_SERVICES) {
         if files.iter().any(|f| f.path.starts_with(marker)) {
             ops.push(service_stopped(service));
         }

@@ -12,8 +12,8 @@ use super::phases::{self, Inputs, Offline, Phase, Stage};
 use super::state::State;
 use super::{ops, preflight, scale};
 use crate::diag::{Diagnostic, Invalid, Report};
-use crate::exec::verbs::{engine_for, ConnArgs};
 use crate::exec::engine::HostReport;
+use crate::exec::verbs::{engine_for, ConnArgs};
 use crate::exec::{interrupt, Action, Engine, HostFail, Status};
 use crate::model::Cluster;
 

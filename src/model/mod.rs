@@ -3,6 +3,7 @@
 //! reads only this model, never the raw files.
 
 pub mod cluster;
+pub mod lb;
 pub mod legacy;
 pub mod load;
 pub mod node;

@@ -196,6 +196,19 @@ impl Images {
     }
 }
 
+/// How CoreDNS's replicas are kept on different nodes, as a pod-template
+/// `topologySpreadConstraints` entry. From 1.27 the constraint is hard but
+/// counts only the newest ReplicaSet (`matchLabelKeys`) and only nodes a
+/// replica may use (`nodeTaintsPolicy: Honor`), so a rollout is never stuck
+/// and a one-node cluster keeps both replicas. Before 1.27 those fields do
+/// not exist and a hard constraint could leave a replica Pending, so the
+/// preference kubeadm already sets (anti-affinity) is all there is.
+pub fn coredns_spread(v: &KubeVersion) -> Option<&'static str> {
+    (minor(v) >= 27).then_some(
+        r#"{"maxSkew":1,"topologyKey":"kubernetes.io/hostname","whenUnsatisfiable":"DoNotSchedule","labelSelector":{"matchLabels":{"k8s-app":"kube-dns"}},"matchLabelKeys":["pod-template-hash"],"nodeTaintsPolicy":"Honor"}"#,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,17 +279,4 @@ mod tests {
         assert_eq!(pin("COREDNS"), r.coredns);
         assert_eq!(pin("PAUSE"), r.pause);
     }
-}
-
-/// How CoreDNS's replicas are kept on different nodes, as a pod-template
-/// `topologySpreadConstraints` entry. From 1.27 the constraint is hard but
-/// counts only the newest ReplicaSet (`matchLabelKeys`) and only nodes a
-/// replica may use (`nodeTaintsPolicy: Honor`), so a rollout is never stuck
-/// and a one-node cluster keeps both replicas. Before 1.27 those fields do
-/// not exist and a hard constraint could leave a replica Pending, so the
-/// preference kubeadm already sets (anti-affinity) is all there is.
-pub fn coredns_spread(v: &KubeVersion) -> Option<&'static str> {
-    (minor(v) >= 27).then_some(
-        r#"{"maxSkew":1,"topologyKey":"kubernetes.io/hostname","whenUnsatisfiable":"DoNotSchedule","labelSelector":{"matchLabels":{"k8s-app":"kube-dns"}},"matchLabelKeys":["pod-template-hash"],"nodeTaintsPolicy":"Honor"}"#,
-    )
 }

@@ -194,7 +194,11 @@ pub fn check_ca(ca: &CertPair) -> Result<()> {
 fn leaf_once(ca: &CertPair, cn: &str, sans: &Sans) -> Result<CertPair> {
     type Made = std::collections::HashMap<(String, String, String), CertPair>;
     static MADE: std::sync::OnceLock<std::sync::Mutex<Made>> = std::sync::OnceLock::new();
-    let id = (ca.cert_pem.clone(), cn.to_string(), format!("{:?} {:?}", sans.dns, sans.ips));
+    let id = (
+        ca.cert_pem.clone(),
+        cn.to_string(),
+        format!("{:?} {:?}", sans.dns, sans.ips),
+    );
     let made = MADE.get_or_init(Default::default);
     if let Some(p) = made.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
         return Ok(p.clone());

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::{versions, Facts};
 use crate::config::{yaml_text, Config, StorageKind};
+use crate::model::lb::{self, LbMode, Proxy};
 use crate::model::{Cluster, Connection, Mode, Node, Role};
 
 /// RFC 5737 documentation address: the `ip` of a node that has none in the
@@ -57,9 +58,8 @@ pub struct LbCtx {
     pub address: Option<String>,
     /// The port of the control-plane endpoint.
     pub port: u16,
-    /// The internal proxy: `haproxy` (OS service), `haproxy-pod` or `nginx`
-    /// (static pods, `loadbalancer_apiserver_type`).
-    pub kind: String,
+    /// The proxy program, `haproxy` or `nginx` (both OS services).
+    pub kind: &'static str,
     pub interface: String,
     pub router_id: u32,
 }
@@ -193,75 +193,36 @@ pub fn kind_name(k: StorageKind) -> &'static str {
     storage_kind_name(k)
 }
 
-fn lb(c: &Cluster, masters: usize) -> Result<LbCtx> {
+/// The template view of `model::lb`'s decision.
+fn lb(c: &Cluster) -> Result<LbCtx> {
+    let d = lb::decide(c).map_err(anyhow::Error::msg)?;
     let cfg = &c.config;
-    let apiserver_port = apiserver_port(cfg);
-    let vip = cfg.text("keepalived_vip");
-    // haproxy: the OS's haproxy service (up before the kubelet, so workers
-    // join through it); haproxy-pod / nginx: a static pod (the legacy
-    // nginx-proxy), which runs only once the kubelet does.
-    let kind = match cfg.text("loadbalancer_apiserver_type").as_str() {
-        "" | "haproxy" => "haproxy".to_string(),
-        "haproxy-pod" => "haproxy-pod".to_string(),
-        "nginx" => "nginx".to_string(),
-        other => bail!(
-            "loadbalancer_apiserver_type {other:?} is not supported: use haproxy (a service), haproxy-pod or nginx (static pods)"
-        ),
-    };
     let interface = cfg.text("keepalived_interface");
-    let router_id = cfg.text("keepalived_router_id").parse().unwrap_or(51);
-    let domain = cfg.text("apiserver_loadbalancer_domain_name");
-    let base = |mode, address, port| LbCtx {
-        mode,
-        domain: domain.clone(),
-        address,
-        port,
-        kind: kind.clone(),
+    Ok(LbCtx {
+        mode: match d.mode {
+            LbMode::None => "none",
+            LbMode::Internal => "internal",
+            LbMode::External => "external",
+            LbMode::Keepalived => "keepalived",
+        },
+        domain: cfg.text("apiserver_loadbalancer_domain_name"),
+        address: d.address,
+        port: d.port,
+        kind: match d.proxy {
+            Proxy::Haproxy => "haproxy",
+            Proxy::Nginx => "nginx",
+        },
         interface: if interface.is_empty() {
             "eth0".into()
         } else {
-            interface.clone()
+            interface
         },
-        router_id,
-    };
-    if !vip.trim().is_empty() {
-        if vip.parse::<IpAddr>().is_err() {
-            bail!("keepalived_vip {vip:?} is not an IP address");
-        }
-        let port = match &cfg.load_balancer {
-            Some(lb) => {
-                if lb.address != vip {
-                    bail!(
-                        "keepalived_vip {vip} and loadbalancer_apiserver.address {} differ: the VIP is the load balancer's address",
-                        lb.address
-                    );
-                }
-                lb.port
-            }
-            None => 8443,
-        };
-        if port == apiserver_port {
-            bail!(
-                "keepalived_vip: haproxy on the masters cannot listen on port {port}, the API server's own port; \
-                 set loadbalancer_apiserver.port to another port (e.g. 8443)"
-            );
-        }
-        return Ok(base("keepalived", Some(vip), port));
-    }
-    if let Some(lb) = &cfg.load_balancer {
-        return Ok(base("external", Some(lb.address.clone()), lb.port));
-    }
-    // Kubespray's `loadbalancer_apiserver_localhost`: without an external
-    // load balancer, nodes that are not masters reach the API through a local
-    // proxy to every master — with one master too, as the legacy installer did.
-    if masters >= 1 {
-        return Ok(base("internal", None, apiserver_port));
-    }
-    Ok(base("none", None, apiserver_port))
+        router_id: cfg.text("keepalived_router_id").parse().unwrap_or(51),
+    })
 }
 
 pub fn apiserver_port(cfg: &Config) -> u16 {
-    cfg.text("kube_apiserver_port").parse().unwrap_or(6443)
+    lb::apiserver_port(cfg)
 }
 
 fn v<T: Serialize>(x: T) -> Value {
@@ -283,7 +244,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         bail!("no etcd member: [etcd] is empty");
     }
     let k8s: Vec<NodeCtx> = nodes.iter().filter(|n| n.is_k8s()).cloned().collect();
-    let lb = lb(c, masters.len())?;
+    let lb = lb(c)?;
     let port = apiserver_port(cfg);
 
     let runtime = match cfg.text("container_manager").as_str() {

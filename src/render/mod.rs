@@ -530,51 +530,36 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
                 ));
             }
         }
-        if ctx.lb.mode == "internal" && !n.is_master {
-            if ctx.lb.kind == "nginx" {
-                v.push(out(
-                    "lb/nginx.conf.j2",
-                    "/etc/nginx/nginx.conf",
-                    0o644,
-                    Kind::Text,
-                ));
-                v.push(out(
-                    "lb/nginx-pod.yaml.j2",
-                    "/etc/kubernetes/manifests/nginx-proxy.yaml",
-                    0o644,
-                    Kind::Yaml,
-                ));
-            } else {
-                v.push(out(
-                    "lb/haproxy.cfg.j2",
-                    "/etc/haproxy/haproxy.cfg",
-                    0o644,
-                    Kind::Text,
-                ));
-                if ctx.lb.kind == "haproxy-pod" {
-                    v.push(out(
-                        "lb/haproxy-pod.yaml.j2",
-                        "/etc/kubernetes/manifests/haproxy.yaml",
-                        0o644,
-                        Kind::Yaml,
-                    ));
-                }
-            }
-        }
     }
-    if ctx.lb.mode == "keepalived" && n.is_master {
-        v.push(out(
-            "lb/keepalived.conf.j2",
-            "/etc/keepalived/keepalived.conf",
+    // The API proxy on this node (model::lb decides which, and where).
+    match (ctx.lb.mode, ctx.lb.kind) {
+        ("internal", "nginx") if n.is_k8s() && !n.is_master => v.push(out(
+            "lb/nginx.conf.j2",
+            "/etc/nginx/nginx.conf",
             0o644,
             Kind::Text,
-        ));
-        v.push(out(
+        )),
+        ("internal", _) if n.is_k8s() && !n.is_master => v.push(out(
             "lb/haproxy.cfg.j2",
             "/etc/haproxy/haproxy.cfg",
             0o644,
             Kind::Text,
-        ));
+        )),
+        ("keepalived", _) if n.is_master => {
+            v.push(out(
+                "lb/keepalived.conf.j2",
+                "/etc/keepalived/keepalived.conf",
+                0o644,
+                Kind::Text,
+            ));
+            v.push(out(
+                "lb/haproxy.cfg.j2",
+                "/etc/haproxy/haproxy.cfg",
+                0o644,
+                Kind::Text,
+            ));
+        }
+        _ => {}
     }
     if n.is_etcd {
         v.push(out("etcd/etcd.env.j2", "/etc/etcd.env", 0o640, Kind::Text));

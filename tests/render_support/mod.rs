@@ -71,6 +71,19 @@ pub fn load(conf: &Path) -> Cluster {
     load_mode(conf, Mode::MultiNode)
 }
 
+/// What `check` says of the seed plus `extra` (which it may refuse).
+pub fn check_text(seed: &str, extra: &str) -> String {
+    let mut report = Report::default();
+    let src = Sources {
+        conf_dir: conf_with(seed, extra),
+        inventory: None,
+        mode: Mode::MultiNode,
+    };
+    let c = model::load(&src, &mut report).expect("loads");
+    report.extend(ksinstall::validate::check(&c).items);
+    report.render()
+}
+
 /// One etcd PKI with a leaf for every host name of the fixtures, made once
 /// per test binary: RSA key generation is the slow part of rendering.
 pub fn shared_certs() -> &'static ksinstall::render::EtcdCerts {

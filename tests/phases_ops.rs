@@ -465,3 +465,46 @@ fn the_network_phase_spreads_coredns_by_a_restart_before_1_27() {
     assert!(ok && out.contains("rollout\nstatus"), "{out}");
     assert!(unless.contains("k8s-app=kube-dns"), "{unless}");
 }
+
+/// The ks-installer wait ends within a minute when no node is Ready (it
+/// used to wait its whole 15 minutes), and says why.
+#[test]
+fn the_kubesphere_wait_stops_when_no_node_is_ready() {
+    let c = cluster("seed-ha");
+    let f = facts(&c, "");
+    let files = BTreeMap::new();
+    let off = Offline::default();
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let ks = phases::ALL[phases::by_name("kubesphere").unwrap()];
+    let ops = ks.ops(c.node("master1").unwrap(), &inp);
+    let Some(Op::Check { run, .. }) = ops.last() else {
+        panic!("{ops:?}")
+    };
+    let run_with = |nodes: &str| {
+        // kubectl answers from a fixture; the pod stays Pending; no sleeping.
+        let stub = format!(
+            "kubectl() {{ case \"$*\" in *'get nodes'*) printf '{nodes}';; *) echo Pending;; esac; }}; \
+             sleep() {{ :; }}\n"
+        );
+        std::process::Command::new("sh")
+            .args(["-c", &format!("{stub}{run}")])
+            .output()
+            .unwrap()
+    };
+    let o = run_with("node1 NotReady <none> 1m v1.34.4\\n");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no node is Ready"), "{err}");
+    // With a Ready node it waits on, to the end of its bound.
+    let o = run_with("node1 Ready <none> 1m v1.34.4\\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("no node is Ready"),
+        "{o:?}"
+    );
+}

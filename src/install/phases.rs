@@ -683,12 +683,16 @@ fn storage_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
 fn kubesphere_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
     let mut ops = apply_manifests(node, inp, "/etc/kubesphere/ks-installer/", "ks-installer");
     // Bounded; an image that cannot be had ends the wait at once (the end
-    // of the run then says the console is not up, and prints no banner).
+    // of the run then says the console is not up, and prints no banner),
+    // and so does a cluster with no Ready node after 30 s, where the pod
+    // can never start (the nodes, not the pod, are what to look at).
     ops.push(Op::check(
         "wait for the ks-installer pod",
         &format!(
             "for i in $(seq 1 90); do s=$({KUBECTL} -n kubesphere-system get pod -l app=ks-install -o jsonpath='{{.items[0].status.phase}} {{.items[0].status.containerStatuses[0].state.waiting.reason}}' 2>/dev/null); \
-             case \"$s\" in Running*) exit 0;; *ErrImagePull*|*ImagePullBackOff*|*ErrImageNeverPull*|*InvalidImageName*) echo \"ks-installer: $s\" >&2; exit 0;; esac; sleep 10; done; \
+             case \"$s\" in Running*) exit 0;; *ErrImagePull*|*ImagePullBackOff*|*ErrImageNeverPull*|*InvalidImageName*) echo \"ks-installer: $s\" >&2; exit 0;; esac; \
+             if [ \"$i\" -gt 3 ] && [ \"$({KUBECTL} get nodes --no-headers 2>/dev/null | grep -cw Ready)\" -eq 0 ]; then \
+             echo 'no node is Ready, so the ks-installer pod cannot start:' >&2; {KUBECTL} get nodes >&2; exit 1; fi; sleep 10; done; \
              {KUBECTL} -n kubesphere-system describe pod -l app=ks-install | tail -20; exit 1"
         ),
     ));

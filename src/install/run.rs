@@ -289,7 +289,8 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
             if hosts.len() == 1 { "" } else { "s" }
         );
         if hosts.is_empty() {
-            println!("{heading}");
+            // On the same stream as every other heading.
+            engine.progress.begin_step(&heading, 0);
             continue;
         }
         let step = engine.step_headed(&heading, phase.name(), &hosts, |ctx| {

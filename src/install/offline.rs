@@ -2,7 +2,7 @@
 //! what it needs and does not already have) and the artifacts the bundle
 //! lacks, reported by preflight before anything changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::facts::Facts;
@@ -24,12 +24,15 @@ fn deb_name_version(file: &str) -> Option<(String, String)> {
 
 /// `kubernetes`: whether the run includes the phases that need Kubernetes'
 /// own binaries and images (control-plane onwards); without them only
-/// missing OS packages matter.
+/// missing OS packages matter. `only`: the hosts that install from the
+/// bundle (add-nodes: the new ones); the others get nothing from it, and
+/// nothing of it is read or checked for them.
 pub fn load(
     bundle: &Path,
     c: &Cluster,
     facts: &BTreeMap<String, Facts>,
     kubernetes: bool,
+    only: Option<&BTreeSet<String>>,
     report: &mut Report,
 ) -> anyhow::Result<Offline> {
     let manifest =
@@ -41,7 +44,11 @@ pub fn load(
         ..Offline::default()
     };
     let mut cache = select::FileCache::new();
-    for node in &c.nodes {
+    let chosen = c
+        .nodes
+        .iter()
+        .filter(|n| only.is_none_or(|o| o.contains(&n.name)));
+    for node in chosen {
         let sel = select::for_host(&manifest, &plan, &node.name);
         let missing: Vec<_> = sel
             .missing

@@ -196,7 +196,8 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
             let kubernetes = chosen
                 .iter()
                 .any(|&i| i >= phases::by_name("control-plane").expect("a phase"));
-            super::offline::load(dir, &cluster, &facts, kubernetes, &mut report)?
+            let only = scope.as_ref().map(|s| &s.new);
+            super::offline::load(dir, &cluster, &facts, kubernetes, only, &mut report)?
         }
         None => Offline::default(),
     };

@@ -230,6 +230,16 @@ pub enum CertsVerb {
         #[command(flatten)]
         conn: crate::exec::verbs::ConnArgs,
     },
+    /// New certificates, the cluster serving throughout: etcd's leaves from
+    /// its CA (one member at a time), then `kubeadm certs renew all` and a
+    /// control-plane restart on each master in turn; kubesphere/config
+    /// fetched again.
+    Renew {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -465,6 +475,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cluster = src.load_valid()?;
             let opts = run_options(&src, conn, PhaseArgs::default());
             crate::install::certs::check(cluster, &opts)
+        }
+        Verb::Certs {
+            what: CertsVerb::Renew { src, conn },
+        } => {
+            let cluster = src.load_valid()?;
+            let opts = run_options(&src, conn, PhaseArgs::default());
+            crate::install::renew::run(cluster, &opts)
         }
         Verb::Etcd {
             what: EtcdVerb::Backup { src, conn, output },

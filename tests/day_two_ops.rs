@@ -323,3 +323,47 @@ fn every_rendered_file_is_pushed_by_a_phase_of_its_host() {
         missing.join("\n")
     );
 }
+
+/// `certs renew`: each etcd member's restart is awaited (the phase's
+/// restart does not block) before its health check, so the next member is
+/// never restarted while this one is down; kubeadm's command by version.
+#[test]
+fn renew_awaits_each_etcd_restart_and_names_kubeadms_command_by_version() {
+    use ksinstall::install::phases::{by_name, Inputs, ALL};
+    use ksinstall::install::renew;
+    let (mut c, files) = ha();
+    let inputs = Inputs {
+        cluster: &c,
+        facts: &Default::default(),
+        files: &files,
+        offline: &Default::default(),
+    };
+    let etcd = ALL[by_name("etcd").unwrap()];
+    let ops: Vec<String> = renew::member_ops(etcd.ops(c.node("master1").unwrap(), &inputs))
+        .iter()
+        .map(Op::summary)
+        .collect();
+    let at = |needle: &str| {
+        ops.iter()
+            .position(|o| o.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {ops:#?}"))
+    };
+    assert_eq!(at("systemctl show -p MainPID --value etcd >"), 0);
+    assert!(at("restart --no-block etcd") < at("etcd did not restart within 60 s"));
+    assert!(at("etcd did not restart within 60 s") < at("endpoint health"));
+    assert!(at("file /etc/ssl/etcd/ssl/member-master1.pem") < at("restart --no-block etcd"));
+    // seed-ha is Kubernetes 1.16: kubeadm's `alpha` command.
+    let old = renew::kubeadm_renew(&c).summary();
+    assert!(old.contains("kubeadm alpha certs renew all"), "{old}");
+    c.config.kube_version = ksinstall::config::KubeVersion::parse("v1.34.4").unwrap();
+    let new = renew::kubeadm_renew(&c).summary();
+    assert!(new.contains("kubeadm certs renew all") && !new.contains("alpha"), "{new}");
+    assert!(new.contains("crictl stop") && new.contains("/readyz"), "{new}");
+    for script in [&new["run ".len()..], &ops[at("etcd did not restart")]["check ".len()..]] {
+        let st = std::process::Command::new("sh")
+            .args(["-n", "-c", script])
+            .status()
+            .unwrap();
+        assert!(st.success(), "{script}");
+    }
+}

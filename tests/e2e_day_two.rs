@@ -191,6 +191,36 @@ fn add_a_worker_then_reset_and_install_again() {
     );
     assert!(!table.contains("CertExpiry"), "{table}");
 
+    // Renewal: new dates on kubeadm's and etcd's certificates (a worker's
+    // etcd client certificate too), the cluster serving on them.
+    let t0 = Instant::now();
+    let renew = ks(&c, &["certs", "renew"]);
+    let out = text(&renew);
+    assert!(renew.status.success(), "certs renew:\n{out}");
+    eprintln!("certs renew: {:?}", t0.elapsed());
+    let after = text(&ks(&c, &["certs", "check"]));
+    let expiry = |t: &str, host: &str, path: &str| {
+        t.lines()
+            .find(|l| l.starts_with(&format!("{host} ")) && l.contains(path))
+            .map(|l| l.split_whitespace().skip(3).collect::<Vec<_>>().join(" "))
+    };
+    for (host, path) in [
+        ("node1", "/etc/kubernetes/ssl/apiserver.crt"),
+        ("node1", "/etc/kubernetes/admin.conf"),
+        ("node1", "/etc/ssl/etcd/ssl/member-node1.pem"),
+        ("node2", "/etc/ssl/etcd/ssl/node-node2.pem"),
+    ] {
+        let (b, a) = (expiry(&table, host, path), expiry(&after, host, path));
+        eprintln!("{host} {path}: {b:?} -> {a:?}");
+        assert!(
+            b.is_some() && a.is_some() && b != a,
+            "{host} {path}: {b:?} -> {a:?}\n{after}"
+        );
+    }
+    c.wait("3 nodes Ready after the renewal", Duration::from_secs(120), |c| {
+        c.nodes_ready(3)
+    });
+
     // remove-node: a pod no controller manages stops the drain; --force
     // deletes it; a Deployment's pod starts elsewhere; node3 is left clean.
     c.apply(&format!(

@@ -160,6 +160,27 @@ pub fn prepare(
     installer_dir: &Path,
     conf_dir: &Path,
 ) -> anyhow::Result<Prepared> {
+    prepare_with(engine, c, facts, installer_dir, conf_dir, Leaves::KeepFitting)
+}
+
+/// What becomes of the etcd leaf certificates the hosts hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaves {
+    /// Kept where they fit (`leaf_fits`), else issued again.
+    KeepFitting,
+    /// All issued again from the existing CA (`certs renew`).
+    Renew,
+}
+
+/// `prepare`, with the etcd leaves kept or renewed.
+pub fn prepare_with(
+    engine: &Engine,
+    c: &Cluster,
+    facts: &BTreeMap<String, Facts>,
+    installer_dir: &Path,
+    conf_dir: &Path,
+    leaves: Leaves,
+) -> anyhow::Result<Prepared> {
     let found: Mutex<BTreeMap<String, BTreeMap<String, Vec<u8>>>> = Mutex::new(BTreeMap::new());
     // Hosts whose facts could not be gathered are not read (a host being
     // removed while it is down); the install stops before this for them.
@@ -205,6 +226,11 @@ pub fn prepare(
         }
     }
     rfacts.etcd_certs = etcd_pki(&every_pem);
+    if leaves == Leaves::Renew {
+        if let Some(pki) = &mut rfacts.etcd_certs {
+            pki.leaves.clear();
+        }
+    }
     let templates = conf_dir.join("templates");
     rfacts.templates_dir = templates.is_dir().then_some(templates);
     let secrets = match kubeadm_secrets(installer_dir)? {

@@ -9,6 +9,7 @@ pub mod ops;
 pub mod phases;
 pub mod preflight;
 pub mod remove;
+pub mod renew;
 pub mod reset;
 pub mod result;
 pub mod run;

@@ -375,7 +375,7 @@ impl Phase for Etcd {
         // Members start together; each waits (bounded) for a quorum to answer.
         let etcdctl = format!("ETCDCTL_API=3 etcdctl --endpoints={endpoint} {certs} --dial-timeout=2s --command-timeout=3s");
         ops.push(Op::check(
-            "etcd is healthy",
+            ETCD_HEALTHY,
             &format!(
                 "end=$(($(date +%s) + 90)); while [ $(date +%s) -lt $end ]; do {etcdctl} endpoint health >/dev/null 2>&1 && exit 0; sleep 2; done; \
                  {etcdctl} endpoint health; systemctl status etcd --no-pager 2>&1 | tail -5; journalctl -u etcd -n 15 --no-pager 2>/dev/null; exit 1"
@@ -396,6 +396,10 @@ impl Phase for Etcd {
         ops
     }
 }
+
+/// The etcd phase's health wait (`certs renew` puts its own wait for the
+/// restart before it).
+pub const ETCD_HEALTHY: &str = "etcd is healthy";
 
 pub struct LoadBalancer;
 impl Phase for LoadBalancer {
@@ -503,7 +507,7 @@ const KUBELET_FILES: &[&str] = &[
 /// The etcd client certificate and CA a node that is not an etcd member
 /// reads from its own disk (a master's API server; calico-node on every
 /// node): the etcd phase puts the members' there.
-fn etcd_client_files(node: &Node, inp: &Inputs) -> Vec<Op> {
+pub fn etcd_client_files(node: &Node, inp: &Inputs) -> Vec<Op> {
     match node.has(Role::Etcd) {
         true => Vec::new(),
         false => inp.file_ops(&node.name, &["/etc/ssl/etcd/"]),

@@ -209,6 +209,15 @@ pub fn coredns_spread(v: &KubeVersion) -> Option<&'static str> {
     )
 }
 
+/// kubeadm's command that renews every certificate it manages (and the
+/// kubeconfigs' client certificates): out of `alpha` from 1.20.
+pub fn kubeadm_certs_renew(v: &KubeVersion) -> &'static str {
+    match minor(v) {
+        ..=19 => "kubeadm alpha certs renew all",
+        _ => "kubeadm certs renew all",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

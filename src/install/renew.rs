@@ -1,0 +1,186 @@
+//! `ksinstall certs renew`: new certificates before the old ones end, the
+//! cluster serving throughout.
+//!
+//! etcd first, one member at a time: every leaf is issued again from the
+//! existing CA (so members that still hold old leaves keep trusting the
+//! restarted one) and pushed with the etcd phase's own operations, which
+//! restart the member and wait for its health. Then the etcd client
+//! certificates of the other nodes. Then the masters, one at a time:
+//! `kubeadm certs renew all` (certificates and the kubeconfigs' client
+//! certificates), the control-plane containers restarted so they load
+//! them, and the API server's return awaited before the next master. Last,
+//! the installer's `kubesphere/config` is fetched again. The kubelets'
+//! client certificates rotate themselves.
+
+use std::process::ExitCode;
+
+use super::files::{self, Leaves};
+use super::ops::{self, Op};
+use super::phases::{self, Inputs, Offline};
+use super::run::{begin, fill_ips, gather_facts, RunOptions};
+use crate::diag::{Invalid, Report};
+use crate::exec::Engine;
+use crate::model::{versions, Cluster, Role};
+
+/// The operation that renews a master's kubeadm certificates and restarts
+/// its control plane on them.
+pub fn kubeadm_renew(c: &Cluster) -> Op {
+    let renew = versions::kubeadm_certs_renew(&c.config.kube_version);
+    Op::run(
+        "renew the kubeadm certificates and restart the control plane on them",
+        &format!(
+            "set -e; {renew} >/dev/null; \
+             old=$(crictl ps -q --name '^kube-apiserver$'); \
+             for c in kube-apiserver kube-controller-manager kube-scheduler; do \
+               ids=$(crictl ps -q --name \"^$c\\$\"); [ -z \"$ids\" ] || crictl stop $ids >/dev/null; done; \
+             end=$(($(date +%s) + 180)); \
+             while :; do new=$(crictl ps -q --state running --name '^kube-apiserver$'); \
+               if [ -n \"$new\" ] && [ \"$new\" != \"$old\" ] && \
+                  kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw=/readyz >/dev/null 2>&1; then exit 0; fi; \
+               if [ $(date +%s) -ge $end ]; then echo 'the API server did not come back within 180 s' >&2; \
+                 crictl ps -a --name kube-apiserver >&2; exit 1; fi; sleep 2; done"
+        ),
+    )
+}
+
+/// The etcd phase's operations for one member, with a wait for the
+/// restart they trigger (non-blocking there) before the health check: the
+/// next member must not restart while this one is still down.
+pub fn member_ops(mut ops: Vec<Op>) -> Vec<Op> {
+    const PID: &str = "/run/ksinstall-etcd-pid";
+    let at = ops
+        .iter()
+        .position(|o| matches!(o, Op::Check { describe, .. } if describe == phases::ETCD_HEALTHY))
+        .unwrap_or(ops.len());
+    ops.insert(
+        at,
+        Op::check(
+            "etcd restarted",
+            &format!(
+                "end=$(($(date +%s) + 60)); \
+                 while p=$(systemctl show -p MainPID --value etcd); [ \"$p\" = 0 ] || [ \"$p\" = \"$(cat {PID})\" ]; do \
+                 if [ $(date +%s) -ge $end ]; then echo 'etcd did not restart within 60 s' >&2; exit 1; fi; sleep 1; done; rm -f {PID}"
+            ),
+        ),
+    );
+    ops.insert(
+        0,
+        Op::run(
+            "note etcd's process",
+            &format!("systemctl show -p MainPID --value etcd >{PID}"),
+        ),
+    );
+    ops
+}
+
+pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> {
+    let (_lock, engine) = begin(&cluster, opts, "Renew")?;
+    let mut report = Report::default();
+    let facts = gather_facts(&engine, &mut report, &cluster);
+    fill_ips(&mut cluster, &facts);
+    report.ignore(&opts.ignore_errors);
+    if report.has_errors() {
+        return Err(Invalid(Report {
+            items: report.errors().cloned().collect(),
+        })
+        .into());
+    }
+    let prepared = files::prepare_with(
+        &engine,
+        &cluster,
+        &facts,
+        &opts.installer_dir,
+        &opts.conf_dir,
+        Leaves::Renew,
+    )?;
+    let offline = Offline::default();
+    let inp = Inputs {
+        cluster: &cluster,
+        facts: &facts,
+        files: &prepared.files,
+        offline: &offline,
+    };
+    let c = &cluster;
+    let etcd = phases::ALL[phases::by_name("etcd").expect("a phase")];
+    let members = etcd.hosts(c);
+    let others: Vec<usize> = phases::cluster_hosts(c)
+        .into_iter()
+        .filter(|&i| {
+            let n = &c.nodes[i];
+            (n.has(Role::Master) || n.has(Role::Worker)) && !n.has(Role::Etcd)
+        })
+        .collect();
+    let masters: Vec<usize> = (0..c.nodes.len())
+        .filter(|&i| c.nodes[i].has(Role::Master))
+        .collect();
+    // (heading, hosts at once, operations of a host)
+    type Ops<'a> = Box<dyn Fn(usize) -> Vec<Op> + Sync + 'a>;
+    let mut stages: Vec<(String, Vec<usize>, Ops)> = Vec::new();
+    for &i in &members {
+        let node = &c.nodes[i];
+        stages.push((
+            format!("== renew: etcd member {} (new leaves, restart, health)", node.name),
+            vec![i],
+            Box::new(|i| member_ops(etcd.ops(&c.nodes[i], &inp))),
+        ));
+    }
+    if !others.is_empty() {
+        stages.push((
+            format!("== renew: etcd client certificates ({} hosts)", others.len()),
+            others,
+            Box::new(|i| phases::etcd_client_files(&c.nodes[i], &inp)),
+        ));
+    }
+    for &i in &masters {
+        stages.push((
+            format!("== renew: kubeadm certificates on {}", c.nodes[i].name),
+            vec![i],
+            Box::new(|_| vec![kubeadm_renew(c)]),
+        ));
+    }
+    for (heading, hosts, ops_of) in &stages {
+        if !apply(&engine, heading, hosts, ops_of)? {
+            return Ok(ExitCode::from(1));
+        }
+    }
+    engine.close_all();
+    println!(
+        "\nrenewed: etcd leaves on {} member(s), kubeadm certificates on {} master(s); log: {}",
+        members.len(),
+        masters.len(),
+        engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()
+    );
+    // The admin kubeconfig holds a renewed client certificate.
+    super::result::kubeconfig(c, opts, None)
+}
+
+/// One stage; false (errors printed) when a host failed.
+fn apply(
+    engine: &Engine,
+    heading: &str,
+    hosts: &[usize],
+    ops_of: &(dyn Fn(usize) -> Vec<Op> + Sync),
+) -> anyhow::Result<bool> {
+    let step = engine.step_headed(heading, "renew", hosts, |ctx| {
+        let i = hosts
+            .iter()
+            .copied()
+            .find(|&i| engine.nodes()[i].name == ctx.node().name)
+            .expect("a host of the stage");
+        ops::apply(ctx, &ops_of(i))
+    });
+    let failed: Vec<_> = step.failures().collect();
+    for h in &failed {
+        eprintln!(
+            "[ERROR {}] {}, host {}: {}",
+            h.kind.unwrap_or("Failed"),
+            heading.trim_start_matches("== "),
+            h.host,
+            h.message
+        );
+    }
+    if !failed.is_empty() {
+        eprintln!("Nothing after this stage was started; the cluster runs on the certificates renewed so far. Fix the above and renew again.");
+    }
+    Ok(failed.is_empty())
+}

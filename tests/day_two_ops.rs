@@ -357,13 +357,60 @@ fn renew_awaits_each_etcd_restart_and_names_kubeadms_command_by_version() {
     assert!(old.contains("kubeadm alpha certs renew all"), "{old}");
     c.config.kube_version = ksinstall::config::KubeVersion::parse("v1.34.4").unwrap();
     let new = renew::kubeadm_renew(&c).summary();
-    assert!(new.contains("kubeadm certs renew all") && !new.contains("alpha"), "{new}");
-    assert!(new.contains("crictl stop") && new.contains("/readyz"), "{new}");
-    for script in [&new["run ".len()..], &ops[at("etcd did not restart")]["check ".len()..]] {
+    assert!(
+        new.contains("kubeadm certs renew all") && !new.contains("alpha"),
+        "{new}"
+    );
+    assert!(
+        new.contains("crictl stop") && new.contains("/readyz"),
+        "{new}"
+    );
+    for script in [
+        &new["run ".len()..],
+        &ops[at("etcd did not restart")]["check ".len()..],
+    ] {
         let st = std::process::Command::new("sh")
             .args(["-n", "-c", script])
             .status()
             .unwrap();
         assert!(st.success(), "{script}");
     }
+}
+
+/// Preflight of a run on an existing cluster warns, per host, of the
+/// certificates that end within 30 days, and names the verb that renews.
+#[test]
+fn certificates_near_their_end_are_a_preflight_warning() {
+    use ksinstall::install::certs::{expiring, Expiry};
+    let (c, _) = ha();
+    let e = |host: &str, path: &str, days_left: i32| Expiry {
+        host: host.into(),
+        path: path.into(),
+        subject: "x".into(),
+        not_after: "Dec 12 00:00:00 2026 GMT".into(),
+        days_left,
+    };
+    let found = [
+        e("master1", "/etc/kubernetes/ssl/apiserver.crt", 300),
+        e("master1", "/etc/kubernetes/admin.conf", 12),
+        e("master1", "/etc/ssl/etcd/ssl/member-master1.pem", 20),
+        e(
+            "node1",
+            "/var/lib/kubelet/pki/kubelet-client-current.pem",
+            200,
+        ),
+    ];
+    let mut r = Report::default();
+    r.extend(expiring(&c, &found));
+    let text = r.render();
+    assert_eq!(r.items.len(), 1, "{text}");
+    assert!(!r.has_errors(), "{text}");
+    assert!(
+        text.contains("[WARNING CertExpiry]")
+            && text.contains("'master1': 2 certificate(s)")
+            && text.contains("/etc/kubernetes/admin.conf in 12 day(s)")
+            && text.contains("ksinstall certs renew"),
+        "{text}"
+    );
+    assert!(expiring(&c, &found[..1]).is_empty());
 }

@@ -217,9 +217,11 @@ fn add_a_worker_then_reset_and_install_again() {
             "{host} {path}: {b:?} -> {a:?}\n{after}"
         );
     }
-    c.wait("3 nodes Ready after the renewal", Duration::from_secs(120), |c| {
-        c.nodes_ready(3)
-    });
+    c.wait(
+        "3 nodes Ready after the renewal",
+        Duration::from_secs(120),
+        |c| c.nodes_ready(3),
+    );
 
     // remove-node: a pod no controller manages stops the drain; --force
     // deletes it; a Deployment's pod starts elsewhere; node3 is left clean.

@@ -12,8 +12,10 @@ use openssl::asn1::Asn1Time;
 use openssl::x509::X509;
 
 use super::run::RunOptions;
+use crate::diag::Diagnostic;
+use crate::exec::engine::HostReport;
 use crate::exec::verbs::engine_for;
-use crate::exec::HostFail;
+use crate::exec::{Engine, HostFail};
 use crate::model::Cluster;
 
 /// A certificate expiring sooner than this is a warning.
@@ -101,13 +103,10 @@ pub fn table(all: &[Expiry]) -> String {
     s
 }
 
-/// Reads every cluster host's certificates and prints the table; exit 1
-/// when a host could not be read.
-pub fn check(cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> {
-    let hosts = super::phases::cluster_hosts(&cluster);
-    let engine = engine_for(cluster.nodes.clone(), &opts.conn, "Certs", None)?;
+/// Every certificate `hosts` hold, and the hosts that could not be read.
+pub fn read(engine: &Engine, hosts: &[usize]) -> (Vec<Expiry>, Vec<HostReport>) {
     let found: Mutex<BTreeMap<String, Vec<Expiry>>> = Mutex::new(BTreeMap::new());
-    let step = engine.step("certificates", &hosts, |ctx| {
+    let step = engine.step("certificates", hosts, |ctx| {
         let out = ctx.query(LIST_SCRIPT, Some(std::time::Duration::from_secs(60)))?;
         if out.rc != 0 {
             return Err(HostFail::Failed(out.stderr_text().trim().to_string()));
@@ -120,15 +119,51 @@ pub fn check(cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> {
             .insert(name, certs);
         Ok(())
     });
-    let all: Vec<Expiry> = found
+    let all = found
         .into_inner()
         .expect("no panics hold this lock")
         .into_values()
         .flatten()
         .collect();
+    (all, step.failures().cloned().collect())
+}
+
+/// Preflight of a run on a cluster that exists: a warning per host for its
+/// certificates that end within WARN_DAYS (a fresh host has none).
+pub fn expiring(c: &Cluster, all: &[Expiry]) -> Vec<Diagnostic> {
+    let mut by_host: BTreeMap<&str, Vec<&Expiry>> = BTreeMap::new();
+    for e in all.iter().filter(|e| e.days_left < WARN_DAYS) {
+        by_host.entry(&e.host).or_default().push(e);
+    }
+    by_host
+        .into_iter()
+        .map(|(host, list)| {
+            let first = list.iter().min_by_key(|e| e.days_left).expect("one at least");
+            let d = Diagnostic::warning(
+                "CertExpiry",
+                format!(
+                    "'{host}': {} certificate(s) end within {WARN_DAYS} days, the first {} in {} day(s): `ksinstall certs renew`",
+                    list.len(),
+                    first.path,
+                    first.days_left
+                ),
+            );
+            match c.node(host) {
+                Some(n) => c.at_node(d, n),
+                None => d,
+            }
+        })
+        .collect()
+}
+
+/// Reads every cluster host's certificates and prints the table; exit 1
+/// when a host could not be read.
+pub fn check(cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> {
+    let hosts = super::phases::cluster_hosts(&cluster);
+    let engine = engine_for(cluster.nodes.clone(), &opts.conn, "Certs", None)?;
+    let (all, failed) = read(&engine, &hosts);
     print!("{}", table(&all));
     engine.close_all();
-    let failed: Vec<_> = step.failures().collect();
     for h in &failed {
         eprintln!(
             "[ERROR {}] certificates of {}: {}",

@@ -160,7 +160,14 @@ pub fn prepare(
     installer_dir: &Path,
     conf_dir: &Path,
 ) -> anyhow::Result<Prepared> {
-    prepare_with(engine, c, facts, installer_dir, conf_dir, Leaves::KeepFitting)
+    prepare_with(
+        engine,
+        c,
+        facts,
+        installer_dir,
+        conf_dir,
+        Leaves::KeepFitting,
+    )
 }
 
 /// What becomes of the etcd leaf certificates the hosts hold.

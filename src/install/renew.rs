@@ -119,14 +119,20 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
     for &i in &members {
         let node = &c.nodes[i];
         stages.push((
-            format!("== renew: etcd member {} (new leaves, restart, health)", node.name),
+            format!(
+                "== renew: etcd member {} (new leaves, restart, health)",
+                node.name
+            ),
             vec![i],
             Box::new(|i| member_ops(etcd.ops(&c.nodes[i], &inp))),
         ));
     }
     if !others.is_empty() {
         stages.push((
-            format!("== renew: etcd client certificates ({} hosts)", others.len()),
+            format!(
+                "== renew: etcd client certificates ({} hosts)",
+                others.len()
+            ),
             others,
             Box::new(|i| phases::etcd_client_files(&c.nodes[i], &inp)),
         ));
@@ -148,7 +154,11 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
         "\nrenewed: etcd leaves on {} member(s), kubeadm certificates on {} master(s); log: {}",
         members.len(),
         masters.len(),
-        engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()
+        engine
+            .log
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     );
     // The admin kubeconfig holds a renewed client certificate.
     super::result::kubeconfig(c, opts, None)

@@ -176,6 +176,13 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     let mut report = Report::default();
     let facts = gather_facts(&engine, &mut report, &cluster);
     fill_ips(&mut cluster, &facts);
+    // Certificates of a cluster that exists that end soon (fresh hosts
+    // have none; a host that cannot be read is reported by the phases).
+    let reachable: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|&i| facts.contains_key(&cluster.nodes[i].name))
+        .collect();
+    let (certs, _) = super::certs::read(&engine, &reachable);
+    report.extend(super::certs::expiring(&cluster, &certs));
     let scope = if opts.add_nodes {
         let known = scale::known_nodes(&engine, &cluster, &mut report);
         known.map(|k| scale::Scope::from_known(&cluster, &k, &mut report))

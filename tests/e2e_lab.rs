@@ -233,9 +233,10 @@ fn install_with_cut(s: &Setup, after: &str, victim: &str) -> (Option<i32>, Strin
 /// the run's exit code and output.
 fn install_with_sigint(s: &Setup, phase: &str, until: &str) -> (Option<i32>, String) {
     let args = install_args(s, &["--until", until]);
-    // `timeout` passes the SIGINT it gets on to ksinstall.
-    let mut child = Command::new("timeout")
-        .args(["-k", "10", "600", "ip"])
+    // Not under `timeout`, which would pass a SIGINT on twice (to the child
+    // and to its group): `ip netns exec` execs ksinstall, so the child's pid
+    // is ksinstall's; the wait below is bounded instead.
+    let mut child = Command::new("ip")
         .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -271,7 +272,17 @@ fn install_with_sigint(s: &Setup, phase: &str, until: &str) -> (Option<i32>, Str
         // waited for yet (so the pid is still its).
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     }
-    let status = child.wait().expect("install ends");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            break child.wait().expect("killed");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     let out: String = readers.into_iter().map(|r| r.join().unwrap()).collect();
     assert!(began, "phase {phase} never began:\n{out}");
     (status.code(), out)

@@ -256,6 +256,21 @@ pub enum EtcdVerb {
         #[arg(short = 'o', long, value_name = "DIR")]
         output: Option<PathBuf>,
     },
+    /// The cluster back to a snapshot (`etcd backup`'s copy): restored on
+    /// every member, what they held moved aside, the control plane
+    /// restarted on it.
+    Restore {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        /// The snapshot file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Do not ask `Type 'yes' to restore`.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -490,6 +505,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = run_options(&src, conn, PhaseArgs::default());
             crate::install::backup::run(cluster, &opts, output)
         }
+        Verb::Etcd {
+            what:
+                EtcdVerb::Restore {
+                    src,
+                    conn,
+                    file,
+                    yes,
+                },
+        } => {
+            let cluster = src.load_valid()?;
+            if !yes && !conn.dry_run {
+                ask_yes(
+                    &format!(
+                        "Restore etcd from {}? Every change since that snapshot is lost (the data now is kept aside on each member). Type 'yes' to restore. [No]: ",
+                        file.display()
+                    ),
+                    "Restore confirmation failed: nothing was changed on any host",
+                )?;
+            }
+            let opts = run_options(&src, conn, PhaseArgs::default());
+            crate::install::restore::run(cluster, &opts, &file)
+        }
         Verb::Plan {
             src,
             mut conn,
@@ -632,15 +669,21 @@ fn ask(question: &str) -> anyhow::Result<()> {
 
 /// The legacy reset prompt (kubespray's reset.yml); anything but `yes` stops.
 fn confirm_reset() -> anyhow::Result<()> {
+    ask_yes(
+        "Are you sure you want to reset cluster state? Type 'yes' to reset your cluster. [No]: ",
+        "Reset confirmation failed: nothing was changed on any host",
+    )
+}
+
+/// Asks `prompt`; anything but `yes` is the error `refused`.
+fn ask_yes(prompt: &str, refused: &str) -> anyhow::Result<()> {
     use std::io::{BufRead, Write};
-    print!(
-        "Are you sure you want to reset cluster state? Type 'yes' to reset your cluster. [No]: "
-    );
+    print!("{prompt}");
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     if line.trim() != "yes" {
-        anyhow::bail!("Reset confirmation failed: nothing was changed on any host");
+        anyhow::bail!("{refused}");
     }
     Ok(())
 }

@@ -414,3 +414,43 @@ fn certificates_near_their_end_are_a_preflight_warning() {
     );
     assert!(expiring(&c, &found[..1]).is_empty());
 }
+
+/// `etcd restore`: each member restores under its own name and the
+/// cluster's member list from its rendered /etc/etcd.env, into a fresh
+/// data directory, the old one moved aside; the tool by etcd version.
+#[test]
+fn restore_uses_each_members_env_and_moves_the_old_data_aside() {
+    use ksinstall::install::restore;
+    let (mut c, _) = ha();
+    let old = restore::restored(&c).summary();
+    assert!(
+        old.contains("ETCDCTL_API=3 etcdctl snapshot restore"),
+        "{old}"
+    );
+    c.config.kube_version = ksinstall::config::KubeVersion::parse("v1.34.4").unwrap();
+    c.config.etcd_version = "v3.6.8".into();
+    let new = restore::restored(&c).summary();
+    for want in [
+        ". /etc/etcd.env",
+        "etcdutl snapshot restore /var/tmp/ksinstall-restore.db",
+        "--name \"$ETCD_NAME\"",
+        "--initial-cluster \"$ETCD_INITIAL_CLUSTER\"",
+        "mv \"$ETCD_DATA_DIR\" \"$aside\"",
+        "rm -f /var/tmp/ksinstall-restore.db",
+    ] {
+        assert!(new.contains(want), "{want:?} not in {new}");
+    }
+    assert!(
+        !new.contains("rm -rf"),
+        "the old data is never deleted: {new}"
+    );
+    let check = restore::snapshot_checked(&c).summary();
+    assert!(check.contains("etcdutl snapshot status"), "{check}");
+    for script in [&new["run ".len()..], &check["check ".len()..]] {
+        let st = std::process::Command::new("sh")
+            .args(["-n", "-c", script])
+            .status()
+            .unwrap();
+        assert!(st.success(), "{script}");
+    }
+}

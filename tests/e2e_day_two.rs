@@ -223,6 +223,43 @@ fn add_a_worker_then_reset_and_install_again() {
         |c| c.nodes_ready(3),
     );
 
+    // Restore: a namespace made, a backup taken, the namespace deleted; the
+    // restore brings it back, the nodes stay Ready, the data the member
+    // held is beside its data directory.
+    c.kubectl_ok(&["create", "namespace", "restore-probe"]);
+    let backup = ks(&c, &["etcd", "backup"]);
+    let out = text(&backup);
+    assert!(backup.status.success(), "etcd backup:\n{out}");
+    let copy = out
+        .lines()
+        .find_map(|l| l.strip_prefix("copied to "))
+        .and_then(|l| l.strip_suffix(" (mode 0600)"))
+        .unwrap_or_else(|| panic!("no copy named in:\n{out}"))
+        .to_string();
+    c.kubectl_ok(&["delete", "namespace", "restore-probe", "--wait=true"]);
+    let t0 = Instant::now();
+    let restored = ks(&c, &["etcd", "restore", &copy, "--yes"]);
+    let out = text(&restored);
+    assert!(restored.status.success(), "etcd restore:\n{out}");
+    eprintln!("etcd restore: {:?}", t0.elapsed());
+    c.wait(
+        "the deleted namespace back",
+        Duration::from_secs(120),
+        |c| {
+            c.jsonpath(&["get", "namespace", "restore-probe", "-o", "name"])
+                .map(|_| ())
+        },
+    );
+    c.wait(
+        "3 nodes Ready after the restore",
+        Duration::from_secs(120),
+        |c| c.nodes_ready(3),
+    );
+    on_ok(
+        "node1",
+        "ls -d /var/lib/etcd.restore-* && test ! -e /var/tmp/ksinstall-restore.db",
+    );
+
     // remove-node: a pod no controller manages stops the drain; --force
     // deletes it; a Deployment's pod starts elsewhere; node3 is left clean.
     c.apply(&format!(

@@ -11,6 +11,7 @@ pub mod preflight;
 pub mod remove;
 pub mod renew;
 pub mod reset;
+pub mod restore;
 pub mod result;
 pub mod run;
 pub mod scale;

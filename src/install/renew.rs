@@ -28,19 +28,24 @@ pub fn kubeadm_renew(c: &Cluster) -> Op {
     let renew = versions::kubeadm_certs_renew(&c.config.kube_version);
     Op::run(
         "renew the kubeadm certificates and restart the control plane on them",
-        &format!(
-            "set -e; {renew} >/dev/null; \
-             old=$(crictl ps -q --name '^kube-apiserver$'); \
-             for c in kube-apiserver kube-controller-manager kube-scheduler; do \
-               ids=$(crictl ps -q --name \"^$c\\$\"); [ -z \"$ids\" ] || crictl stop $ids >/dev/null; done; \
-             end=$(($(date +%s) + 180)); \
-             while :; do new=$(crictl ps -q --state running --name '^kube-apiserver$'); \
-               if [ -n \"$new\" ] && [ \"$new\" != \"$old\" ] && \
-                  kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw=/readyz >/dev/null 2>&1; then exit 0; fi; \
-               if [ $(date +%s) -ge $end ]; then echo 'the API server did not come back within 180 s' >&2; \
-                 crictl ps -a --name kube-apiserver >&2; exit 1; fi; sleep 2; done"
-        ),
+        &format!("set -e; {renew} >/dev/null; {}", control_plane_restart()),
     )
+}
+
+/// Restarts a master's control-plane containers (the kubelet starts them
+/// again, on the certificates and data they find now) and waits, bounded,
+/// for a new API server to answer.
+pub fn control_plane_restart() -> String {
+    "old=$(crictl ps -q --name '^kube-apiserver$'); \
+     for c in kube-apiserver kube-controller-manager kube-scheduler; do \
+       ids=$(crictl ps -q --name \"^$c\\$\"); [ -z \"$ids\" ] || crictl stop $ids >/dev/null; done; \
+     end=$(($(date +%s) + 180)); \
+     while :; do new=$(crictl ps -q --state running --name '^kube-apiserver$'); \
+       if [ -n \"$new\" ] && [ \"$new\" != \"$old\" ] && \
+          kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw=/readyz >/dev/null 2>&1; then exit 0; fi; \
+       if [ $(date +%s) -ge $end ]; then echo 'the API server did not come back within 180 s' >&2; \
+         crictl ps -a --name kube-apiserver >&2; exit 1; fi; sleep 2; done"
+        .to_string()
 }
 
 /// The etcd phase's operations for one member, with a wait for the
@@ -145,7 +150,7 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
         ));
     }
     for (heading, hosts, ops_of) in &stages {
-        if !apply(&engine, heading, hosts, ops_of)? {
+        if !stage(&engine, heading, hosts, ops_of)? {
             return Ok(ExitCode::from(1));
         }
     }
@@ -164,8 +169,9 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
     super::result::kubeconfig(c, opts, None)
 }
 
-/// One stage; false (errors printed) when a host failed.
-fn apply(
+/// One stage of a day-two verb on `hosts` at once; false (errors printed,
+/// with the rest not started) when a host failed.
+pub(super) fn stage(
     engine: &Engine,
     heading: &str,
     hosts: &[usize],

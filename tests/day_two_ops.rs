@@ -26,6 +26,22 @@ fn names(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// Where the first operation that contains `needle` is.
+fn position(ops: &[String], needle: &str) -> usize {
+    ops.iter()
+        .position(|o| o.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in {ops:#?}"))
+}
+
+/// `sh -n`: the script parses.
+fn parses(script: &str) {
+    let st = std::process::Command::new("sh")
+        .args(["-n", "-c", script])
+        .status()
+        .unwrap();
+    assert!(st.success(), "{script}");
+}
+
 #[test]
 fn add_nodes_gives_new_workers_everything_and_the_others_their_hosts_block() {
     let (c, files) = ha();
@@ -191,11 +207,7 @@ fn etcd_backups_follow_the_legacy_keys_on_every_member() {
         .iter()
         .map(Op::summary)
         .collect();
-    let at = |needle: &str| {
-        ops.iter()
-            .position(|o| o.contains(needle))
-            .unwrap_or_else(|| panic!("{needle}: {ops:#?}"))
-    };
+    let at = |needle: &str| position(&ops, needle);
     assert!(at("endpoint health") < at("file /opt/etcd_back/etcd_backup.sh"));
     assert!(
         at("file /etc/systemd/system/etcd-backup.timer") < at("enable --now etcd-backup.timer")
@@ -343,11 +355,7 @@ fn renew_awaits_each_etcd_restart_and_names_kubeadms_command_by_version() {
         .iter()
         .map(Op::summary)
         .collect();
-    let at = |needle: &str| {
-        ops.iter()
-            .position(|o| o.contains(needle))
-            .unwrap_or_else(|| panic!("no {needle:?} in {ops:#?}"))
-    };
+    let at = |needle: &str| position(&ops, needle);
     assert_eq!(at("systemctl show -p MainPID --value etcd >"), 0);
     assert!(at("restart --no-block etcd") < at("etcd did not restart within 60 s"));
     assert!(at("etcd did not restart within 60 s") < at("endpoint health"));
@@ -446,11 +454,6 @@ fn restore_uses_each_members_env_and_moves_the_old_data_aside() {
     );
     let check = restore::snapshot_checked(&c).summary();
     assert!(check.contains("etcdutl snapshot status"), "{check}");
-    for script in [&new["run ".len()..], &check["check ".len()..]] {
-        let st = std::process::Command::new("sh")
-            .args(["-n", "-c", script])
-            .status()
-            .unwrap();
-        assert!(st.success(), "{script}");
-    }
+    parses(&new["run ".len()..]);
+    parses(&check["check ".len()..]);
 }

@@ -17,8 +17,7 @@ use std::process::ExitCode;
 use super::files::{self, Leaves};
 use super::ops::{self, Op};
 use super::phases::{self, Inputs, Offline};
-use super::run::{begin, fill_ips, gather_facts, RunOptions};
-use crate::diag::{Invalid, Report};
+use super::run::{begin, facts_of_all, RunOptions};
 use crate::exec::Engine;
 use crate::model::{versions, Cluster, Role};
 
@@ -80,16 +79,7 @@ pub fn member_ops(mut ops: Vec<Op>) -> Vec<Op> {
 
 pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> {
     let (_lock, engine) = begin(&cluster, opts, "Renew")?;
-    let mut report = Report::default();
-    let facts = gather_facts(&engine, &mut report, &cluster);
-    fill_ips(&mut cluster, &facts);
-    report.ignore(&opts.ignore_errors);
-    if report.has_errors() {
-        return Err(Invalid(Report {
-            items: report.errors().cloned().collect(),
-        })
-        .into());
-    }
+    let facts = facts_of_all(&engine, &mut cluster, opts)?;
     let prepared = files::prepare_with(
         &engine,
         &cluster,

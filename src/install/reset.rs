@@ -13,9 +13,8 @@ use std::process::ExitCode;
 use super::files::MERGED;
 use super::ops::{self, Op};
 use super::phases::HostFile;
-use super::run::{begin, fill_ips, gather_facts, RunOptions};
+use super::run::{begin, facts_of_all, RunOptions};
 use crate::bundle::select::{HOST_APT_STATE_DIR, HOST_REPO_DIR};
-use crate::diag::{Invalid, Report};
 use crate::exec::shell::sh_quote;
 use crate::model::Cluster;
 
@@ -23,16 +22,7 @@ use crate::model::Cluster;
 /// it (`state/`, `kubesphere/`) aside, so the next install starts afresh.
 pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> {
     let (_lock, engine) = begin(&cluster, opts, "Uninstall")?;
-    let mut report = Report::default();
-    let facts = gather_facts(&engine, &mut report, &cluster);
-    fill_ips(&mut cluster, &facts);
-    report.ignore(&opts.ignore_errors);
-    if report.has_errors() {
-        return Err(Invalid(Report {
-            items: report.errors().cloned().collect(),
-        })
-        .into());
-    }
+    let facts = facts_of_all(&engine, &mut cluster, opts)?;
     let prepared = super::files::prepare(
         &engine,
         &cluster,

@@ -91,6 +91,26 @@ pub(super) fn begin(
     Ok((lock, engine))
 }
 
+/// A day-two verb's facts: every host's, their addresses filled in; an
+/// error naming each host that cannot be reached (the verb needs them all).
+pub(super) fn facts_of_all(
+    engine: &Engine,
+    cluster: &mut Cluster,
+    opts: &RunOptions,
+) -> anyhow::Result<BTreeMap<String, Facts>> {
+    let mut report = Report::default();
+    let facts = gather_facts(engine, &mut report, cluster);
+    fill_ips(cluster, &facts);
+    report.ignore(&opts.ignore_errors);
+    if report.has_errors() {
+        return Err(Invalid(Report {
+            items: report.errors().cloned().collect(),
+        })
+        .into());
+    }
+    Ok(facts)
+}
+
 /// Gathers facts on every node at once. Unreachable nodes become errors.
 pub(super) fn gather_facts(
     engine: &Engine,

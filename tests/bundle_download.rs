@@ -96,6 +96,7 @@ fn downloads_binaries_and_checks_their_published_sha256() {
         "--download",
         "--mirror",
         &format!("all={base}"),
+        "--insecure-mirror", // the test server speaks plain HTTP on loopback
     ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}\n{stderr}");
@@ -191,6 +192,7 @@ fn mismatch_and_404_are_reported_together_and_leave_nothing_behind() {
         "--download",
         "--mirror",
         &format!("all={base}"),
+        "--insecure-mirror", // the test server speaks plain HTTP on loopback
     ]);
     let (_, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
@@ -239,6 +241,7 @@ fn mismatch_and_404_are_reported_together_and_leave_nothing_behind() {
         "--download",
         "--mirror",
         &format!("all={}", server.base()),
+        "--insecure-mirror", // the test server speaks plain HTTP on loopback
     ]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert!(!server
@@ -428,6 +431,7 @@ fn images_are_pulled_from_a_registry_into_oci_tarballs() {
             "--download",
             "--mirror",
             &format!("all={b}"),
+            "--insecure-mirror", // the test server speaks plain HTTP on loopback
         ]
         .map(String::from)
         .to_vec()
@@ -488,4 +492,44 @@ fn images_are_pulled_from_a_registry_into_oci_tarballs() {
     assert!(names.contains(&"oci-layout".to_string()) && names.contains(&"index.json".to_string()));
     let o = ksinstall(&["bundle", "verify", s(&out), "--conf", s(&conf)]);
     assert!(o.status.success(), "{}", text(&o).1);
+}
+
+/// A plain http:// mirror is refused unless the operator says so, before
+/// anything is fetched or written; other schemes always.
+#[test]
+fn plain_http_mirrors_are_refused_without_insecure_mirror() {
+    let conf = fixture("seed-root");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("bundle");
+    let build = |mirror: &str, extra: &[&str]| {
+        let mut a = vec![
+            "bundle",
+            "build",
+            "--conf",
+            s(&conf),
+            "-o",
+            s(&out),
+            "--download",
+            "--mirror",
+            mirror,
+        ];
+        a.extend_from_slice(extra);
+        ksinstall(&a)
+    };
+    for m in [
+        "k8s=http://mirror.example",
+        "docker.io=ftp://mirror.example",
+        "github=mirror.example",
+    ] {
+        let o = build(m, &[]);
+        let (stdout, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{m}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("BundleMirror") && stderr.contains(m),
+            "{stderr}"
+        );
+        assert!(!out.exists(), "{m}: nothing is written");
+    }
+    let (_, stderr) = text(&build("k8s=http://mirror.example", &[]));
+    assert!(stderr.contains("--insecure-mirror"), "{stderr}");
 }

@@ -64,6 +64,10 @@ pub enum BundleAction {
         /// (docker.io=https://mirror.example), or all. Repeatable.
         #[arg(long = "mirror", value_name = "NAME=URL")]
         mirrors: Vec<String>,
+        /// Accept a plain http:// mirror (anyone on the path could then
+        /// change what the bundle holds, checksums included).
+        #[arg(long)]
+        insecure_mirror: bool,
         /// Host architecture (Debian/Go name).
         #[arg(long, default_value = "amd64")]
         arch: String,
@@ -112,7 +116,7 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1048576.0)
 }
 
-fn parse_mirrors(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+fn parse_mirrors(items: &[String], insecure: bool) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for m in items {
         let Some((k, v)) = m.split_once('=') else {
@@ -134,6 +138,15 @@ fn parse_mirrors(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
                     names.join(", ")
                 ),
             ));
+        }
+        let refused = match v.split_once("://").map(|(scheme, _)| scheme) {
+            Some("https") => None,
+            Some("http") if insecure => None,
+            Some("http") => Some("plain HTTP lets anyone on the path change what the bundle holds (the checksums come over the same link): use https://, or pass --insecure-mirror to accept it"),
+            _ => Some("expected an https:// URL"),
+        };
+        if let Some(why) = refused {
+            return Err(invalid("BundleMirror", format!("--mirror {m}: {why}")));
         }
         out.insert(k.to_string(), v.to_string());
     }
@@ -164,12 +177,13 @@ pub fn run(args: BundleArgs) -> anyhow::Result<ExitCode> {
             from,
             download,
             mirrors,
+            insecure_mirror,
             arch,
             os_family,
             allow_missing,
             extra_image,
         } => {
-            let mirrors = parse_mirrors(&mirrors)?;
+            let mirrors = parse_mirrors(&mirrors, insecure_mirror)?;
             let (_, plan) = plan_for(&src, &arch, os_family.families(), mirrors)?;
             let opts = BuildOptions {
                 out: out.clone(),

@@ -20,8 +20,8 @@ pub const MERGED: &[&str] = &["/etc/docker/daemon.json", "/etc/containerd/config
 const ETCD_SSL: &str = "/etc/ssl/etcd/ssl";
 /// The cluster CA in the legacy certificate directory (kubeadm's
 /// `certificatesDir`), read back from the first master.
-const KUBE_CA_CRT: &str = "/etc/kubernetes/ssl/ca.crt";
-const KUBE_CA_KEY: &str = "/etc/kubernetes/ssl/ca.key";
+const KUBE_CA_CRT: &str = concat!(crate::kube_cert_dir!(), "/ca.crt");
+const KUBE_CA_KEY: &str = concat!(crate::kube_cert_dir!(), "/ca.key");
 
 /// Prints each file as `==> PATH SIZE` then its bytes.
 fn read_script() -> String {

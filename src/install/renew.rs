@@ -27,7 +27,11 @@ pub fn kubeadm_renew(c: &Cluster) -> Op {
     let renew = versions::kubeadm_certs_renew(&c.config.kube_version);
     Op::run(
         "renew the kubeadm certificates and restart the control plane on them",
-        &format!("set -e; {renew} >/dev/null; {}", control_plane_restart()),
+        &format!(
+            "set -e; {renew} --cert-dir {} >/dev/null; {}",
+            crate::render::KUBE_CERT_DIR,
+            control_plane_restart()
+        ),
     )
 }
 

@@ -84,10 +84,11 @@ pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<E
             .collect()
     };
     let n = members.len();
+    let on = format!("{n} host{}", if n == 1 { "" } else { "s" });
     type Ops<'a> = Box<dyn Fn(usize) -> Vec<Op> + Sync + 'a>;
     let stages: Vec<(String, &[usize], Ops)> = vec![
         (
-            format!("== restore: the snapshot to each member, checked ({n} hosts)"),
+            format!("== restore: the snapshot to each member, checked ({on})"),
             &members,
             Box::new(|_| {
                 vec![
@@ -97,17 +98,17 @@ pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<E
             }),
         ),
         (
-            format!("== restore: etcd stopped ({n} hosts)"),
+            format!("== restore: etcd stopped ({on})"),
             &members,
             Box::new(|_| vec![Op::run("stop etcd", "systemctl stop etcd")]),
         ),
         (
-            format!("== restore: the data restored, the old moved aside ({n} hosts)"),
+            format!("== restore: the data restored, the old moved aside ({on})"),
             &members,
             Box::new(|_| vec![restored(c)]),
         ),
         (
-            format!("== restore: etcd started ({n} hosts)"),
+            format!("== restore: etcd started ({on})"),
             &members,
             Box::new(|i| {
                 let mut ops = vec![Op::run("start etcd", "systemctl start --no-block etcd")];

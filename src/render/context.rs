@@ -517,6 +517,7 @@ impl Ctx {
         let mut m: BTreeMap<String, Value> = BTreeMap::new();
         m.insert("node".into(), v(node));
         m.insert("inventory_hostname".into(), v(&node.name));
+        m.insert("kube_cert_dir".into(), v(super::KUBE_CERT_DIR));
         m.insert("ip".into(), v(&node.ip));
         m.insert("access_ip".into(), v(&node.address));
         for (k, val) in extra {

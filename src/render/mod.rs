@@ -34,6 +34,17 @@ pub const JOIN_HOSTS: &str = "/etc/kubernetes/join-hosts";
 pub const HOSTS_BEGIN: &str = "# Ansible inventory hosts BEGIN";
 pub const HOSTS_END: &str = "# Ansible inventory hosts END";
 
+/// Kubernetes' certificate directory on the masters (kubeadm's
+/// `certificatesDir`, the legacy layout; kubeadm's own default is
+/// /etc/kubernetes/pki, so every kubeadm command that takes it is told).
+#[macro_export]
+macro_rules! kube_cert_dir {
+    () => {
+        "/etc/kubernetes/ssl"
+    };
+}
+pub const KUBE_CERT_DIR: &str = kube_cert_dir!();
+
 /// Where the etcd certificates live on every host (legacy layout).
 pub const ETCD_CERT_DIR: &str = "/etc/ssl/etcd/ssl";
 /// The legacy installer's etcd backup script (its path kept).

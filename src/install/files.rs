@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::facts::Facts;
 use super::phases::HostFile;
 use crate::exec::{Action, Engine, HostFail};
-use crate::model::Cluster;
+use crate::model::{Cluster, Role};
 use crate::render::{self, CertPair, EtcdCerts, Merge};
 
 /// Files rendering merges into, read back from every host.
@@ -81,7 +81,9 @@ fn save_kubeadm_secrets(installer_dir: &Path, s: &KubeadmSecrets) -> anyhow::Res
 
 /// The etcd PKI as the etcd members hold it: other hosts (a leftover
 /// worker) cannot supply it, and members holding different CAs are an
-/// error naming them. Leaves are checked against the CA when rendering.
+/// error naming them. A node that is not a member adds only its own
+/// client leaf (`node-<name>`, which only it holds). Every leaf is checked
+/// against the CA when rendering.
 fn members_pki(
     c: &Cluster,
     found: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
@@ -98,6 +100,19 @@ fn members_pki(
         }
         for (p, b) in files.iter().filter(|(p, _)| p.starts_with(ETCD_SSL)) {
             pki.entry(p.clone()).or_insert_with(|| b.clone());
+        }
+    }
+    for n in c.nodes.iter().filter(|n| !n.has(Role::Etcd)) {
+        let Some(files) = found.get(&n.name) else {
+            continue;
+        };
+        for own in [
+            format!("{ETCD_SSL}/node-{}.pem", n.name),
+            format!("{ETCD_SSL}/node-{}-key.pem", n.name),
+        ] {
+            if let Some(b) = files.get(&own) {
+                pki.entry(own).or_insert_with(|| b.clone());
+            }
         }
     }
     if cas.len() > 1 {
@@ -403,6 +418,21 @@ mod tests {
         ]);
         let pki = members_pki(&c, &found).unwrap();
         assert_eq!(pki[&format!("{ETCD_SSL}/ca.pem")], b"REAL");
+    }
+
+    #[test]
+    fn a_node_that_is_no_member_gives_its_own_leaf_only() {
+        let c = seed_ha();
+        let mut found = holding(&[("master1", "REAL")]);
+        let worker = found.entry("node1".into()).or_default();
+        for f in ["node-node1.pem", "node-node1-key.pem", "node-node2.pem", "admin-master1.pem"] {
+            worker.insert(format!("{ETCD_SSL}/{f}"), b"FROM-NODE1".to_vec());
+        }
+        let pki = members_pki(&c, &found).unwrap();
+        assert!(pki.contains_key(&format!("{ETCD_SSL}/node-node1.pem")));
+        assert!(pki.contains_key(&format!("{ETCD_SSL}/node-node1-key.pem")));
+        assert!(!pki.contains_key(&format!("{ETCD_SSL}/node-node2.pem")));
+        assert!(!pki.contains_key(&format!("{ETCD_SSL}/admin-master1.pem")));
     }
 
     #[test]

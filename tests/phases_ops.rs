@@ -10,7 +10,7 @@ use ksinstall::diag::Report;
 use ksinstall::install::facts::Facts;
 use ksinstall::install::ops::Op;
 use ksinstall::install::phases::{self, HostFile, Inputs, Offline, Phase};
-use ksinstall::model::{self, Cluster, Mode, Sources};
+use ksinstall::model::{self, Cluster, Mode, Role, Sources};
 
 fn cluster(fixture: &str) -> Cluster {
     let src = Sources {
@@ -433,6 +433,18 @@ fn the_network_phase_spreads_coredns_with_a_hard_constraint_from_1_27() {
     let mut c = cluster("seed-ha");
     c.config.kube_version = ksinstall::config::KubeVersion::parse("v1.34.4").unwrap();
     let (run, unless) = coredns_op(&c);
+    // The inventory says how many nodes to wait for (their Node objects
+    // may not be registered yet when the phase begins).
+    let k8s = c
+        .nodes
+        .iter()
+        .filter(|n| n.has(Role::Master) || n.has(Role::Worker))
+        .count();
+    assert!(
+        run.contains(&format!("grep -cw Ready)\" -ge {k8s} ]")),
+        "{run}"
+    );
+    assert!(!unless.contains("wc -l"), "{unless}");
     // Spread already: skipped. Both on one node: run.
     assert!(with_kubectl(&unless, 3, "node1 node2").0, "{unless}");
     assert!(!with_kubectl(&unless, 3, "node1").0, "{unless}");
@@ -453,6 +465,27 @@ fn the_network_phase_spreads_coredns_with_a_hard_constraint_from_1_27() {
     assert!(stamp.parse::<u64>().is_ok(), "{stamp}");
     // The op ends when the rollout does.
     assert!(out.contains("rollout\nstatus"), "{out}");
+}
+
+#[test]
+fn a_one_node_cluster_gets_no_coredns_spread() {
+    let mut c = cluster("seed-root");
+    c.nodes.retain(|n| n.name == "master");
+    let f = facts(&c, "");
+    let files = BTreeMap::new();
+    let off = Offline::default();
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let net = phases::ALL[phases::by_name("network").unwrap()];
+    let ops = net.ops(c.node("master").unwrap(), &inp);
+    assert!(
+        !ops.iter().any(|o| o.summary().contains("coredns")),
+        "{ops:?}"
+    );
 }
 
 #[test]

@@ -425,7 +425,12 @@ mod tests {
         let c = seed_ha();
         let mut found = holding(&[("master1", "REAL")]);
         let worker = found.entry("node1".into()).or_default();
-        for f in ["node-node1.pem", "node-node1-key.pem", "node-node2.pem", "admin-master1.pem"] {
+        for f in [
+            "node-node1.pem",
+            "node-node1-key.pem",
+            "node-node2.pem",
+            "admin-master1.pem",
+        ] {
             worker.insert(format!("{ETCD_SSL}/{f}"), b"FROM-NODE1".to_vec());
         }
         let pki = members_pki(&c, &found).unwrap();

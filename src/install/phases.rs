@@ -642,7 +642,14 @@ fn network_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
         "/etc/kubernetes/addons/network/",
         "network plugin",
     );
-    ops.push(coredns_spread(inp));
+    // How many nodes there are is the inventory's to say: just after the
+    // workers phase their Node objects may not be registered yet.
+    let nodes = (inp.cluster.nodes.iter())
+        .filter(|n| n.has(Role::Master) || n.has(Role::Worker))
+        .count();
+    if nodes >= 2 {
+        ops.push(coredns_spread(inp, nodes));
+    }
     ops
 }
 
@@ -652,8 +659,8 @@ fn network_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
 /// new rollout places them again: under the spread constraint where the
 /// minor has one (`versions::coredns_spread`), else under kubeadm's
 /// anti-affinity preference. The op waits for the rollout, so the install
-/// ends with DNS spread; skipped when it is or the cluster has one node.
-fn coredns_spread(inp: &Inputs) -> Op {
+/// ends with DNS spread; skipped when it is (and not made for one node).
+fn coredns_spread(inp: &Inputs, expected: usize) -> Op {
     let nodes = format!("{KUBECTL} get nodes --no-headers");
     let dns_nodes = format!(
         "{KUBECTL} -n kube-system get pods -l k8s-app=kube-dns -o jsonpath='{{range .items[*]}}{{.spec.nodeName}}{{\"\\n\"}}{{end}}' | sort -u | grep -c ."
@@ -673,10 +680,10 @@ fn coredns_spread(inp: &Inputs) -> Op {
     Op::run_unless(
         "spread CoreDNS over the nodes",
         &format!(
-            "for i in $(seq 1 90); do [ \"$({nodes} | grep -cw Ready)\" -ge \"$({nodes} | wc -l)\" ] && break; sleep 2; done; \
+            "for i in $(seq 1 90); do [ \"$({nodes} 2>/dev/null | grep -cw Ready)\" -ge {expected} ] && break; sleep 2; done; \
              {rollout} && {KUBECTL} -n kube-system rollout status deployment coredns --timeout=180s"
         ),
-        &format!("[ \"$({nodes} | wc -l)\" -lt 2 ] || [ \"$({dns_nodes})\" -ge 2 ]"),
+        &format!("[ \"$({dns_nodes})\" -ge 2 ]"),
     )
 }
 

@@ -54,6 +54,21 @@ fn ops_of(phase: &dyn Phase, c: &Cluster, inp: &Inputs, host: &str) -> Vec<Strin
     phase.ops(node, inp).iter().map(Op::summary).collect()
 }
 
+/// `phase`'s operations on `host`, with facts but no rendered files.
+fn bare_ops(c: &Cluster, phase: &str, host: &str) -> Vec<Op> {
+    let f = facts(c, "");
+    let files = BTreeMap::new();
+    let off = Offline::default();
+    let inp = Inputs {
+        cluster: c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let p = phases::ALL[phases::by_name(phase).unwrap()];
+    p.ops(c.node(host).expect("node"), &inp)
+}
+
 fn hosts_of(phase: &dyn Phase, c: &Cluster) -> Vec<String> {
     phase
         .hosts(c)
@@ -381,18 +396,7 @@ fn host_values_reach_commands_quoted() {
 
 /// The network phase's last op, for `c`'s Kubernetes version.
 fn coredns_op(c: &Cluster) -> (String, String) {
-    let f = facts(c, "");
-    let files = BTreeMap::new();
-    let off = Offline::default();
-    let inp = Inputs {
-        cluster: c,
-        facts: &f,
-        files: &files,
-        offline: &off,
-    };
-    let node = c.node("master1").unwrap();
-    let net = phases::ALL[phases::by_name("network").unwrap()];
-    match net.ops(node, &inp).last() {
+    match bare_ops(c, "network", "master1").last() {
         Some(Op::Command {
             run,
             unless: Some(u),
@@ -471,17 +475,7 @@ fn the_network_phase_spreads_coredns_with_a_hard_constraint_from_1_27() {
 fn a_one_node_cluster_gets_no_coredns_spread() {
     let mut c = cluster("seed-root");
     c.nodes.retain(|n| n.name == "master");
-    let f = facts(&c, "");
-    let files = BTreeMap::new();
-    let off = Offline::default();
-    let inp = Inputs {
-        cluster: &c,
-        facts: &f,
-        files: &files,
-        offline: &off,
-    };
-    let net = phases::ALL[phases::by_name("network").unwrap()];
-    let ops = net.ops(c.node("master").unwrap(), &inp);
+    let ops = bare_ops(&c, "network", "master");
     assert!(
         !ops.iter().any(|o| o.summary().contains("coredns")),
         "{ops:?}"
@@ -504,17 +498,7 @@ fn the_network_phase_spreads_coredns_by_a_restart_before_1_27() {
 #[test]
 fn the_kubesphere_wait_stops_when_no_node_is_ready() {
     let c = cluster("seed-ha");
-    let f = facts(&c, "");
-    let files = BTreeMap::new();
-    let off = Offline::default();
-    let inp = Inputs {
-        cluster: &c,
-        facts: &f,
-        files: &files,
-        offline: &off,
-    };
-    let ks = phases::ALL[phases::by_name("kubesphere").unwrap()];
-    let ops = ks.ops(c.node("master1").unwrap(), &inp);
+    let ops = bare_ops(&c, "kubesphere", "master1");
     let Some(Op::Check { run, .. }) = ops.last() else {
         panic!("{ops:?}")
     };

@@ -13,9 +13,11 @@
 # missing). Lab tests need root and skip without it (they fail under CI).
 # As root with Go, Kubernetes is built from its Go modules first (cached by
 # version under /var/cache/ksinstall: a second build copies files): whole at
-# KUBE_VERSION for the cluster e2e, and the test oracles (kubeadm, kubectl,
-# kube-apiserver) at every ORACLE_VERSIONS of scripts/kube/versions.sh, at
-# the lowest CPU priority while the other tests run; their tests run last.
+# KUBE_VERSION for the cluster e2e first; then, at the lowest CPU priority
+# while the other tests run, whole at UPGRADE_VERSION (the upgrade e2e's
+# target) and the test oracles (kubeadm, kube-apiserver) at the other
+# ORACLE_VERSIONS of scripts/kube/versions.sh. The tests that need those
+# builds run last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -40,8 +42,11 @@ kube_build() {
     || { tail -40 "$build_log"; echo "scripts/kube/build.sh $* failed (log: $build_log)" >&2; exit 1; }
   echo "   built in $(( $(date +%s) - t0 )) s"
 }
-# The oracle tests at the newer minors, which wait for their builds.
-ORACLE_TESTS=(kubeadm_accepts_every_rendered_config the_api_server_accepts_every_rendered_manifest)
+# The tests that wait for the newer minors' builds: the oracles, and the
+# upgrade e2e (to UPGRADE_VERSION, built whole).
+ORACLE_TESTS=(kubeadm_accepts_every_rendered_config kubeadm_wants_only_images_the_bundle_carries
+  the_api_server_accepts_every_rendered_manifest upgrade_one_minor_with_the_service_up)
+export KUBE_OUT_NEXT="${KUBE_OUT_NEXT:-/var/cache/ksinstall/kube-out/$UPGRADE_VERSION}
 oracle_pid=""
 if [ "$(id -u)" = 0 ]; then
   command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
@@ -52,7 +57,8 @@ if [ "$(id -u)" = 0 ]; then
     # the other tests run (the lab tests mostly wait on hosts); a warm
     # cache makes this a copy.
     ( for v in $ORACLE_VERSIONS; do
-        NICE="nice -n 19" kube_build "$v" "/var/cache/ksinstall/kube-out/$v" oracle
+        what=oracle; [ "$v" = "$UPGRADE_VERSION" ] && what=all
+        NICE="nice -n 19" kube_build "$v" "/var/cache/ksinstall/kube-out/$v" "$what"
       done ) &
     oracle_pid=$!
   else
@@ -75,7 +81,7 @@ else
   tests/lab_smoke.sh || rc=$?
   echo "== waiting for the oracle builds"
   wait "$oracle_pid" || exit 1
-  cargo test --no-fail-fast --test render_kubeadm_validate --test render_apiserver_dry_run || rc=$?
+  cargo test --no-fail-fast --test render_kubeadm_validate --test render_apiserver_dry_run --test e2e_upgrade || rc=$?
 fi
 # Lab tests leave no hosts behind.
 if [ "$(id -u)" = 0 ] && [ -e /run/ksinstall-lab.dir ]; then

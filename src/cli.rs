@@ -142,6 +142,26 @@ pub enum Verb {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+    /// Upgrade the cluster to the conf's kube_version (the legacy
+    /// upgrade.sh): one minor at a time, the first master, the other
+    /// masters, then each worker drained, upgraded and uncordoned in turn.
+    /// Nodes that run the new version already are skipped.
+    Upgrade {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        /// The new version's offline bundle. Default: the installer
+        /// directory's bundle/.
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+        /// Also delete pods no controller manages when draining (they are lost).
+        #[arg(long)]
+        force: bool,
+        /// Do not ask `Please confirm:  (yes/no)`.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
     /// Take the cluster off every host (the legacy uninstall.sh); the same
     /// hosts can then install again. Keeps packages, images and the etcd
     /// data (moved aside).
@@ -470,6 +490,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let opts = run_options(&src, conn, PhaseArgs::default());
             crate::install::remove::run(cluster, &opts, &names, force)
+        }
+        Verb::Upgrade {
+            src,
+            conn,
+            bundle,
+            force,
+            yes,
+        } => {
+            let cluster = src.load_valid()?;
+            let phases = PhaseArgs {
+                bundle,
+                ..PhaseArgs::default()
+            };
+            let opts = run_options(&src, conn, phases);
+            crate::install::upgrade::run(
+                cluster,
+                &opts,
+                &crate::install::upgrade::Upgrade { force, yes },
+            )
         }
         Verb::Reset { src, conn, yes } => {
             let cluster = src.load_valid()?;

@@ -13,7 +13,8 @@ use ksinstall::install::ops::Op;
 use ksinstall::install::phases::{HostFile, Phase};
 use ksinstall::install::reset;
 use ksinstall::install::scale::Scope;
-use ksinstall::model::Cluster;
+use ksinstall::install::upgrade;
+use ksinstall::model::{Cluster, Role};
 use render_support::{conf_with, fixed_facts, load};
 
 fn ha() -> (Cluster, std::collections::BTreeMap<String, Vec<HostFile>>) {
@@ -458,4 +459,352 @@ fn restore_uses_each_members_env_and_moves_the_old_data_aside() {
     assert!(check.contains("etcdutl snapshot status"), "{check}");
     parses(&new["run ".len()..]);
     parses(&check["check ".len()..]);
+}
+
+fn running_at(c: &Cluster, v: &str) -> upgrade::Running {
+    let mut r = upgrade::Running::default();
+    let mut text = String::new();
+    for n in &c.nodes {
+        text.push_str(&format!("node {} {v}\n", n.name));
+    }
+    text.push_str("serviceSubnet 10.233.0.0/18\npodSubnet 10.233.64.0/18\n");
+    r.parse_cluster(&text);
+    for n in c.nodes.iter().filter(|n| n.has(Role::Master)) {
+        r.apiservers.insert(n.name.clone(), v.into());
+    }
+    r
+}
+
+fn decided(c: &Cluster, r: &upgrade::Running) -> (upgrade::Decision, Report) {
+    let mut report = Report::default();
+    let d = upgrade::decide(c, r, &mut report);
+    (d, report)
+}
+
+fn named(c: &Cluster, d: &upgrade::Decision) -> Vec<String> {
+    d.nodes.iter().map(|&i| c.nodes[i].name.clone()).collect()
+}
+
+#[test]
+fn upgrade_goes_master_first_then_workers_and_skips_what_is_done() {
+    let c = load(&conf_with("seed-ha", "kube_version: v1.35.4\n"));
+    let mut r = running_at(&c, "v1.34.4");
+    let (d, report) = decided(&c, &r);
+    assert!(!report.has_errors(), "{}", report.render());
+    assert_eq!(
+        named(&c, &d),
+        ["master1", "master2", "master3", "node1", "node2", "node3"]
+    );
+    assert_eq!(d.table, ["k8s_version: v1.34.4 to v1.35.4"]);
+    // A resumed run: master1 wholly done, master2's kubelet done but not its
+    // API server.
+    r.kubelets.insert("master1".into(), "v1.35.4".into());
+    r.apiservers.insert("master1".into(), "v1.35.4".into());
+    r.kubelets.insert("master2".into(), "v1.35.4".into());
+    let (d, _) = decided(&c, &r);
+    assert_eq!(
+        named(&c, &d),
+        ["master2", "master3", "node1", "node2", "node3"]
+    );
+    // All done: nothing.
+    let (d, report) = decided(&c, &running_at(&c, "v1.35.4"));
+    assert!(d.nodes.is_empty() && !report.has_errors(), "{d:?}");
+}
+
+#[test]
+fn upgrade_refuses_skipped_minors_downgrades_new_cidrs_and_unknown_nodes() {
+    let c = load(&conf_with("seed-ha", "kube_version: v1.36.3\n"));
+    let (_, report) = decided(&c, &running_at(&c, "v1.34.4"));
+    let text = report.render();
+    assert!(
+        text.contains("SkipMinor") && text.contains("v1.35.x"),
+        "{text}"
+    );
+
+    let c = load(&conf_with("seed-ha", "kube_version: v1.34.4\n"));
+    let (_, report) = decided(&c, &running_at(&c, "v1.35.4"));
+    assert!(report.render().contains("Downgrade"), "{}", report.render());
+
+    let c = load(&conf_with(
+        "seed-ha",
+        "kube_version: v1.35.4\nkube_pods_subnet: 10.244.0.0/16\n",
+    ));
+    let (d, report) = decided(&c, &running_at(&c, "v1.34.4"));
+    let text = report.render();
+    assert!(
+        text.contains("Nonsupport") && text.contains("kube_pods_subnet"),
+        "{text}"
+    );
+    assert!(
+        d.table
+            .iter()
+            .any(|l| l == "kube_pods_subnet: 10.233.64.0/18 to 10.244.0.0/16    nonsupport"),
+        "{:?}",
+        d.table
+    );
+
+    let c = load(&conf_with("seed-ha", "kube_version: v1.35.4\n"));
+    let mut r = running_at(&c, "v1.34.4");
+    r.kubelets.remove("node3");
+    let (d, report) = decided(&c, &r);
+    assert!(
+        report.render().contains("NotInCluster"),
+        "{}",
+        report.render()
+    );
+    assert!(!named(&c, &d).contains(&"node3".to_string()));
+}
+
+#[test]
+fn upgrade_reads_what_the_cluster_runs() {
+    let mut r = upgrade::Running::default();
+    r.parse_cluster("node node1 v1.34.4\nnode node2 v1.34.4\nserviceSubnet 10.233.0.0/18\npodSubnet 10.233.64.0/18\nnoise\n");
+    assert_eq!(r.kubelets.len(), 2);
+    assert_eq!(r.service_subnet.as_deref(), Some("10.233.0.0/18"));
+    assert_eq!(r.pod_subnet.as_deref(), Some("10.233.64.0/18"));
+    // The queries' own sed: a ClusterConfiguration and a manifest as
+    // kubeadm writes them.
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf 'networking:\\n  dnsDomain: cluster.local\\n  podSubnet: 10.233.64.0/18\\n  serviceSubnet: \"10.233.0.0/18\"\\n' \
+             | sed -n 's/^ *\\(serviceSubnet\\|podSubnet\\): *\"\\{0,1\\}\\([^\" ]*\\)\"\\{0,1\\} *$/\\1 \\2/p'",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "podSubnet 10.233.64.0/18\nserviceSubnet 10.233.0.0/18\n"
+    );
+    assert!(upgrade::CLUSTER_QUERY.contains(
+        "sed -n 's/^ *\\(serviceSubnet\\|podSubnet\\): *\"\\{0,1\\}\\([^\" ]*\\)\"\\{0,1\\} *$/\\1 \\2/p'"
+    ));
+    let dir = std::env::temp_dir().join(format!("ksinstall-upgrade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("m.yaml"),
+        "spec:\n  containers:\n  - command:\n    - kube-apiserver\n    image: registry.k8s.io/kube-apiserver:v1.34.4\n",
+    )
+    .unwrap();
+    let q = upgrade::MASTER_QUERY.replace(
+        "/etc/kubernetes/manifests/kube-apiserver.yaml",
+        dir.join("m.yaml").to_str().unwrap(),
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &q])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "v1.34.4\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn upgrade_of_a_node_goes_kubeadm_drain_kubelet_uncordon() {
+    let c = load(&conf_with("seed-ha", "kube_version: v1.35.4\n"));
+    let mut facts = fixed_facts();
+    for n in &c.nodes {
+        facts.nodes.insert(
+            n.name.clone(),
+            ksinstall::render::NodeFacts {
+                cgroup_v1: true,
+                ..Default::default()
+            },
+        );
+    }
+    let files = host_files(&ksinstall::render::render_all(&c, &facts).unwrap());
+    let blob = |s: &str| ksinstall::exec::Blob::from(s.as_bytes().to_vec());
+    let mut offline = ksinstall::install::phases::Offline {
+        repo_dir: "/var/lib/ksinstall/repo".into(),
+        ..Default::default()
+    };
+    for n in &c.nodes {
+        offline.binaries.insert(
+            n.name.clone(),
+            vec![
+                ("kubelet".into(), blob("new kubelet")),
+                ("kubeadm".into(), blob("new kubeadm")),
+            ],
+        );
+    }
+    // The hosts say cgroup v1 (and the render, from the same rule, wrote
+    // failCgroupV1 into the kubelet's config).
+    let host_facts: std::collections::BTreeMap<String, ksinstall::install::facts::Facts> = c
+        .nodes
+        .iter()
+        .map(|n| {
+            let f = ksinstall::install::facts::Facts {
+                cgroup_v1: true,
+                ..Default::default()
+            };
+            (n.name.clone(), f)
+        })
+        .collect();
+    let rendered: String = files
+        .values()
+        .flatten()
+        .map(|f| String::from_utf8_lossy(&f.content).into_owned())
+        .collect();
+    assert!(rendered.contains("\nfailCgroupV1: false\n"));
+    let inp = ksinstall::install::phases::Inputs {
+        cluster: &c,
+        facts: &host_facts,
+        files: &files,
+        offline: &offline,
+    };
+    let at = |name: &str| c.nodes.iter().position(|n| n.name == name).unwrap();
+    let first = at("master1");
+    let steps = upgrade::node_steps(&c, first, first, &inp, false);
+    let hosts: Vec<usize> = steps.iter().map(|(h, _, _)| *h).collect();
+    assert_eq!(hosts, [first; 4]);
+    let flat: Vec<String> = steps
+        .iter()
+        .flat_map(|(_, _, ops)| ops.iter().map(Op::summary))
+        .collect();
+    // The new kubeadm before it runs; cgroup v1 allowed in the cluster's
+    // kubelet config before kubeadm writes each node's from it; the drain
+    // before the kubelet's restart; uncordon last.
+    let kubeadm = position(&flat, "file /usr/local/bin/kubeadm");
+    let cgroup = position(&flat, "failCgroupV1: false");
+    let apply = position(&flat, "kubeadm upgrade apply v1.35.4 --yes");
+    let drain = position(&flat, "drain master1");
+    let kubelet = position(&flat, "file /usr/local/bin/kubelet");
+    let restart = position(&flat, "systemctl restart kubelet");
+    let uncordon = position(&flat, "uncordon master1");
+    let settled = position(&flat, "get --raw=/readyz");
+    assert!(restart < settled && settled < uncordon, "{flat:#?}");
+    assert!(
+        kubeadm < cgroup && cgroup < apply && apply < drain,
+        "{flat:#?}"
+    );
+    assert!(
+        drain < kubelet && kubelet < restart && restart < uncordon,
+        "{flat:#?}"
+    );
+    assert!(
+        flat[apply].contains("unless grep -q kube-apiserver:v1.35.4"),
+        "{}",
+        flat[apply]
+    );
+    // CoreDNS is the versions table's, not kubeadm's; cgroup v1 passes the
+    // system check as the kubelet's config allows it.
+    assert!(
+        flat[apply].contains("--skip-phases=addon/coredns")
+            && flat[apply].contains("CoreDNSMigration")
+            && flat[apply].contains("SystemVerification"),
+        "{}",
+        flat[apply]
+    );
+    // A worker: `upgrade node`, drained and uncordoned from the first master.
+    let w = at("node2");
+    let steps = upgrade::node_steps(&c, w, first, &inp, true);
+    let hosts: Vec<usize> = steps.iter().map(|(h, _, _)| *h).collect();
+    assert_eq!(hosts, [w, first, w, first]);
+    let flat: Vec<String> = steps
+        .iter()
+        .flat_map(|(_, _, ops)| ops.iter().map(Op::summary))
+        .collect();
+    assert!(!flat.iter().any(|o| o.contains("/readyz")), "{flat:#?}");
+    let node = position(&flat, "kubeadm upgrade node");
+    assert!(flat[node].contains("SystemVerification"), "{}", flat[node]);
+    assert!(
+        !flat.iter().any(|o| o.contains("failCgroupV1")),
+        "{flat:#?}"
+    );
+    assert!(flat[position(&flat, "drain node2")].contains("--force"));
+    for (_, _, ops) in &steps {
+        for o in ops {
+            if let Op::Command { run, unless, .. } = o {
+                parses(run);
+                if let Some(u) = unless {
+                    parses(u);
+                }
+            }
+            if let Op::Check { run, .. } = o {
+                parses(run);
+            }
+        }
+    }
+}
+
+/// The ConfigMap edit, against a kubectl that holds it in a file.
+#[test]
+fn upgrade_adds_fail_cgroup_v1_to_the_clusters_kubelet_config_once() {
+    let op = upgrade::cgroup_v1_allowed();
+    let Op::Command {
+        run,
+        unless: Some(unless),
+        ..
+    } = op
+    else {
+        panic!("{op:?}")
+    };
+    let dir = std::env::temp_dir().join(format!("ksinstall-cgv1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cm = dir.join("kubelet");
+    std::fs::write(&cm, "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\n").unwrap();
+    // get → the file; create --dry-run → the from-file's content; replace → the file.
+    let stub = format!(
+        "kubectl() {{ case \"$*\" in *'get cm kubelet-config'*) cat {cm};; \
+         *'create cm'*) for a in \"$@\"; do case \"$a\" in --from-file=kubelet=*) cat \"${{a#--from-file=kubelet=}}\";; esac; done;; \
+         *replace*) cat > {cm};; esac; }}\n",
+        cm = cm.display()
+    );
+    let sh = |script: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("{stub}{script}")])
+            .output()
+            .unwrap()
+    };
+    assert!(!sh(&unless).status.success());
+    let o = sh(&run);
+    assert!(o.status.success(), "{o:?}");
+    let text = std::fs::read_to_string(&cm).unwrap();
+    assert!(
+        text.contains("cgroupDriver: systemd\nfailCgroupV1: false\n"),
+        "{text}"
+    );
+    assert!(sh(&unless).status.success());
+    // Once only, and a `true` there is replaced.
+    std::fs::write(&cm, "cgroupDriver: systemd\nfailCgroupV1: true\n").unwrap();
+    assert!(sh(&run).status.success());
+    let text = std::fs::read_to_string(&cm).unwrap();
+    assert_eq!(text, "cgroupDriver: systemd\nfailCgroupV1: false\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// After a master's kubelet restart, the wait lasts until the API server
+/// the new kubelet started has been up 10 s (or, when it kept the old one,
+/// 30 s have passed) — against a clock of stubs.
+#[test]
+fn upgrade_waits_for_the_api_server_the_new_kubelet_starts() {
+    let Op::Check { run, .. } = upgrade::apiserver_settled() else {
+        panic!()
+    };
+    // kubelet started K s ago, the running API server S s ago; `sleep`
+    // ends the script with 7: it would wait.
+    let sh = |k: u64, s: u64| {
+        let stub = format!(
+            "systemctl() {{ date -u -d @$(( $(date +%s) - {k} )) '+%a %Y-%m-%d %H:%M:%S UTC'; }}; \
+             crictl() {{ case \"$1\" in ps) echo abc;; inspect) printf '{{\\n  \"status\": {{\\n    \"startedAt\": \"%s\",\\n' \"$(date -u -d @$(( $(date +%s) - {s} )) +%Y-%m-%dT%H:%M:%S.000000000Z)\";; esac; }}; \
+             kubectl() {{ :; }}; sleep() {{ exit 7; }}\n"
+        );
+        std::process::Command::new("bash")
+            .args(["-c", &format!("{stub}{run}")])
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(sh(20, 12), Some(0), "restarted by the new kubelet, up 12 s");
+    assert_eq!(
+        sh(5, 100),
+        Some(7),
+        "the old one, the kubelet just restarted"
+    );
+    assert_eq!(
+        sh(40, 100),
+        Some(0),
+        "the old one kept for 30 s: nothing to restart"
+    );
+    assert_eq!(sh(20, 5), Some(7), "the new one up 5 s only");
 }

@@ -419,6 +419,7 @@ fn with_kubectl(script: &str, ready: usize, dns_on: &str) -> (bool, String) {
     let stub = format!(
         "kubectl() {{ case \"$*\" in *'get nodes'*) printf '{nodes}';; \
          *'get pods'*) printf '%s\\n' {dns_on};; \
+         *'get deployment coredns'*) printf '%s' \"${{SPREAD:-}}\";; \
          *) for a in \"$@\"; do printf '%s\\n' \"$a\"; done;; esac; }}; \
          seq() {{ echo 1; }}; sleep() {{ :; }}\n"
     );
@@ -449,8 +450,13 @@ fn the_network_phase_spreads_coredns_with_a_hard_constraint_from_1_27() {
         "{run}"
     );
     assert!(!unless.contains("wc -l"), "{unless}");
-    // Spread already: skipped. Both on one node: run.
-    assert!(with_kubectl(&unless, 3, "node1 node2").0, "{unless}");
+    // Spread already, under the constraint: skipped. Spread without it
+    // (kubeadm's upgrade wrote the Deployment afresh) or both on one
+    // node: run.
+    let constrained =
+        format!("SPREAD='[{{\"matchLabelKeys\":[\"pod-template-hash\"]}}]'; {unless}");
+    assert!(with_kubectl(&constrained, 3, "node1 node2").0, "{unless}");
+    assert!(!with_kubectl(&unless, 3, "node1 node2").0, "{unless}");
     assert!(!with_kubectl(&unless, 3, "node1").0, "{unless}");
     let (ok, out) = with_kubectl(&run, 3, "node1");
     assert!(ok, "{out}");

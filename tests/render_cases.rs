@@ -693,6 +693,7 @@ fn container_host_facts_shape_the_configs() {
         ("restrict_oom_score_adj = true", true),
         ("maxPerCore: 0", true),
         ("failCgroupV1: false", true),
+        ("ignorePreflightErrors:\n  - SystemVerification", true),
     ] {
         assert_eq!(
             all(&boxed).contains(text),

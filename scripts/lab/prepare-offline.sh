@@ -54,7 +54,7 @@ nfs_server: 10.77.0.1
 nfs_path: /exports/k8s
 VARS
 fi
-for s in install.sh add-nodes.sh uninstall.sh common.sh; do
+for s in install.sh add-nodes.sh uninstall.sh upgrade.sh common.sh; do
   install -m 0755 "$root/scripts/$s" "$dir/installer/scripts/$s"
 done
 ln -sf "$bin" "$dir/installer/bin/ksinstall"

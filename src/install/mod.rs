@@ -16,3 +16,4 @@ pub mod result;
 pub mod run;
 pub mod scale;
 pub mod state;
+pub mod upgrade;

@@ -59,7 +59,8 @@ impl Inputs<'_> {
             .unwrap_or_default()
     }
 
-    fn file_ops(&self, host: &str, prefixes: &[&str]) -> Vec<Op> {
+    /// Those files as operations (a block or a whole file each).
+    pub fn file_ops(&self, host: &str, prefixes: &[&str]) -> Vec<Op> {
         self.files_under(host, prefixes)
             .into_iter()
             .map(|f| match &f.block {
@@ -243,7 +244,7 @@ impl Phase for Packages {
 /// A binary goes to /usr/local/bin; a release tarball (crictl, the CNI
 /// plugins, helm) is kept in the repository directory and unpacked where it
 /// belongs, again whenever the tarball changes.
-fn binary_ops(repo_dir: &str, file: &str, content: &Blob) -> Vec<Op> {
+pub fn binary_ops(repo_dir: &str, file: &str, content: &Blob) -> Vec<Op> {
     let Some(u) = crate::bundle::needs::unpack_of(file) else {
         return vec![Op::file(
             &format!("/usr/local/bin/{file}"),
@@ -305,18 +306,35 @@ impl Phase for Runtime {
                 "systemctl is-active --quiet {service} && systemctl is-enabled --quiet {service}"
             ),
         ));
-        for (name, content) in inp.offline.images.get(&node.name).into_iter().flatten() {
-            let path = format!("{}/images/{name}", inp.offline.repo_dir);
-            ops.push(Op::file(&path, content.clone(), 0o644));
-            let (p, stamp) = (sh_quote(&path), sh_quote(&format!("{path}.imported")));
-            ops.push(Op::run_unless(
-                &format!("import image {name}"),
-                &format!("ctr -n k8s.io images import {p} && touch {stamp}"),
-                &format!("test {stamp} -nt {p}"),
-            ));
-        }
+        ops.extend(image_ops(node, inp));
         ops
     }
+}
+
+/// The bundle's images for `node`: each pushed and imported into the
+/// runtime, again whenever the tarball changes.
+pub fn image_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for (name, content) in inp.offline.images.get(&node.name).into_iter().flatten() {
+        let path = format!("{}/images/{name}", inp.offline.repo_dir);
+        ops.push(Op::file(&path, content.clone(), 0o644));
+        let (p, stamp) = (sh_quote(&path), sh_quote(&format!("{path}.imported")));
+        ops.push(Op::run_unless(
+            &format!("import image {name}"),
+            &format!("ctr -n k8s.io images import {p} && touch {stamp}"),
+            &format!("test {stamp} -nt {p}"),
+        ));
+    }
+    ops
+}
+
+/// The bundle's binaries for `node` (file name, content).
+pub fn binaries(node: &Node, inp: &Inputs) -> Vec<(String, Blob)> {
+    inp.offline
+        .binaries
+        .get(&node.name)
+        .cloned()
+        .unwrap_or_default()
 }
 
 pub struct Etcd;
@@ -498,7 +516,8 @@ fn kubeadm_config(node: &Node, inp: &Inputs) -> String {
         .unwrap_or_else(|| "/etc/kubernetes/kubeadm-config.yaml".into())
 }
 
-const KUBELET_FILES: &[&str] = &[
+/// The files a kubelet runs from (its unit, kubeadm's config).
+pub const KUBELET_FILES: &[&str] = &[
     "/etc/kubernetes/kubeadm",
     "/etc/systemd/system/kubelet.service",
     "/etc/calico/",
@@ -660,12 +679,21 @@ fn network_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
 /// minor has one (`versions::coredns_spread`), else under kubeadm's
 /// anti-affinity preference. The op waits for the rollout, so the install
 /// ends with DNS spread; skipped when it is (and not made for one node).
-fn coredns_spread(inp: &Inputs, expected: usize) -> Op {
+pub fn coredns_spread(inp: &Inputs, expected: usize) -> Op {
     let nodes = format!("{KUBECTL} get nodes --no-headers");
     let dns_nodes = format!(
         "{KUBECTL} -n kube-system get pods -l k8s-app=kube-dns -o jsonpath='{{range .items[*]}}{{.spec.nodeName}}{{\"\\n\"}}{{end}}' | sort -u | grep -c ."
     );
-    let rollout = match versions::coredns_spread(&inp.cluster.config.kube_version) {
+    let spread = versions::coredns_spread(&inp.cluster.config.kube_version);
+    // Spread, and (where the minor has the constraint) under it: kubeadm's
+    // upgrade writes the Deployment afresh, without it.
+    let placed = match spread {
+        Some(_) => format!(
+            "[ \"$({dns_nodes})\" -ge 2 ] && {KUBECTL} -n kube-system get deployment coredns -o jsonpath='{{.spec.template.spec.topologySpreadConstraints}}' | grep -q pod-template-hash"
+        ),
+        None => format!("[ \"$({dns_nodes})\" -ge 2 ]"),
+    };
+    let rollout = match spread {
         // The annotation makes a new rollout even when the constraint is
         // already there (a re-run after a node was NotReady).
         Some(c) => format!(
@@ -683,7 +711,7 @@ fn coredns_spread(inp: &Inputs, expected: usize) -> Op {
             "for i in $(seq 1 90); do [ \"$({nodes} 2>/dev/null | grep -cw Ready)\" -ge {expected} ] && break; sleep 2; done; \
              {rollout} && {KUBECTL} -n kube-system rollout status deployment coredns --timeout=180s"
         ),
-        &format!("[ \"$({dns_nodes})\" -ge 2 ]"),
+        &placed,
     )
 }
 

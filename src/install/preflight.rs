@@ -93,7 +93,8 @@ pub fn check(input: &Input) -> Report {
         tools(node, f, input.provided_tools, &mut r, &at);
         kube_tools(input, node, f, &mut r, &at);
         addresses(c, node, f, &mut r, &at);
-        if f.cgroup_v1 && crate::model::versions::minor(&c.config.kube_version) >= 35 {
+        if f.cgroup_v1 && crate::model::versions::kubelet_refuses_cgroup_v1(&c.config.kube_version)
+        {
             r.push(at(Diagnostic::warning(
                 "CgroupV1",
                 format!("'{}' runs cgroup v1: Kubernetes {} kubelets refuse it unless told; ksinstall sets failCgroupV1: false in the kubelet configuration (cgroup v1 is in maintenance mode upstream: plan the move to cgroup v2)", node.name, c.config.kube_version),

@@ -81,6 +81,10 @@ pub fn member_ops(mut ops: Vec<Op>) -> Vec<Op> {
     ops
 }
 
+/// What a failed stage leaves.
+const AFTER: &str =
+    "The cluster runs on the certificates renewed so far. Fix the above and renew again.";
+
 pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> {
     let (_lock, engine) = begin(&cluster, opts, "Renew")?;
     let facts = facts_of_all(&engine, &mut cluster, opts)?;
@@ -144,7 +148,7 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
         ));
     }
     for (heading, hosts, ops_of) in &stages {
-        if !stage(&engine, heading, hosts, ops_of)? {
+        if !stage(&engine, heading, hosts, ops_of, AFTER)? {
             return Ok(ExitCode::from(1));
         }
     }
@@ -164,14 +168,18 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
 }
 
 /// One stage of a day-two verb on `hosts` at once; false (errors printed,
-/// with the rest not started) when a host failed.
+/// then `after`: what state the cluster is in and what to do) when a host
+/// failed, and the caller starts nothing more.
 pub(super) fn stage(
     engine: &Engine,
     heading: &str,
     hosts: &[usize],
     ops_of: &(dyn Fn(usize) -> Vec<Op> + Sync),
+    after: &str,
 ) -> anyhow::Result<bool> {
-    let step = engine.step_headed(heading, "renew", hosts, |ctx| {
+    let verb = heading.trim_start_matches("== ");
+    let verb = verb.split(':').next().unwrap_or(verb);
+    let step = engine.step_headed(heading, verb, hosts, |ctx| {
         let i = hosts
             .iter()
             .copied()
@@ -190,7 +198,7 @@ pub(super) fn stage(
         );
     }
     if !failed.is_empty() {
-        eprintln!("Nothing after this stage was started; the cluster runs on the certificates renewed so far. Fix the above and renew again.");
+        eprintln!("Nothing after this stage was started. {after}");
     }
     Ok(failed.is_empty())
 }

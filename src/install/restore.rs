@@ -20,6 +20,9 @@ use super::run::{begin, RunOptions};
 use crate::exec::Blob;
 use crate::model::{versions, Cluster, Role};
 
+/// What a failed stage leaves.
+const AFTER: &str = "Each member's data before the restore is beside its data directory (.restore-<time>). Fix the above and restore again.";
+
 /// Where the snapshot waits on each member (0600: it holds every Secret).
 const REMOTE: &str = "/var/tmp/ksinstall-restore.db";
 
@@ -132,7 +135,7 @@ pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<E
         ),
     ];
     for (heading, hosts, ops_of) in &stages {
-        if !stage(&engine, heading, hosts, ops_of)? {
+        if !stage(&engine, heading, hosts, ops_of, AFTER)? {
             return Ok(ExitCode::from(1));
         }
     }
@@ -144,7 +147,7 @@ pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<E
                 &control_plane_restart(),
             )]
         });
-        if !stage(&engine, &heading, &[m], &restart)? {
+        if !stage(&engine, &heading, &[m], &restart, AFTER)? {
             return Ok(ExitCode::from(1));
         }
     }
@@ -155,7 +158,7 @@ pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<E
     let heading = format!("== restore: kubelets restarted ({} hosts)", k8s.len());
     let restart: Ops =
         Box::new(|_| vec![Op::run("restart the kubelet", "systemctl restart kubelet")]);
-    if !stage(&engine, &heading, &k8s, &restart)? {
+    if !stage(&engine, &heading, &k8s, &restart, AFTER)? {
         return Ok(ExitCode::from(1));
     }
     engine.close_all();

@@ -62,8 +62,8 @@ pub const TABLE: &[Row] = rows![
     (33, "3.10", "v1.12.0", "v1.33.0", "v1.6.2", "v3.29.3", "v0.25.7", Some("v1.5.1-flannel2"), "1.22.20"),
     (34, "3.10.1", "v1.14.3", "v1.34.0", "v1.9.0", "v3.29.3", "v0.28.4", Some("v1.5.1-flannel2"), "1.22.20"),
     (35, "3.10.1", "v1.14.3", "v1.34.0", "v1.9.0", "v3.29.3", "v0.28.4", Some("v1.5.1-flannel2"), "1.22.20"),
-    (36, "3.10.1", "v1.14.3", "v1.34.0", "v1.9.0", "v3.29.3", "v0.28.4", Some("v1.5.1-flannel2"), "1.22.20"),
-    (37, "3.10.1", "v1.14.3", "v1.37.0", "v1.9.0", "v3.29.3", "v0.28.4", Some("v1.5.1-flannel2"), "1.22.20"),
+    (36, "3.10.2", "v1.14.3", "v1.34.0", "v1.9.0", "v3.29.3", "v0.28.4", Some("v1.5.1-flannel2"), "1.22.20"),
+    (37, "3.10.2", "v1.14.3", "v1.37.0", "v1.9.0", "v3.29.3", "v0.28.4", Some("v1.5.1-flannel2"), "1.22.20"),
 ];
 
 /// Rows whose etcd is built from source (kubeadm 1.34 refuses external etcd
@@ -142,6 +142,10 @@ pub struct Images {
     pub pause: String,
     pub coredns: String,
     pub coredns_tag: String,
+    /// The repository `coredns` is under: kubeadm's `dns.imageRepository`,
+    /// said outright since kubeadm derives it one way for its default
+    /// registry and another for any other.
+    pub coredns_repo: String,
     pub nodelocaldns: String,
     pub flannel: String,
     pub flannel_cni: Option<String>,
@@ -155,10 +159,10 @@ impl Images {
         let r = row(v);
         let m = minor(v);
         let repo = kube_repo.trim().trim_end_matches('/');
-        let coredns_path = if m >= 21 {
-            "coredns/coredns"
-        } else {
-            "coredns"
+        // From 1.21 the official image is coredns/coredns.
+        let coredns_repo = match m >= 21 {
+            true => format!("{repo}/coredns"),
+            false => repo.to_string(),
         };
         let nodelocal_path = if m >= 21 {
             "dns/k8s-dns-node-cache"
@@ -175,7 +179,8 @@ impl Images {
         };
         Images {
             pause: format!("{repo}/pause:{}", r.pause),
-            coredns: format!("{repo}/{coredns_path}:{}", r.coredns),
+            coredns: format!("{coredns_repo}/coredns:{}", r.coredns),
+            coredns_repo,
             coredns_tag: r.coredns.to_string(),
             nodelocaldns: format!("{repo}/{nodelocal_path}:{}", r.nodelocaldns),
             flannel: format!("{flannel_repo}:{}", r.flannel),
@@ -207,6 +212,12 @@ pub fn coredns_spread(v: &KubeVersion) -> Option<&'static str> {
     (minor(v) >= 27).then_some(
         r#"{"maxSkew":1,"topologyKey":"kubernetes.io/hostname","whenUnsatisfiable":"DoNotSchedule","labelSelector":{"matchLabels":{"k8s-app":"kube-dns"}},"matchLabelKeys":["pod-template-hash"],"nodeTaintsPolicy":"Honor"}"#,
     )
+}
+
+/// Whether the kubelet of `v` refuses a cgroup v1 host unless its
+/// configuration says `failCgroupV1: false` (the default from 1.35).
+pub fn kubelet_refuses_cgroup_v1(v: &KubeVersion) -> bool {
+    minor(v) >= 35
 }
 
 /// kubeadm's command that renews every certificate it manages (and the

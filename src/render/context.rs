@@ -428,6 +428,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     set("flannel_image", v(&images.flannel));
     set("flannel_cni_plugin_image", v(&images.flannel_cni));
     set("coredns_image_tag", v(&images.coredns_tag));
+    set("coredns_image_repo", v(&images.coredns_repo));
     set("nodelocaldns_image", v(&images.nodelocaldns));
     set("crd_api_version", v(versions::crd_api(kv)));
     set("csidriver_api_version", v(versions::csidriver_api(kv)));
@@ -455,7 +456,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         .filter(|n| facts.nodes.get(&n.name).is_some_and(|f| f.cgroup_v1))
         .map(|n| n.name.as_str())
         .collect();
-    let allow_v1 = minor >= 35 && !v1_hosts.is_empty();
+    let allow_v1 = crate::model::versions::kubelet_refuses_cgroup_v1(kv) && !v1_hosts.is_empty();
     if allow_v1 {
         notes.push(format!(
             "{}: cgroup v1, which Kubernetes {kv} supports only in maintenance mode: the kubelets run with failCgroupV1: false",

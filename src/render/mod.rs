@@ -446,6 +446,12 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
             0o644,
             Kind::Text,
         ));
+        v.push(out(
+            "node/crictl.yaml.j2",
+            "/etc/crictl.yaml",
+            0o644,
+            Kind::Text,
+        ));
         if runtime == "containerd" {
             v.push(out(
                 "containerd/config.toml.j2",

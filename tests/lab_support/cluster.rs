@@ -12,13 +12,19 @@ use super::{is_root, lab, lab_dir, run, text, ROOT};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ksinstall");
 pub const KUBE_VERSION: &str = "v1.34.4";
+
+/// The version the cluster e2e installs: KUBE_VERSION, or the environment's
+/// `E2E_KUBE_VERSION` (with KUBE_OUT a build of it) to run them at another.
+pub fn kube_version() -> String {
+    std::env::var("E2E_KUBE_VERSION").unwrap_or_else(|_| KUBE_VERSION.to_string())
+}
 /// A busybox image the bundle carries (scripts/lab/busybox-image.sh).
 pub const BUSYBOX: &str = "docker.io/ksinstall/busybox:1.0";
 
 pub fn kube_out() -> PathBuf {
     PathBuf::from(
         std::env::var("KUBE_OUT")
-            .unwrap_or_else(|_| format!("/var/cache/ksinstall/kube-out/{KUBE_VERSION}")),
+            .unwrap_or_else(|_| format!("/var/cache/ksinstall/kube-out/{}", kube_version())),
     )
 }
 
@@ -33,8 +39,9 @@ pub fn can_run() -> bool {
         kube_out().display()
     );
     eprintln!(
-        "skipped: needs root and {} (scripts/kube/build.sh {KUBE_VERSION} DIR)",
-        kube_out().display()
+        "skipped: needs root and {} (scripts/kube/build.sh {} DIR)",
+        kube_out().display(),
+        kube_version()
     );
     false
 }
@@ -85,7 +92,7 @@ pub fn prepare(layout: &Layout) -> Cluster {
         1200,
         &format!("{ROOT}/scripts/lab/prepare-offline.sh"),
         &[dir.to_str().unwrap(), BIN, out.to_str().unwrap()],
-        &[("KUBE_VERSION", KUBE_VERSION)],
+        &[("KUBE_VERSION", &kube_version())],
     );
     assert!(o.status.success(), "prepare-offline failed:\n{}", text(&o));
     let hosts = dir.join("installer/conf/hosts.ini");

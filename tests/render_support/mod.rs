@@ -270,11 +270,15 @@ pub fn render_variant(
     if let Some(c) = certs {
         facts.etcd_certs = Some(c.clone());
     }
+    // The all-in-one host is also a cgroup v1 host (as a CentOS 7 machine
+    // is): from 1.35 its configs carry failCgroupV1 and the skipped system
+    // check, which the oracles then see.
     if v.mode == Mode::AllInOne {
         facts.nodes.insert(
             "ks-allinone".into(),
             render::NodeFacts {
                 ip: Some("192.168.0.99".into()),
+                cgroup_v1: true,
                 ..Default::default()
             },
         );

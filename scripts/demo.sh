@@ -79,11 +79,12 @@ until=()
 [ ${#kube[@]} -gt 0 ] || until=(--until loadbalancer)
 step "installing (multi-node, offline${until[*]:+, until phase loadbalancer})"
 # Disk: the lab hosts see this machine's disk, which may be small;
-# KubeSphereImage: the console's image cannot be built here.
+# KubeSphereImage, StorageImage: the console's and the storage
+# provisioners' images cannot be built here.
 ip netns exec lab "$BIN" install --mode multi-node --yes \
   --conf "$DEMO_DIR/installer/conf" --bundle "$DEMO_DIR/bundle" \
   --known-hosts "$LAB_DIR/known_hosts" "${until[@]}" \
-  --ignore-errors Disk,KubeSphereImage | tee "$DEMO_DIR/last-run.txt"
+  --ignore-errors Disk,KubeSphereImage,StorageImage | tee "$DEMO_DIR/last-run.txt"
 touch "$DEMO_DIR/.installed"
 if [ "$again" = 1 ]; then
   step "a second run: $(grep -o 'changed=[0-9]*' "$DEMO_DIR/last-run.txt" | tail -1) (0 means nothing was touched)"

@@ -25,7 +25,7 @@ fn script(c: &Cluster, name: &str, stdin: &str) -> std::process::Output {
     let mut args = format!("--known-hosts {}", lab_dir().join("known_hosts").display());
     if name == "add-nodes.sh" {
         args.push_str(&format!(
-            " --bundle {} --ignore-errors KubeSphereImage,Disk",
+            " --bundle {} --ignore-errors KubeSphereImage,StorageImage,Disk",
             c.bundle.display()
         ));
     }

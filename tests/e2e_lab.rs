@@ -61,7 +61,7 @@ fn install_args<'a>(s: &'a Setup, extra: &[&'a str]) -> Vec<String> {
         "--ignore-errors".into(),
         // This bundle has no Kubernetes (tests/e2e_cluster.rs installs one
         // built from source); the lab's disk may be small.
-        "BundleMissing,KubeSphereImage,Disk".into(),
+        "BundleMissing,KubeSphereImage,StorageImage,Disk".into(),
     ];
     a.extend(extra.iter().map(|s| s.to_string()));
     a
@@ -301,7 +301,7 @@ fn drive_install_sh(s: &Setup) {
         .env(
             "KSINSTALL_ARGS",
             format!(
-                "--bundle {} --known-hosts {} --ignore-errors BundleMissing,KubeSphereImage,Disk --until loadbalancer",
+                "--bundle {} --known-hosts {} --ignore-errors BundleMissing,KubeSphereImage,StorageImage,Disk --until loadbalancer",
                 s.bundle.display(),
                 s.known_hosts.display()
             ),

@@ -287,7 +287,7 @@ fn upgrade_one_minor_with_the_service_up() {
             "--bundle",
             bundle.to_str().unwrap(),
             "--ignore-errors",
-            "KubeSphereImage,Disk",
+            "KubeSphereImage,StorageImage,Disk",
         ],
     );
     let out = text(&install);

@@ -623,6 +623,17 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
     };
 
     let (image_roles, image_hosts) = hosts_for(Who::K8sNodes, Kind::Image);
+    // An image's manifest URL at its registry, or the mirror given for it.
+    let image_url = |reference: &str| -> String {
+        let (registry, repo, tag) = super::registry::split_ref(reference);
+        let base = opts
+            .mirrors
+            .get(&registry)
+            .or(opts.mirrors.get("all"))
+            .map(|b| b.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| super::registry::default_base(&registry));
+        format!("{base}/v2/{repo}/manifests/{tag}")
+    };
     let mut needs = Vec::new();
     let mut push = |kind: Kind,
                     name: String,
@@ -687,14 +698,7 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
         vars.insert("v", v.get(row.ver));
         let reference = expand(row.reference, &vars);
         let path = format!("images/{}", image_file_name(&reference));
-        let (registry, repo, tag) = super::registry::split_ref(&reference);
-        let base = opts
-            .mirrors
-            .get(&registry)
-            .or(opts.mirrors.get("all"))
-            .map(|b| b.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| super::registry::default_base(&registry));
-        let url = format!("{base}/v2/{repo}/manifests/{tag}");
+        let url = image_url(&reference);
         push(
             Kind::Image,
             reference,
@@ -703,6 +707,33 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
             Some(url),
             None,
             row.who,
+        );
+    }
+    // The storage classes' provisioners (model::storage, which the
+    // renderer reads too), once each however many classes share them.
+    let mut storage: Vec<String> = Vec::new();
+    for sc in &c.config.storage {
+        let Some(m) = crate::model::storage::Manifest::of(&c.config, sc.kind) else {
+            continue;
+        };
+        for reference in m.images(&c.config).into_values() {
+            if !storage.contains(&reference) {
+                storage.push(reference);
+            }
+        }
+    }
+    for reference in storage {
+        let path = format!("images/{}", image_file_name(&reference));
+        let url = image_url(&reference);
+        let tag = super::registry::split_ref(&reference).2;
+        push(
+            Kind::Image,
+            reference,
+            tag,
+            path,
+            Some(url),
+            None,
+            Who::K8sNodes,
         );
     }
     Ok(Plan {

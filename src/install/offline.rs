@@ -44,6 +44,13 @@ pub fn load(
         ..Offline::default()
     };
     let mut cache = select::FileCache::new();
+    let storage: Vec<String> = c
+        .config
+        .storage
+        .iter()
+        .filter_map(|sc| crate::model::storage::Manifest::of(&c.config, sc.kind))
+        .flat_map(|m| m.images(&c.config).into_values())
+        .collect();
     let chosen = c
         .nodes
         .iter()
@@ -61,6 +68,21 @@ pub fn load(
         let (ks, missing): (Vec<_>, Vec<_>) = missing
             .into_iter()
             .partition(|n| n.kind == Kind::Image && n.name.contains("/ks-installer:"));
+        // So do the storage provisioners' (not built from source either):
+        // without them the classes are there but nothing provisions.
+        let (st, missing): (Vec<_>, Vec<_>) = missing
+            .into_iter()
+            .partition(|n| n.kind == Kind::Image && storage.contains(&n.name));
+        if !st.is_empty() {
+            let names: Vec<&str> = st.iter().map(|n| n.name.as_str()).collect();
+            report.push(c.at_node(
+                Diagnostic::error(
+                    "StorageImage",
+                    format!("'{}' needs the storage provisioners' {} which the bundle {} lacks: add them, or pass --ignore-errors StorageImage to install without them (the storage classes are created, but no volume is provisioned until the images are there)", node.name, names.join(", "), bundle.display()),
+                ),
+                node,
+            ));
+        }
         if let Some(n) = ks.first() {
             report.push(c.at_node(
                 Diagnostic::error(

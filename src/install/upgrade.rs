@@ -461,12 +461,15 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
         return Ok(ExitCode::SUCCESS);
     }
     // The bundle of the new version, checked for every node before any
-    // host changes (KubeSphere's own image is not the upgrade's business).
+    // host changes (KubeSphere's and the storage provisioners' images are
+    // not the upgrade's business: it runs neither).
     let offline = match &opts.bundle {
         Some(dir) => super::offline::load(dir, c, &facts, true, None, &mut report)?,
         None => Offline::default(),
     };
-    report.items.retain(|d| d.name != "KubeSphereImage");
+    report
+        .items
+        .retain(|d| d.name != "KubeSphereImage" && d.name != "StorageImage");
     report.ignore(&opts.ignore_errors);
     if report.has_errors() {
         return Err(Invalid(Report {

@@ -24,6 +24,7 @@ pub use certs::{CertPair, EtcdCerts};
 use context::{Ctx, NodeCtx};
 
 use crate::config::{NetworkPlugin, StorageKind};
+use crate::model::storage::Manifest as StorageManifest;
 use crate::model::Cluster;
 
 /// Extra `/etc/hosts` lines for `kubeadm join` of a master in internal-LB
@@ -786,26 +787,7 @@ fn check_yaml(text: &str) -> Result<()> {
 }
 
 fn storage_template(cluster: &Cluster, kind: StorageKind) -> Option<&'static str> {
-    Some(match kind {
-        StorageKind::LocalVolume => {
-            // KubeSphere 2.1 made "local volume" an OpenEBS hostpath class;
-            // 1.0/2.0 used the static local-volume provisioner on /mnt/disks.
-            let (major, minor) = context::ks_version(&cluster.config.ks_version);
-            if (major, minor) >= (2, 1) {
-                "storage/openebs-hostpath/openebs-hostpath.yaml.j2"
-            } else {
-                "storage/local-volume/local-volume.yaml.j2"
-            }
-        }
-        StorageKind::OpenEbsHostpath => "storage/openebs-hostpath/openebs-hostpath.yaml.j2",
-        StorageKind::NfsServer => "storage/nfs-server/nfs-server.yaml.j2",
-        StorageKind::NfsClient => "storage/nfs-client/nfs-client.yaml.j2",
-        StorageKind::CephRbd => "storage/ceph-rbd/ceph-rbd.yaml.j2",
-        StorageKind::GlusterFs => "storage/glusterfs/glusterfs.yaml.j2",
-        StorageKind::QingcloudCsi => "storage/qingcloud-csi/qingcloud-csi.yaml.j2",
-        StorageKind::NeonsanCsi => "storage/neonsan-csi/neonsan-csi.yaml.j2",
-        StorageKind::AlicloudDiskCsi | StorageKind::TencentCbsCsi => return None,
-    })
+    StorageManifest::of(&cluster.config, kind).map(StorageManifest::template)
 }
 
 fn manifests(
@@ -845,6 +827,14 @@ fn manifests(
                     ("sc_name", Value::from(sc.name.clone())),
                     ("sc_default", Value::from(sc.is_default)),
                     ("sc_kind", Value::from(kind)),
+                    (
+                        "img",
+                        Value::from_serialize(
+                            StorageManifest::of(cfg, sc.kind)
+                                .map(|m| m.images(cfg))
+                                .unwrap_or_default(),
+                        ),
+                    ),
                 ],
             )),
             None => notes.push(format!(

@@ -173,7 +173,7 @@ impl Cluster {
                 "--known-hosts",
                 known.to_str().unwrap(),
                 "--ignore-errors",
-                "KubeSphereImage,Disk",
+                "KubeSphereImage,StorageImage,Disk",
             ],
         )
     }

@@ -364,13 +364,9 @@ pub struct Versions {
     pub images: versions::Images,
 }
 
+/// KubeSphere's major version (the one parser, `model::versions`).
 fn ks_major(ks: &str) -> u32 {
-    ks.trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(2)
+    crate::model::versions::ks_version(ks).0
 }
 
 impl Versions {

@@ -29,7 +29,7 @@ impl Manifest {
         Some(match kind {
             // KubeSphere 2.1 made "local volume" an OpenEBS hostpath class;
             // 1.0/2.0 used the static local-volume provisioner on /mnt/disks.
-            StorageKind::LocalVolume => match ks_at_least(&cfg.ks_version, (2, 1)) {
+            StorageKind::LocalVolume => match versions::ks_version(&cfg.ks_version) >= (2, 1) {
                 true => Manifest::OpenEbsHostpath,
                 false => Manifest::LocalVolume,
             },
@@ -176,14 +176,6 @@ fn csi_sidecars(minor: u32) -> Vec<(&'static str, &'static str)> {
     }
 }
 
-/// `(major, minor)` of a KubeSphere version (`v2.1.1`, `3.4`) at least `at`.
-fn ks_at_least(ks: &str, at: (u32, u32)) -> bool {
-    let mut it = ks.trim().trim_start_matches('v').split('.');
-    let major = it.next().and_then(|p| p.parse().ok()).unwrap_or(2);
-    let minor = it.next().and_then(|p| p.parse().ok()).unwrap_or(1);
-    (major, minor) >= at
-}
-
 /// The reference as containerd reads a short one: Docker Hub's registry
 /// and, for a one-part name, its `library/`.
 pub fn qualified(image: &str) -> String {
@@ -213,12 +205,5 @@ mod tests {
             "registry.example.com:5000/a/b:1"
         );
         assert_eq!(qualified("localhost/x:1"), "localhost/x:1");
-    }
-
-    #[test]
-    fn kubesphere_versions_compare() {
-        assert!(ks_at_least("v2.1.1", (2, 1)));
-        assert!(ks_at_least("3.4", (2, 1)));
-        assert!(!ks_at_least("v2.0.2", (2, 1)));
     }
 }

@@ -214,6 +214,15 @@ pub fn coredns_spread(v: &KubeVersion) -> Option<&'static str> {
     )
 }
 
+/// `(major, minor)` of a KubeSphere version like `v2.1.1`, `3.4` (2.1, the
+/// legacy default, for what does not parse).
+pub fn ks_version(s: &str) -> (u32, u32) {
+    let mut it = s.trim().trim_start_matches('v').split('.');
+    let major = it.next().and_then(|p| p.parse().ok()).unwrap_or(2);
+    let minor = it.next().and_then(|p| p.parse().ok()).unwrap_or(1);
+    (major, minor)
+}
+
 /// Whether the kubelet of `v` refuses a cgroup v1 host unless its
 /// configuration says `failCgroupV1: false` (the default from 1.35).
 pub fn kubelet_refuses_cgroup_v1(v: &KubeVersion) -> bool {
@@ -235,6 +244,14 @@ mod tests {
 
     fn v(s: &str) -> KubeVersion {
         KubeVersion::parse(s).unwrap()
+    }
+
+    #[test]
+    fn kubesphere_versions_parse_once() {
+        assert_eq!(ks_version("v2.1.1"), (2, 1));
+        assert_eq!(ks_version("3.4"), (3, 4));
+        assert_eq!(ks_version("v2.0.2"), (2, 0));
+        assert_eq!(ks_version("latest"), (2, 1));
     }
 
     #[test]

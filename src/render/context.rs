@@ -166,13 +166,7 @@ pub fn docker_log_opts(text: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// `(major, minor)` of a KubeSphere version like `v2.1.1` or `2.1.0`.
-pub fn ks_version(s: &str) -> (u32, u32) {
-    let mut it = s.trim().trim_start_matches('v').split('.');
-    let major = it.next().and_then(|p| p.parse().ok()).unwrap_or(2);
-    let minor = it.next().and_then(|p| p.parse().ok()).unwrap_or(1);
-    (major, minor)
-}
+pub use crate::model::versions::ks_version;
 
 fn storage_kind_name(k: StorageKind) -> &'static str {
     match k {

@@ -302,7 +302,9 @@ pub fn main() -> ExitCode {
         if let Err(e) = &result {
             eprintln!("error: {e:#}");
         }
-        eprintln!("interrupted: no command was started after the signal; the ones running then were let finish");
+        if !crate::exec::interrupt::reported() {
+            eprintln!("interrupted: no command was started after the signal; the ones running then were let finish");
+        }
         return ExitCode::from(crate::exec::interrupt::EXIT_CODE);
     }
     match result {

@@ -101,6 +101,8 @@ pub struct HostReport {
     pub rc: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// How long the host spent in the step.
+    pub elapsed: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +280,7 @@ impl Engine {
     {
         let node = &self.nodes[i];
         let mut slot = self.slots[i].lock().unwrap_or_else(|p| p.into_inner());
+        let started = std::time::Instant::now();
         let mut report = HostReport {
             host: node.name.clone(),
             status: Status::Ok,
@@ -286,6 +289,7 @@ impl Engine {
             rc: None,
             stdout: String::new(),
             stderr: String::new(),
+            elapsed: Default::default(),
         };
         if let Some(e) = &slot.dead {
             report.status = Status::Skipped;
@@ -357,6 +361,7 @@ impl Engine {
         );
         self.progress
             .finished(&node.name, report.status.label(), &report.message);
+        report.elapsed = started.elapsed();
         report
     }
 

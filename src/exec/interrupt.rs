@@ -14,6 +14,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 static ARMED: AtomicBool = AtomicBool::new(false);
+static REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// The exit code of a run stopped by a signal, as shells report SIGINT.
 pub const EXIT_CODE: u8 = 130;
@@ -35,6 +36,17 @@ pub fn arm() -> std::io::Result<()> {
 /// Whether a stop was asked for.
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
+}
+
+/// The verb has said where it stopped and how to go on: the generic
+/// message at exit is then not printed too.
+pub fn mark_reported() {
+    REPORTED.store(true, Ordering::SeqCst);
+}
+
+/// Whether the verb said where it stopped.
+pub fn reported() -> bool {
+    REPORTED.load(Ordering::SeqCst)
 }
 
 /// Asks for a stop as a signal would: for tests.

@@ -189,3 +189,149 @@ mod tests {
         assert!(out.contains("certificate-authority-data: X\n"));
     }
 }
+
+/// Each host's part of a run, for the table at its end: phases finished,
+/// how many changed something, the phase that failed, time spent.
+#[derive(Debug, Default)]
+pub struct Summary {
+    rows: Vec<(String, HostSum)>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct HostSum {
+    phases: usize,
+    changed: usize,
+    failed: Option<String>,
+    time: std::time::Duration,
+}
+
+/// At most this many hosts are listed one by one; the others are counted.
+const LISTED: usize = 30;
+
+impl Summary {
+    /// Adds a phase's step: its hosts' outcomes and times.
+    pub fn add(&mut self, phase: &str, step: &crate::exec::StepReport) {
+        use crate::exec::Status;
+        for h in &step.hosts {
+            let at = match self.rows.iter().position(|(n, _)| *n == h.host) {
+                Some(at) => at,
+                None => {
+                    self.rows.push((h.host.clone(), HostSum::default()));
+                    self.rows.len() - 1
+                }
+            };
+            let row = &mut self.rows[at].1;
+            row.time += h.elapsed;
+            match h.status {
+                Status::Ok | Status::Changed => {
+                    row.phases += 1;
+                    row.changed += usize::from(h.status == Status::Changed);
+                }
+                _ => {
+                    let why = h.kind.unwrap_or(h.status.label());
+                    row.failed.get_or_insert(format!("{phase} ({why})"));
+                }
+            }
+        }
+    }
+
+    /// The table: failed hosts first, then the others in run order; beyond
+    /// `LISTED` rows, one line counts the rest.
+    pub fn render(&self) -> String {
+        let mut rows: Vec<&(String, HostSum)> = self.rows.iter().collect();
+        rows.sort_by_key(|(_, r)| r.failed.is_none());
+        let shown: Vec<Vec<String>> = rows
+            .iter()
+            .take(LISTED)
+            .map(|(name, r)| {
+                vec![
+                    name.clone(),
+                    r.phases.to_string(),
+                    r.changed.to_string(),
+                    r.failed.clone().unwrap_or_else(|| "-".into()),
+                    format!("{:.1}s", r.time.as_secs_f64()),
+                ]
+            })
+            .collect();
+        let mut out =
+            crate::report::table(&["HOST", "PHASES", "CHANGED", "FAILED", "TIME"], &shown);
+        if rows.len() > LISTED {
+            let rest = &rows[LISTED..];
+            let failed = rest.iter().filter(|(_, r)| r.failed.is_some()).count();
+            out.push_str(&format!(
+                "... and {} more host(s), {failed} of them failed (the log has each)\n",
+                rest.len()
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+    use crate::exec::{HostReport, Status, StepReport};
+
+    fn host(name: &str, status: Status, secs: u64) -> HostReport {
+        HostReport {
+            host: name.into(),
+            status,
+            kind: (status == Status::Failed).then_some("Failed"),
+            message: String::new(),
+            rc: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            elapsed: std::time::Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_phases_and_puts_failures_first() {
+        let mut s = Summary::default();
+        let step = |hosts| StepReport {
+            step: "x".into(),
+            hosts,
+        };
+        s.add(
+            "os",
+            &step(vec![
+                host("node1", Status::Changed, 2),
+                host("node2", Status::Ok, 1),
+            ]),
+        );
+        s.add(
+            "etcd",
+            &step(vec![
+                host("node1", Status::Ok, 3),
+                host("node2", Status::Failed, 4),
+            ]),
+        );
+        let t = s.render();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("HOST"), "{t}");
+        assert!(
+            lines[1].starts_with("node2")
+                && lines[1].contains("etcd (Failed)")
+                && lines[1].contains("5.0s"),
+            "{t}"
+        );
+        assert!(
+            lines[2].starts_with("node1")
+                && lines[2].contains("  2  ")
+                && lines[2].contains("5.0s"),
+            "{t}"
+        );
+        // Many hosts: thirty listed, the rest counted.
+        let mut big = Summary::default();
+        let hosts = (0..40)
+            .map(|i| host(&format!("h{i}"), Status::Ok, 1))
+            .collect();
+        big.add("os", &step(hosts));
+        let t = big.render();
+        assert_eq!(t.lines().count(), 1 + LISTED + 1, "{t}");
+        assert!(
+            t.contains("... and 10 more host(s), 0 of them failed"),
+            "{t}"
+        );
+    }
+}

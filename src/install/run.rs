@@ -291,6 +291,7 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     };
     let mut stage = None;
     let mut totals: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut summary = super::result::Summary::default();
     for &i in &chosen {
         let phase: &dyn Phase = phases::ALL[i];
         if interrupt::requested() {
@@ -329,6 +330,7 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
                 None => ops::apply(ctx, &all),
             }
         });
+        summary.add(phase.name(), &step);
         let mut failed = Vec::new();
         for h in &step.hosts {
             *totals.entry(h.status.label()).or_default() += 1;
@@ -351,6 +353,7 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
             return Ok(stopped(phase.name(), &engine));
         }
         if !failed.is_empty() {
+            print!("\n{}", summary.render());
             println!("failed!");
             print_failures(phase.name(), &failed);
             eprintln!(
@@ -361,8 +364,9 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         }
         pause_point(phase.name());
     }
+    print!("\n{}", summary.render());
     println!(
-        "\nok={} changed={} (host-phases); log: {}",
+        "ok={} changed={} (host-phases); log: {}",
         totals.get("ok").unwrap_or(&0),
         totals.get("changed").unwrap_or(&0),
         engine
@@ -408,6 +412,7 @@ fn print_failures(phase: &str, failed: &[&HostReport]) {
 /// The end of a run stopped by SIGINT/SIGTERM before `phase` finished (or
 /// began): the hosts that finished it are in the state file already.
 fn stopped(phase: &str, engine: &Engine) -> std::process::ExitCode {
+    interrupt::mark_reported();
     eprintln!(
         "Interrupted in phase {phase}: what finished is saved. Continue with `ksinstall install --resume`. Log: {}",
         engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()

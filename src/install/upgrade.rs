@@ -515,9 +515,13 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
                 c.nodes[host].name
             );
             let ops_of: Ops = Box::new(move |_| ops.clone());
-            if crate::exec::interrupt::requested()
-                || !stage(&engine, &heading, &[host], &ops_of, AFTER)?
-            {
+            let ok = stage(&engine, &heading, &[host], &ops_of, AFTER)?;
+            if crate::exec::interrupt::requested() {
+                crate::exec::interrupt::mark_reported();
+                eprintln!("Interrupted while upgrading {name}: run upgrade again to go on (nodes done are skipped).");
+                return Ok(ExitCode::from(crate::exec::interrupt::EXIT_CODE));
+            }
+            if !ok {
                 return Ok(ExitCode::from(1));
             }
         }

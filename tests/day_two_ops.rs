@@ -352,15 +352,26 @@ fn renew_awaits_each_etcd_restart_and_names_kubeadms_command_by_version() {
         offline: &Default::default(),
     };
     let etcd = ALL[by_name("etcd").unwrap()];
-    let ops: Vec<String> = renew::member_ops(etcd.ops(c.node("master1").unwrap(), &inputs))
+    let ops: Vec<String> = etcd
+        .ops(c.node("master1").unwrap(), &inputs)
         .iter()
         .map(Op::summary)
         .collect();
     let at = |needle: &str| position(&ops, needle);
-    assert_eq!(at("systemctl show -p MainPID --value etcd >"), 0);
-    assert!(at("restart --no-block etcd") < at("etcd did not restart within 60 s"));
-    assert!(at("etcd did not restart within 60 s") < at("endpoint health"));
-    assert!(at("file /etc/ssl/etcd/ssl/member-master1.pem") < at("restart --no-block etcd"));
+    // The phase's own restart notes the process and awaits a new one.
+    let restart = at("restart --no-block etcd");
+    assert!(
+        ops[restart].contains("old=$(systemctl show -p MainPID --value etcd)"),
+        "{}",
+        ops[restart]
+    );
+    assert!(
+        ops[restart].contains("etcd did not restart within 60 s"),
+        "{}",
+        ops[restart]
+    );
+    assert!(restart < at("endpoint health"));
+    assert!(at("file /etc/ssl/etcd/ssl/member-master1.pem") < restart);
     // seed-ha is Kubernetes 1.16: kubeadm's `alpha` command.
     let old = renew::kubeadm_renew(&c).summary();
     assert!(old.contains("kubeadm alpha certs renew all"), "{old}");
@@ -374,10 +385,8 @@ fn renew_awaits_each_etcd_restart_and_names_kubeadms_command_by_version() {
         new.contains("crictl stop") && new.contains("/readyz"),
         "{new}"
     );
-    for script in [
-        &new["run ".len()..],
-        &ops[at("etcd did not restart")]["check ".len()..],
-    ] {
+    let restart_script = ops[restart]["run ".len()..].trim_end_matches(" (on change)");
+    for script in [&new["run ".len()..], restart_script] {
         let st = std::process::Command::new("sh")
             .args(["-n", "-c", script])
             .status()
@@ -807,4 +816,50 @@ fn upgrade_waits_for_the_api_server_the_new_kubelet_starts() {
         "the old one kept for 30 s: nothing to restart"
     );
     assert_eq!(sh(20, 5), Some(7), "the new one up 5 s only");
+}
+
+/// The etcd phase's restart returns once a new etcd process runs, and
+/// fails (bounded) when none comes: against a systemctl and a clock of stubs.
+#[test]
+fn the_etcd_restart_awaits_a_new_process() {
+    use ksinstall::install::phases::{by_name, Inputs, ALL};
+    let (c, files) = ha();
+    let inputs = Inputs {
+        cluster: &c,
+        facts: &Default::default(),
+        files: &files,
+        offline: &Default::default(),
+    };
+    let ops = ALL[by_name("etcd").unwrap()].ops(c.node("master1").unwrap(), &inputs);
+    let run = ops
+        .iter()
+        .find_map(|o| match o {
+            Op::Command { describe, run, .. } if describe == "restart etcd" => Some(run.clone()),
+            _ => None,
+        })
+        .expect("a restart");
+    let dir = std::env::temp_dir().join(format!("ksinstall-etcd-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sh = |restarts: bool| {
+        std::fs::write(dir.join("pid"), "100\n").unwrap();
+        std::fs::write(dir.join("clock"), "1000\n").unwrap();
+        let new_pid = if restarts { "echo 200 > $T/pid" } else { ":" };
+        let stub = format!(
+            "T={}; systemctl() {{ case \"$1\" in show) cat $T/pid;; restart) {new_pid};; esac; }}; \
+             date() {{ c=$(cat $T/clock); echo $((c + 31)) > $T/clock; echo $c; }}; sleep() {{ :; }}\n",
+            dir.display()
+        );
+        std::process::Command::new("sh")
+            .args(["-c", &format!("{stub}{run}")])
+            .output()
+            .unwrap()
+    };
+    assert!(sh(true).status.success());
+    let o = sh(false);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("etcd did not restart within 60 s"),
+        "{o:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

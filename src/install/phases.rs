@@ -367,9 +367,17 @@ impl Phase for Etcd {
             "ln -sf /usr/bin/etcd /usr/local/bin/etcd",
             "test -x /usr/local/bin/etcd || ! test -x /usr/bin/etcd",
         ));
+        // Not blocking (members of a new cluster wait for each other), but
+        // awaited: a new process before the health check below, which
+        // would otherwise pass against the old one, and `certs renew`
+        // would restart the next member while this one is still down.
         ops.push(Op::on_change(
             "restart etcd",
-            "systemctl daemon-reload && systemctl enable etcd && systemctl restart --no-block etcd",
+            "old=$(systemctl show -p MainPID --value etcd); \
+             systemctl daemon-reload && systemctl enable etcd && systemctl restart --no-block etcd || exit 1; \
+             end=$(($(date +%s) + 60)); \
+             while p=$(systemctl show -p MainPID --value etcd); [ \"$p\" = 0 ] || [ \"$p\" = \"$old\" ]; do \
+             if [ $(date +%s) -ge $end ]; then echo 'etcd did not restart within 60 s' >&2; exit 1; fi; sleep 1; done",
         ));
         ops.push(Op::run_unless(
             "start etcd",
@@ -415,8 +423,7 @@ impl Phase for Etcd {
     }
 }
 
-/// The etcd phase's health wait (`certs renew` puts its own wait for the
-/// restart before it).
+/// The etcd phase's health wait (`etcd restore` runs it after its start).
 pub const ETCD_HEALTHY: &str = "etcd is healthy";
 
 pub struct LoadBalancer;

@@ -4,7 +4,7 @@
 //! etcd first, one member at a time: every leaf is issued again from the
 //! existing CA (so members that still hold old leaves keep trusting the
 //! restarted one) and pushed with the etcd phase's own operations, which
-//! restart the member and wait for its health. Then the etcd client
+//! restart the member, await the new process and its health. Then the etcd client
 //! certificates of the other nodes. Then the masters, one at a time:
 //! `kubeadm certs renew all` (certificates and the kubeconfigs' client
 //! certificates), the control-plane containers restarted so they load
@@ -49,36 +49,6 @@ pub fn control_plane_restart() -> String {
        if [ $(date +%s) -ge $end ]; then echo 'the API server did not come back within 180 s' >&2; \
          crictl ps -a --name kube-apiserver >&2; exit 1; fi; sleep 2; done"
         .to_string()
-}
-
-/// The etcd phase's operations for one member, with a wait for the
-/// restart they trigger (non-blocking there) before the health check: the
-/// next member must not restart while this one is still down.
-pub fn member_ops(mut ops: Vec<Op>) -> Vec<Op> {
-    const PID: &str = "/run/ksinstall-etcd-pid";
-    let at = ops
-        .iter()
-        .position(|o| matches!(o, Op::Check { describe, .. } if describe == phases::ETCD_HEALTHY))
-        .unwrap_or(ops.len());
-    ops.insert(
-        at,
-        Op::check(
-            "etcd restarted",
-            &format!(
-                "end=$(($(date +%s) + 60)); \
-                 while p=$(systemctl show -p MainPID --value etcd); [ \"$p\" = 0 ] || [ \"$p\" = \"$(cat {PID})\" ]; do \
-                 if [ $(date +%s) -ge $end ]; then echo 'etcd did not restart within 60 s' >&2; exit 1; fi; sleep 1; done; rm -f {PID}"
-            ),
-        ),
-    );
-    ops.insert(
-        0,
-        Op::run(
-            "note etcd's process",
-            &format!("systemctl show -p MainPID --value etcd >{PID}"),
-        ),
-    );
-    ops
 }
 
 /// What a failed stage leaves.
@@ -127,7 +97,7 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
                 node.name
             ),
             vec![i],
-            Box::new(|i| member_ops(etcd.ops(&c.nodes[i], &inp))),
+            Box::new(|i| etcd.ops(&c.nodes[i], &inp)),
         ));
     }
     if !others.is_empty() {

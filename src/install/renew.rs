@@ -122,7 +122,6 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::from(1));
         }
     }
-    engine.close_all();
     println!(
         "\nrenewed: etcd leaves on {} member(s), kubeadm certificates on {} master(s); log: {}",
         members.len(),
@@ -134,7 +133,9 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
             .unwrap_or_default()
     );
     // The admin kubeconfig holds a renewed client certificate.
-    super::result::kubeconfig(c, opts, None)
+    let code = super::result::kubeconfig_with(&engine, c, opts, None)?;
+    engine.close_all();
+    Ok(code)
 }
 
 /// One stage of a day-two verb on `hosts` at once; false (errors printed,

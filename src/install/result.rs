@@ -138,6 +138,22 @@ pub fn kubeconfig(
         "no [kube-master] host in the inventory"
     );
     let engine = crate::exec::verbs::engine_for(c.nodes.clone(), &opts.conn, "Kubeconfig", None)?;
+    let code = kubeconfig_with(&engine, c, opts, output)?;
+    engine.close_all();
+    Ok(code)
+}
+
+/// `kubeconfig` on an engine a verb already has open (its connections
+/// and its log): `certs renew` and `upgrade` end with it.
+pub fn kubeconfig_with(
+    engine: &Engine,
+    c: &Cluster,
+    opts: &crate::install::run::RunOptions,
+    output: Option<&Path>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let masters: Vec<usize> = (0..c.nodes.len())
+        .filter(|&i| c.nodes[i].has(crate::model::Role::Master))
+        .collect();
     let mut last = String::new();
     for &i in &masters {
         let got = Mutex::new(None);
@@ -169,7 +185,6 @@ pub fn kubeconfig(
                 );
             }
         }
-        engine.close_all();
         return Ok(std::process::ExitCode::SUCCESS);
     }
     eprintln!("[ERROR Kubeconfig]: no master gave its admin kubeconfig (last: {last})");

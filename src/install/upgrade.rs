@@ -545,7 +545,6 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
     if !stage(&engine, "== upgrade: CoreDNS", &[first], &dns, AFTER)? {
         return Ok(ExitCode::from(1));
     }
-    engine.close_all();
     println!(
         "\nupgraded {} node(s) to {target}; log: {}\nsuccesssful!",
         decision.nodes.len(),
@@ -556,7 +555,9 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
             .unwrap_or_default()
     );
     // kubeadm renewed the admin client certificate.
-    super::result::kubeconfig(c, opts, None)
+    let code = super::result::kubeconfig_with(&engine, c, opts, None)?;
+    engine.close_all();
+    Ok(code)
 }
 
 /// The legacy prompt, asked until the answer is yes or no.

@@ -46,7 +46,7 @@ kube_build() {
 # upgrade e2e (to UPGRADE_VERSION, built whole).
 ORACLE_TESTS=(kubeadm_accepts_every_rendered_config kubeadm_wants_only_images_the_bundle_carries
   the_api_server_accepts_every_rendered_manifest upgrade_one_minor_with_the_service_up)
-export KUBE_OUT_NEXT="${KUBE_OUT_NEXT:-/var/cache/ksinstall/kube-out/$UPGRADE_VERSION}
+export KUBE_OUT_NEXT="${KUBE_OUT_NEXT:-/var/cache/ksinstall/kube-out/$UPGRADE_VERSION}"
 oracle_pid=""
 if [ "$(id -u)" = 0 ]; then
   command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"

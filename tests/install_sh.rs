@@ -117,3 +117,28 @@ fn uninstall_asks_first_and_anything_but_yes_changes_nothing() {
     assert!(all.contains("Reset confirmation failed"), "{all}");
     assert!(all.contains("Nothing was changed on any host"), "{all}");
 }
+
+/// Every shell script of the repository parses (`bash -n`): CI's own
+/// scripts/test.sh once failed to, and only a cold CI run found out.
+#[test]
+fn every_shell_script_parses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scripts = vec![root.join(".ci/run")];
+    for dir in ["scripts", "scripts/kube", "scripts/lab", "tests"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "sh") {
+                scripts.push(p);
+            }
+        }
+    }
+    assert!(scripts.len() >= 15, "{scripts:?}");
+    for s in &scripts {
+        let o = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(s)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}: {}", s.display(), text(&o));
+    }
+}

@@ -48,10 +48,16 @@ impl NodeCtx {
 /// How clients reach the API servers.
 #[derive(Debug, Clone, Serialize)]
 pub struct LbCtx {
-    /// `external` (`loadbalancer_apiserver`), `internal` (no external LB: a
-    /// proxy to the masters on every other node, Kubespray's
-    /// `loadbalancer_apiserver_localhost`), `none` (no master to reach),
-    /// `keepalived` (`keepalived_vip`: keepalived + haproxy on the masters).
+    /// `model::lb`'s decision, which the renderer's code reads.
+    #[serde(skip)]
+    pub lb_mode: LbMode,
+    #[serde(skip)]
+    pub proxy: Proxy,
+    /// The same for the templates: `external` (`loadbalancer_apiserver`),
+    /// `internal` (no external LB: a proxy to the masters on every other
+    /// node, Kubespray's `loadbalancer_apiserver_localhost`), `none` (no
+    /// master to reach), `keepalived` (`keepalived_vip`: keepalived +
+    /// haproxy on the masters).
     pub mode: &'static str,
     pub domain: String,
     /// The LB's or VIP's address (external, keepalived).
@@ -193,6 +199,8 @@ fn lb(c: &Cluster) -> Result<LbCtx> {
     let cfg = &c.config;
     let interface = cfg.text("keepalived_interface");
     Ok(LbCtx {
+        lb_mode: d.mode,
+        proxy: d.proxy,
         mode: match d.mode {
             LbMode::None => "none",
             LbMode::Internal => "internal",
@@ -253,8 +261,8 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         ));
     }
 
-    let control_plane_endpoint = match lb.mode {
-        "none" => format!("{}:{port}", first.address),
+    let control_plane_endpoint = match lb.lb_mode {
+        LbMode::None => format!("{}:{port}", first.address),
         _ => format!("{}:{}", lb.domain, lb.port),
     };
 
@@ -282,7 +290,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         sans.push(m.ip.clone());
         sans.push(m.address.clone());
     }
-    if lb.mode != "none" {
+    if lb.lb_mode != LbMode::None {
         sans.push(lb.domain.clone());
     }
     if let Some(a) = &lb.address {
@@ -421,6 +429,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     set("calico_mtu", v(cfg.text("calico_mtu").parse::<u32>().ok()));
     set("flannel_image", v(&images.flannel));
     set("flannel_cni_plugin_image", v(&images.flannel_cni));
+    set("kube_cert_dir", v(super::KUBE_CERT_DIR));
     set("coredns_image_tag", v(&images.coredns_tag));
     set("coredns_image_repo", v(&images.coredns_repo));
     set("nodelocaldns_image", v(&images.nodelocaldns));
@@ -512,7 +521,6 @@ impl Ctx {
         let mut m: BTreeMap<String, Value> = BTreeMap::new();
         m.insert("node".into(), v(node));
         m.insert("inventory_hostname".into(), v(&node.name));
-        m.insert("kube_cert_dir".into(), v(super::KUBE_CERT_DIR));
         m.insert("ip".into(), v(&node.ip));
         m.insert("access_ip".into(), v(&node.address));
         for (k, val) in extra {

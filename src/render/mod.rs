@@ -24,6 +24,7 @@ pub use certs::{CertPair, EtcdCerts};
 use context::{Ctx, NodeCtx};
 
 use crate::config::{NetworkPlugin, StorageKind};
+use crate::model::lb::{LbMode, Proxy};
 use crate::model::storage::Manifest as StorageManifest;
 use crate::model::Cluster;
 
@@ -419,9 +420,9 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
     let mut v = Vec::new();
 
     // /etc/hosts: which address this node uses for the API domain.
-    let lb_ip = match ctx.lb.mode {
-        "external" | "keepalived" => ctx.lb.address.clone(),
-        "internal" => Some(if n.is_master {
+    let lb_ip = match ctx.lb.lb_mode {
+        LbMode::External | LbMode::Keepalived => ctx.lb.address.clone(),
+        LbMode::Internal => Some(if n.is_master {
             n.ip.clone()
         } else {
             "127.0.0.1".to_string()
@@ -528,7 +529,7 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
                 Kind::Yaml,
             ));
             // A master's API domain is itself, not up until it has joined.
-            if n.is_master && ctx.lb.mode == "internal" {
+            if n.is_master && ctx.lb.lb_mode == LbMode::Internal {
                 v.push(out("kubeadm/join-hosts.j2", JOIN_HOSTS, 0o644, Kind::Text));
             }
         }
@@ -550,20 +551,20 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
         }
     }
     // The API proxy on this node (model::lb decides which, and where).
-    match (ctx.lb.mode, ctx.lb.kind) {
-        ("internal", "nginx") if n.is_k8s() && !n.is_master => v.push(out(
+    match (ctx.lb.lb_mode, ctx.lb.proxy) {
+        (LbMode::Internal, Proxy::Nginx) if n.is_k8s() && !n.is_master => v.push(out(
             "lb/nginx.conf.j2",
             "/etc/nginx/nginx.conf",
             0o644,
             Kind::Text,
         )),
-        ("internal", _) if n.is_k8s() && !n.is_master => v.push(out(
+        (LbMode::Internal, _) if n.is_k8s() && !n.is_master => v.push(out(
             "lb/haproxy.cfg.j2",
             "/etc/haproxy/haproxy.cfg",
             0o644,
             Kind::Text,
         )),
-        ("keepalived", _) if n.is_master => {
+        (LbMode::Keepalived, _) if n.is_master => {
             v.push(out(
                 "lb/keepalived.conf.j2",
                 "/etc/keepalived/keepalived.conf",

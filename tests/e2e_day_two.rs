@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod lab_support;
 
-use lab_support::cluster::{can_run, prepare, taskbox, Cluster, Layout, BIN, BUSYBOX};
+use lab_support::cluster::{can_run, prepare, Cluster, Layout, BUSYBOX};
 use lab_support::{lab_dir, on, run, text};
 
 /// node1 master + etcd, node2 a worker; node3 joins later.
@@ -39,21 +39,6 @@ fn script(c: &Cluster, name: &str, stdin: &str) -> std::process::Output {
         &["netns", "exec", "lab", "sh", "-c", &cmd],
         &[("KSINSTALL_ARGS", &args)],
     )
-}
-
-/// `ksinstall ARGS --conf … --known-hosts …` from the taskbox side.
-fn ks(c: &Cluster, args: &[&str]) -> std::process::Output {
-    let conf = c.installer.join("conf");
-    let known = lab_dir().join("known_hosts");
-    let mut a = vec![BIN];
-    a.extend_from_slice(args);
-    a.extend([
-        "--conf",
-        conf.to_str().unwrap(),
-        "--known-hosts",
-        known.to_str().unwrap(),
-    ]);
-    taskbox(600, &a)
 }
 
 fn set_workers(c: &Cluster, workers: &str) {
@@ -141,7 +126,7 @@ fn add_a_worker_then_reset_and_install_again() {
     on_ok("node1", "systemctl is-active --quiet etcd-backup.timer && systemctl is-enabled --quiet etcd-backup.timer");
     let mut copies = Vec::new();
     for _ in 0..3 {
-        let b = ks(&c, &["etcd", "backup"]);
+        let b = c.ks(600, &["etcd", "backup"]);
         let out = text(&b);
         assert!(b.status.success(), "etcd backup:\n{out}");
         let line = out
@@ -173,7 +158,7 @@ fn add_a_worker_then_reset_and_install_again() {
     assert_eq!(kept.trim(), "2", "keep_backup_number: 2");
 
     // Certificates: every host's, from the hosts themselves.
-    let certs = ks(&c, &["certs", "check"]);
+    let certs = c.ks(600, &["certs", "check"]);
     let table = text(&certs);
     assert!(certs.status.success(), "certs check:\n{table}");
     eprintln!("{table}");
@@ -194,11 +179,11 @@ fn add_a_worker_then_reset_and_install_again() {
     // Renewal: new dates on kubeadm's and etcd's certificates (a worker's
     // etcd client certificate too), the cluster serving on them.
     let t0 = Instant::now();
-    let renew = ks(&c, &["certs", "renew"]);
+    let renew = c.ks(600, &["certs", "renew"]);
     let out = text(&renew);
     assert!(renew.status.success(), "certs renew:\n{out}");
     eprintln!("certs renew: {:?}", t0.elapsed());
-    let after = text(&ks(&c, &["certs", "check"]));
+    let after = text(&c.ks(600, &["certs", "check"]));
     let expiry = |t: &str, host: &str, path: &str| {
         t.lines()
             .find(|l| l.starts_with(&format!("{host} ")) && l.contains(path))
@@ -227,7 +212,7 @@ fn add_a_worker_then_reset_and_install_again() {
     // restore brings it back, the nodes stay Ready, the data the member
     // held is beside its data directory.
     c.kubectl_ok(&["create", "namespace", "restore-probe"]);
-    let backup = ks(&c, &["etcd", "backup"]);
+    let backup = c.ks(600, &["etcd", "backup"]);
     let out = text(&backup);
     assert!(backup.status.success(), "etcd backup:\n{out}");
     let copy = out
@@ -238,7 +223,7 @@ fn add_a_worker_then_reset_and_install_again() {
         .to_string();
     c.kubectl_ok(&["delete", "namespace", "restore-probe", "--wait=true"]);
     let t0 = Instant::now();
-    let restored = ks(&c, &["etcd", "restore", &copy, "--yes"]);
+    let restored = c.ks(600, &["etcd", "restore", &copy, "--yes"]);
     let out = text(&restored);
     assert!(restored.status.success(), "etcd restore:\n{out}");
     eprintln!("etcd restore: {:?}", t0.elapsed());
@@ -277,7 +262,7 @@ fn add_a_worker_then_reset_and_install_again() {
         ])?;
         (s == "node3=Running").then_some(()).ok_or(s)
     });
-    let refused = ks(&c, &["remove-node", "node3", "--yes"]);
+    let refused = c.ks(600, &["remove-node", "node3", "--yes"]);
     let out = text(&refused);
     assert_eq!(refused.status.code(), Some(1), "{out}");
     assert!(
@@ -285,7 +270,7 @@ fn add_a_worker_then_reset_and_install_again() {
         "{out}"
     );
     let t0 = Instant::now();
-    let removed = ks(&c, &["remove-node", "node3", "--yes", "--force"]);
+    let removed = c.ks(600, &["remove-node", "node3", "--yes", "--force"]);
     let out = text(&removed);
     assert!(removed.status.success(), "remove-node --force:\n{out}");
     eprintln!("remove-node: {:?}", t0.elapsed());

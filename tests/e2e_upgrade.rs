@@ -110,21 +110,6 @@ fn set_version(c: &Cluster, v: &str) {
     std::fs::write(&path, vars).unwrap();
 }
 
-/// `ksinstall ARGS --conf … --known-hosts …` from the taskbox side.
-fn ks(c: &Cluster, args: &[&str]) -> std::process::Output {
-    let conf = c.installer.join("conf");
-    let known = lab_dir().join("known_hosts");
-    let mut a = vec![BIN];
-    a.extend_from_slice(args);
-    a.extend([
-        "--conf",
-        conf.to_str().unwrap(),
-        "--known-hosts",
-        known.to_str().unwrap(),
-    ]);
-    taskbox(1800, &a)
-}
-
 #[test]
 fn upgrade_one_minor_with_the_service_up() {
     if !can_run() {
@@ -176,8 +161,8 @@ fn upgrade_one_minor_with_the_service_up() {
 
     // Two minors at once are refused before any host changes.
     set_version(&c, "v1.36.3");
-    let skip = ks(
-        &c,
+    let skip = c.ks(
+        1800,
         &["upgrade", "--yes", "--bundle", bundle.to_str().unwrap()],
     );
     let out = text(&skip);
@@ -270,15 +255,15 @@ fn upgrade_one_minor_with_the_service_up() {
     );
 
     // A second upgrade changes nothing; nor does an install of the new conf.
-    let again = ks(
-        &c,
+    let again = c.ks(
+        1800,
         &["upgrade", "--yes", "--bundle", bundle.to_str().unwrap()],
     );
     let out = text(&again);
     assert!(again.status.success(), "second upgrade failed:\n{out}");
     assert!(out.contains("nothing to upgrade"), "{out}");
-    let install = ks(
-        &c,
+    let install = c.ks(
+        1800,
         &[
             "install",
             "--mode",

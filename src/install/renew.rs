@@ -122,20 +122,13 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::from(1));
         }
     }
-    println!(
-        "\nrenewed: etcd leaves on {} member(s), kubeadm certificates on {} master(s); log: {}",
-        members.len(),
-        masters.len(),
-        engine
-            .log
-            .path()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    );
     // The admin kubeconfig holds a renewed client certificate.
-    let code = super::result::kubeconfig_with(&engine, c, opts, None)?;
-    engine.close_all();
-    Ok(code)
+    let line = format!(
+        "renewed: etcd leaves on {} member(s), kubeadm certificates on {} master(s)",
+        members.len(),
+        masters.len()
+    );
+    super::result::end_with_kubeconfig(&engine, c, opts, &line)
 }
 
 /// One stage of a day-two verb on `hosts` at once; false (errors printed,

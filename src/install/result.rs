@@ -130,11 +130,8 @@ pub fn kubeconfig(
     opts: &crate::install::run::RunOptions,
     output: Option<&Path>,
 ) -> anyhow::Result<std::process::ExitCode> {
-    let masters: Vec<usize> = (0..c.nodes.len())
-        .filter(|&i| c.nodes[i].has(crate::model::Role::Master))
-        .collect();
     anyhow::ensure!(
-        !masters.is_empty(),
+        c.first_master().is_some(),
         "no [kube-master] host in the inventory"
     );
     let engine = crate::exec::verbs::engine_for(c.nodes.clone(), &opts.conn, "Kubeconfig", None)?;
@@ -143,8 +140,30 @@ pub fn kubeconfig(
     Ok(code)
 }
 
+/// The end of a day-two verb that gave the admin a new client certificate
+/// (`certs renew`, `upgrade`): its line with the log, then `kubesphere/config`
+/// fetched again on the verb's own engine.
+pub fn end_with_kubeconfig(
+    engine: &Engine,
+    c: &Cluster,
+    opts: &crate::install::run::RunOptions,
+    line: &str,
+) -> anyhow::Result<std::process::ExitCode> {
+    println!(
+        "\n{line}; log: {}",
+        engine
+            .log
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    let code = kubeconfig_with(engine, c, opts, None)?;
+    engine.close_all();
+    Ok(code)
+}
+
 /// `kubeconfig` on an engine a verb already has open (its connections
-/// and its log): `certs renew` and `upgrade` end with it.
+/// and its log).
 pub fn kubeconfig_with(
     engine: &Engine,
     c: &Cluster,

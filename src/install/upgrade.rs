@@ -545,19 +545,10 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
     if !stage(&engine, "== upgrade: CoreDNS", &[first], &dns, AFTER)? {
         return Ok(ExitCode::from(1));
     }
-    println!(
-        "\nupgraded {} node(s) to {target}; log: {}\nsuccesssful!",
-        decision.nodes.len(),
-        engine
-            .log
-            .path()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    );
+    println!("successsful!");
     // kubeadm renewed the admin client certificate.
-    let code = super::result::kubeconfig_with(&engine, c, opts, None)?;
-    engine.close_all();
-    Ok(code)
+    let line = format!("upgraded {} node(s) to {target}", decision.nodes.len());
+    super::result::end_with_kubeconfig(&engine, c, opts, &line)
 }
 
 /// The legacy prompt, asked until the answer is yes or no.

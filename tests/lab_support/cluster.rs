@@ -178,6 +178,22 @@ impl Cluster {
         )
     }
 
+    /// `ksinstall ARGS --conf … --known-hosts …` from the taskbox side,
+    /// bounded by `limit_s`.
+    pub fn ks(&self, limit_s: u64, args: &[&str]) -> Output {
+        let conf = self.installer.join("conf");
+        let known = lab_dir().join("known_hosts");
+        let mut a = vec![BIN];
+        a.extend_from_slice(args);
+        a.extend([
+            "--conf",
+            conf.to_str().unwrap(),
+            "--known-hosts",
+            known.to_str().unwrap(),
+        ]);
+        taskbox(limit_s, &a)
+    }
+
     /// A second `install` succeeds and changes nothing.
     pub fn rerun_changes_nothing(&self) {
         let second = self.install();

@@ -36,6 +36,9 @@ echo "addresses=$(ip -o addr show 2>/dev/null | awk '{split($4,a,"/"); print a[1
 echo "routes=$(ip -o route show 2>/dev/null | awk '$0 !~ / dev (cni0|flannel\.[0-9]+|tunl0|vxlan\.calico|cali[0-9a-f]+)( |$)/ {print $1}' | tr '\n' '|')"
 echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{print $4}' | sed 's/.*://' | sort -un | tr '\n' '|')"
 echo "debs=$(dpkg-query -W -f='${Package}=${Version}|' 2>/dev/null)"
+# Images the runtime holds (containerd's Kubernetes namespace, or docker's).
+echo "images=$( { ctr -n k8s.io images ls -q 2>/dev/null; docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null; } | grep -v '^sha256:' | tr '
+' '|')"
 "#;
 
 /// Commands whose presence is a fact (`tool_NAME=yes|no`), beyond
@@ -113,6 +116,8 @@ pub struct Facts {
     pub versions: BTreeMap<String, String>,
     /// Debian packages installed: name -> version.
     pub debs: BTreeMap<String, String>,
+    /// Images the runtime holds, as full references (`docker.io/...`).
+    pub images: Vec<String>,
 }
 
 impl Facts {
@@ -147,6 +152,12 @@ impl Facts {
                 "conntrack_max" => f.conntrack_fixed = v == "fixed",
                 "cgroup_fs" => f.cgroup_v1 = !v.is_empty() && v != "cgroup2fs",
                 "addresses" => f.addresses = list(),
+                "images" => {
+                    f.images = list()
+                        .iter()
+                        .map(|i| crate::model::versions::qualified(i))
+                        .collect()
+                }
                 "routes" => f.routes = list(),
                 "listening" => {
                     f.listening_ports = list().iter().filter_map(|p| p.parse().ok()).collect()

@@ -59,6 +59,9 @@ pub struct Input<'a> {
     pub provided_binaries: &'a BTreeMap<String, Vec<String>>,
     /// The bundle given, if any (for the hint).
     pub bundle: Option<&'a Path>,
+    /// Per node: the images the chosen phases run there (the bundle plan's),
+    /// checked against the host's runtime when no bundle brings them.
+    pub images: &'a BTreeMap<String, Vec<String>>,
 }
 
 /// node name -> command -> phases that run it there.
@@ -92,6 +95,7 @@ pub fn check(input: &Input) -> Report {
         ports(node, f, &mut r, &at);
         tools(node, f, input.provided_tools, &mut r, &at);
         kube_tools(input, node, f, &mut r, &at);
+        images(input, node, f, &mut r, &at);
         addresses(c, node, f, &mut r, &at);
         if f.cgroup_v1 && crate::model::versions::kubelet_refuses_cgroup_v1(&c.config.kube_version)
         {
@@ -313,6 +317,41 @@ fn kube_tools(
     )));
 }
 
+/// Without a bundle, the images the cluster runs must be in the host's
+/// runtime already: kubeadm and the kubelet would pull the missing ones,
+/// which offline hosts cannot (`--ignore-errors ImagesMissing` where they can).
+fn images(
+    input: &Input,
+    node: &Node,
+    f: &Facts,
+    r: &mut Report,
+    at: &dyn Fn(Diagnostic) -> Diagnostic,
+) {
+    if input.bundle.is_some() {
+        return;
+    }
+    let Some(needed) = input.images.get(&node.name) else {
+        return;
+    };
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|i| !f.images.contains(i))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    r.push(at(Diagnostic::error(
+        "ImagesMissing",
+        format!(
+            "'{}' lacks {} image(s) the cluster runs there, and no --bundle was given: {}. Pass --bundle DIR holding them (`ksinstall bundle build`), import them into its runtime, or pass --ignore-errors ImagesMissing if the host can pull them itself",
+            node.name,
+            missing.len(),
+            missing.join(", ")
+        ),
+    )));
+}
+
 /// The host's own kubeadm/kubelet/kubectl of another minor than
 /// `kube_version`: kubeadm refuses to install a newer control plane, and
 /// kubelets must not be newer than the API server.
@@ -458,6 +497,7 @@ mod tests {
             kube_tools: &kube_tools_needed(c, crate::install::phases::ALL),
             provided_binaries: &BTreeMap::new(),
             bundle: None,
+            images: &BTreeMap::new(),
         })
     }
 
@@ -499,6 +539,7 @@ mod tests {
             kube_tools: &KubeTools::new(),
             provided_binaries: &BTreeMap::new(),
             bundle: None,
+            images: &BTreeMap::new(),
         });
         let names: Vec<&str> = r.errors().map(|d| d.name.as_str()).collect();
         for n in [
@@ -553,6 +594,7 @@ mod tests {
             kube_tools: &kube_tools_needed(&c, phases),
             provided_binaries: binaries,
             bundle: None,
+            images: &BTreeMap::new(),
         });
         r.errors()
             .filter(|d| d.name == "KubeBinaries")
@@ -584,6 +626,56 @@ mod tests {
             "{n2}"
         );
         assert!(!n2.contains("kubectl"), "workers do not run kubectl: {n2}");
+    }
+
+    /// Without a bundle, an image the cluster runs that the host's runtime
+    /// lacks is named before anything changes; a short docker name counts
+    /// as its full reference; with a bundle there is nothing to check.
+    #[test]
+    fn images_the_host_lacks_without_a_bundle_are_named() {
+        let c = two_nodes();
+        let mut facts = bare();
+        facts.get_mut("n2").unwrap().images = crate::install::facts::Facts::parse(
+            "images=registry.k8s.io/pause:3.10.1|calico/node:v3.29.3|sha256:abc|\n",
+        )
+        .images;
+        let wanted = [
+            "registry.k8s.io/pause:3.10.1",
+            "docker.io/calico/node:v3.29.3",
+        ]
+        .map(String::from)
+        .to_vec();
+        let images = BTreeMap::from([
+            ("n1".to_string(), wanted.clone()),
+            ("n2".to_string(), wanted),
+        ]);
+        let run = |bundle: Option<&Path>| {
+            check(&Input {
+                cluster: &c,
+                facts: &facts,
+                provided_tools: &[],
+                kube_tools: &KubeTools::new(),
+                provided_binaries: &BTreeMap::new(),
+                bundle,
+                images: &images,
+            })
+        };
+        let r = run(None);
+        let missing: Vec<&Diagnostic> = r.errors().filter(|d| d.name == "ImagesMissing").collect();
+        assert_eq!(missing.len(), 1, "{}", r.render());
+        assert_eq!(missing[0].host.as_deref(), Some("n1"));
+        assert!(
+            missing[0].message.contains("lacks 2 image(s)")
+                && missing[0].message.contains("docker.io/calico/node:v3.29.3"),
+            "{}",
+            missing[0].message
+        );
+        let r = run(Some(Path::new("/b")));
+        assert!(
+            !r.errors().any(|d| d.name == "ImagesMissing"),
+            "{}",
+            r.render()
+        );
     }
 
     #[test]

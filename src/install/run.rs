@@ -235,6 +235,10 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         .map(|(host, files)| (host.clone(), files.iter().map(|(f, _)| f.clone()).collect()))
         .collect();
     let phases: Vec<&dyn Phase> = chosen.iter().map(|&i| phases::ALL[i]).collect();
+    let images = match &opts.bundle {
+        None => images_needed(&cluster, &chosen, scope.as_ref().map(|s| &s.new)),
+        Some(_) => BTreeMap::new(),
+    };
     report.extend(
         preflight::check(&preflight::Input {
             cluster: &cluster,
@@ -243,6 +247,7 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
             kube_tools: &preflight::kube_tools_needed(&cluster, &phases),
             provided_binaries: &binaries,
             bundle: opts.bundle.as_deref(),
+            images: &images,
         })
         .items,
     );
@@ -395,6 +400,34 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     }
     engine.close_all();
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The images each host runs, from the bundle plan, when the chosen phases
+/// reach Kubernetes (control-plane on); with add-nodes, for the new hosts.
+fn images_needed(
+    c: &Cluster,
+    chosen: &[usize],
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> BTreeMap<String, Vec<String>> {
+    let kubernetes = phases::by_name("control-plane").expect("a phase");
+    if !chosen.iter().any(|&i| i >= kubernetes) {
+        return BTreeMap::new();
+    }
+    let Ok(plan) = crate::bundle::needs::plan(c, &Default::default()) else {
+        return BTreeMap::new();
+    };
+    c.nodes
+        .iter()
+        .filter(|n| only.is_none_or(|o| o.contains(&n.name)))
+        .map(|n| {
+            let images = plan
+                .for_host(&n.name)
+                .filter(|need| need.kind == crate::bundle::needs::Kind::Image)
+                .map(|need| need.name.clone())
+                .collect();
+            (n.name.clone(), images)
+        })
+        .collect()
 }
 
 fn print_failures(phase: &str, failed: &[&HostReport]) {

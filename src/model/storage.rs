@@ -130,7 +130,7 @@ impl Manifest {
             } else {
                 set.trim()
             };
-            out.insert("plugin", qualified(image));
+            out.insert("plugin", versions::qualified(image));
         }
         out
     }
@@ -173,37 +173,5 @@ fn csi_sidecars(minor: u32) -> Vec<(&'static str, &'static str)> {
                 "quay.io/k8scsi/csi-node-driver-registrar:v1.0.2",
             ),
         ],
-    }
-}
-
-/// The reference as containerd reads a short one: Docker Hub's registry
-/// and, for a one-part name, its `library/`.
-pub fn qualified(image: &str) -> String {
-    let first = image.split('/').next().unwrap_or("");
-    let has_registry =
-        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    match (has_registry, image.contains('/')) {
-        (true, _) => image.to_string(),
-        (false, true) => format!("docker.io/{image}"),
-        (false, false) => format!("docker.io/library/{image}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn short_names_are_docker_hubs() {
-        assert_eq!(
-            qualified("csiplugin/csi-qingcloud:v1.2.0"),
-            "docker.io/csiplugin/csi-qingcloud:v1.2.0"
-        );
-        assert_eq!(qualified("busybox:1"), "docker.io/library/busybox:1");
-        assert_eq!(
-            qualified("registry.example.com:5000/a/b:1"),
-            "registry.example.com:5000/a/b:1"
-        );
-        assert_eq!(qualified("localhost/x:1"), "localhost/x:1");
     }
 }

@@ -223,6 +223,19 @@ pub fn ks_version(s: &str) -> (u32, u32) {
     (major, minor)
 }
 
+/// The reference as containerd reads a short one: Docker Hub's registry
+/// and, for a one-part name, its `library/`.
+pub fn qualified(image: &str) -> String {
+    let first = image.split('/').next().unwrap_or("");
+    let has_registry =
+        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    match (has_registry, image.contains('/')) {
+        (true, _) => image.to_string(),
+        (false, true) => format!("docker.io/{image}"),
+        (false, false) => format!("docker.io/library/{image}"),
+    }
+}
+
 /// Whether the kubelet of `v` refuses a cgroup v1 host unless its
 /// configuration says `failCgroupV1: false` (the default from 1.35).
 pub fn kubelet_refuses_cgroup_v1(v: &KubeVersion) -> bool {
@@ -244,6 +257,20 @@ mod tests {
 
     fn v(s: &str) -> KubeVersion {
         KubeVersion::parse(s).unwrap()
+    }
+
+    #[test]
+    fn short_names_are_docker_hubs() {
+        assert_eq!(
+            qualified("csiplugin/csi-qingcloud:v1.2.0"),
+            "docker.io/csiplugin/csi-qingcloud:v1.2.0"
+        );
+        assert_eq!(qualified("busybox:1"), "docker.io/library/busybox:1");
+        assert_eq!(
+            qualified("registry.example.com:5000/a/b:1"),
+            "registry.example.com:5000/a/b:1"
+        );
+        assert_eq!(qualified("localhost/x:1"), "localhost/x:1");
     }
 
     #[test]

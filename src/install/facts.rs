@@ -36,8 +36,9 @@ echo "addresses=$(ip -o addr show 2>/dev/null | awk '{split($4,a,"/"); print a[1
 echo "routes=$(ip -o route show 2>/dev/null | awk '$0 !~ / dev (cni0|flannel\.[0-9]+|tunl0|vxlan\.calico|cali[0-9a-f]+)( |$)/ {print $1}' | tr '\n' '|')"
 echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{print $4}' | sed 's/.*://' | sort -un | tr '\n' '|')"
 echo "debs=$(dpkg-query -W -f='${Package}=${Version}|' 2>/dev/null)"
-# Images the runtime holds (containerd's Kubernetes namespace, or docker's).
-echo "images=$( { ctr -n k8s.io images ls -q 2>/dev/null; docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null; } | grep -v '^sha256:' | tr '
+# Images the runtime holds (containerd's Kubernetes namespace, or docker's),
+# bounded: a runtime that hangs must not hold up fact gathering.
+echo "images=$( { timeout 10 ctr -n k8s.io images ls -q 2>/dev/null; timeout 10 docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null; } | grep -v '^sha256:' | tr '
 ' '|')"
 "#;
 

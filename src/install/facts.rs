@@ -38,8 +38,7 @@ echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{pr
 echo "debs=$(dpkg-query -W -f='${Package}=${Version}|' 2>/dev/null)"
 # Images the runtime holds (containerd's Kubernetes namespace, or docker's),
 # bounded: a runtime that hangs must not hold up fact gathering.
-echo "images=$( { timeout 10 ctr -n k8s.io images ls -q 2>/dev/null; timeout 10 docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null; } | grep -v '^sha256:' | tr '
-' '|')"
+echo "images=$( { timeout 10 ctr -n k8s.io images ls -q 2>/dev/null; timeout 10 docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null; } | grep -v '^sha256:' | tr '\n' '|')"
 "#;
 
 /// Commands whose presence is a fact (`tool_NAME=yes|no`), beyond

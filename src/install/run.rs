@@ -496,7 +496,7 @@ fn hint(kind: Option<&str>) -> &'static str {
     }
 }
 
-fn print_plan(engine: &Engine) {
+pub(super) fn print_plan(engine: &Engine) {
     let planned = engine.planned();
     let mut by_host: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (host, what) in &planned {

@@ -545,6 +545,11 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
     if !stage(&engine, "== upgrade: CoreDNS", &[first], &dns, AFTER)? {
         return Ok(ExitCode::from(1));
     }
+    if opts.conn.dry_run {
+        super::run::print_plan(&engine);
+        engine.close_all();
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("successsful!");
     // kubeadm renewed the admin client certificate.
     let line = format!("upgraded {} node(s) to {target}", decision.nodes.len());

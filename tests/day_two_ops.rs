@@ -863,3 +863,92 @@ fn the_etcd_restart_awaits_a_new_process() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// etcd moves with `etcd_version`: members that run another version are
+/// upgraded one at a time (one minor at a time, never down), each by the
+/// new release unpacked before the etcd phase's restart and health check.
+#[test]
+fn upgrade_moves_etcd_with_etcd_version() {
+    let at = |extra: &str, running: &str| {
+        let c = load(&conf_with(
+            "seed-ha",
+            &format!("kube_version: v1.34.4\n{extra}"),
+        ));
+        let mut r = running_at(&c, "v1.34.4");
+        for n in c.nodes.iter().filter(|n| n.has(Role::Etcd)) {
+            r.etcd.insert(n.name.clone(), running.into());
+        }
+        let (d, report) = decided(&c, &r);
+        let etcd: Vec<String> = d.etcd.iter().map(|&i| c.nodes[i].name.clone()).collect();
+        (etcd, d.table, report.render())
+    };
+    let (etcd, table, report) = at("etcd_version: v3.6.8\n", "v3.6.8");
+    assert!(
+        etcd.is_empty() && table.len() == 1,
+        "{etcd:?} {table:?} {report}"
+    );
+    let (etcd, table, report) = at("etcd_version: v3.6.9\n", "v3.6.8");
+    assert_eq!(etcd, ["master1", "master2", "master3"], "{report}");
+    assert!(
+        table.contains(&"etcd_version: v3.6.8 to v3.6.9".to_string()),
+        "{table:?}"
+    );
+    assert!(!report.contains("ERROR"), "{report}");
+    assert!(at("etcd_version: v3.5.24\n", "v3.6.8")
+        .2
+        .contains("EtcdDowngrade"));
+    let skip = at("etcd_version: v3.6.8\n", "v3.4.23").2;
+    assert!(
+        skip.contains("EtcdSkipMinor") && skip.contains("v3.5.x"),
+        "{skip}"
+    );
+
+    // The member's operations: the release unpacked, then the phase's
+    // restart (which that change sets off) and health check.
+    let c = load(&conf_with(
+        "seed-ha",
+        "kube_version: v1.34.4\netcd_version: v3.6.9\n",
+    ));
+    let files = host_files(&ksinstall::render::render_all(&c, &fixed_facts()).unwrap());
+    let mut offline = ksinstall::install::phases::Offline {
+        repo_dir: "/var/lib/ksinstall/repo".into(),
+        ..Default::default()
+    };
+    offline.binaries.insert(
+        "master1".into(),
+        vec![
+            (
+                "etcd-v3.6.9-linux-amd64.tar.gz".into(),
+                ksinstall::exec::Blob::from(b"tgz".to_vec()),
+            ),
+            ("kubelet".into(), ksinstall::exec::Blob::from(b"k".to_vec())),
+        ],
+    );
+    let inp = ksinstall::install::phases::Inputs {
+        cluster: &c,
+        facts: &Default::default(),
+        files: &files,
+        offline: &offline,
+    };
+    let ops: Vec<String> = upgrade::etcd_ops(c.node("master1").unwrap(), &inp)
+        .iter()
+        .map(Op::summary)
+        .collect();
+    let unpack = position(&ops, "tar -xzf");
+    let restart = position(&ops, "restart --no-block etcd");
+    let health = position(&ops, "endpoint health");
+    assert!(unpack < restart && restart < health, "{ops:#?}");
+    assert!(!ops.iter().any(|o| o.contains("kubelet")), "{ops:#?}");
+    // The query reads what etcd says of itself.
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "etcd() {{ printf 'etcd Version: 3.6.8\\nGit SHA: abc\\nGo Version: go1.24\\n'; }}; {}",
+                upgrade::ETCD_QUERY
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "v3.6.8\n");
+}

@@ -8,8 +8,8 @@
 //! back; the service and pod CIDRs cannot change (the legacy `nonsupport`).
 //! The new version's bundle is checked before any host changes.
 //!
-//! Then: the new images imported on every node (nothing restarts), and for
-//! each node — the first master, the other masters, then the workers —
+//! Then: the new images imported on every node (nothing restarts); etcd,
+//! when `etcd_version` moved, one member at a time; and for each node — the first master, the other masters, then the workers —
 //! `kubeadm upgrade apply` (first master) or `upgrade node`, a drain, the
 //! new kubelet, kubectl and unit files, the kubelet restarted, and the node
 //! back Ready at the new version before it is uncordoned and the next
@@ -39,6 +39,8 @@ pub struct Running {
     pub kubelets: BTreeMap<String, String>,
     /// Master name → the tag of its kube-apiserver static pod image.
     pub apiservers: BTreeMap<String, String>,
+    /// etcd member name → the version its etcd binary says (`v3.6.8`).
+    pub etcd: BTreeMap<String, String>,
     pub service_subnet: Option<String>,
     pub pod_subnet: Option<String>,
 }
@@ -49,6 +51,10 @@ pub const CLUSTER_QUERY: &str = "test -f /etc/kubernetes/admin.conf || { echo 'n
      kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes -o jsonpath='{range .items[*]}node {.metadata.name} {.status.nodeInfo.kubeletVersion}{\"\\n\"}{end}' || exit 1; \
      kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system get cm kubeadm-config -o jsonpath='{.data.ClusterConfiguration}' \
        | sed -n 's/^ *\\(serviceSubnet\\|podSubnet\\): *\"\\{0,1\\}\\([^\" ]*\\)\"\\{0,1\\} *$/\\1 \\2/p'";
+
+/// Each etcd member's part: its etcd's version.
+pub const ETCD_QUERY: &str =
+    "etcd --version 2>/dev/null | sed -n 's/^etcd Version: *\\(.*\\)/v\\1/p' | head -1";
 
 /// Each master's part: the tag of its API server image.
 pub const MASTER_QUERY: &str =
@@ -78,6 +84,8 @@ pub struct Decision {
     pub nodes: Vec<usize>,
     /// `k8s_version: v1.34.4 to v1.35.4` and the like (the legacy table).
     pub table: Vec<String>,
+    /// etcd members whose etcd is not the conf's `etcd_version`, in order.
+    pub etcd: Vec<usize>,
 }
 
 fn older(a: &str, b: &str) -> bool {
@@ -164,11 +172,68 @@ pub fn decide(c: &Cluster, run: &Running, report: &mut Report) -> Decision {
             _ => {}
         }
     }
+    let etcd = decide_etcd(c, run, &mut table, report);
     let nodes = order
         .into_iter()
         .filter(|&i| run.kubelets.contains_key(&c.nodes[i].name) && !done(c, i, run, &target))
         .collect();
-    Decision { nodes, table }
+    Decision { nodes, table, etcd }
+}
+
+/// The etcd members to move to the conf's `etcd_version`, one at a time
+/// (etcd upgrades one minor at a time and never down).
+fn decide_etcd(
+    c: &Cluster,
+    run: &Running,
+    table: &mut Vec<String>,
+    report: &mut Report,
+) -> Vec<usize> {
+    let want = format!("v{}", c.config.etcd_version.trim().trim_start_matches('v'));
+    let members: Vec<usize> = (0..c.nodes.len())
+        .filter(|&i| c.nodes[i].has(Role::Etcd))
+        .collect();
+    let mut todo = Vec::new();
+    for &i in &members {
+        let Some(have) = run.etcd.get(&c.nodes[i].name) else {
+            continue;
+        };
+        if *have == want {
+            continue;
+        }
+        let (h, w) = (versions::triple(have), versions::triple(&want));
+        if w < h {
+            report.push(Diagnostic::error(
+                "EtcdDowngrade",
+                format!("'{}' runs etcd {have}, newer than etcd_version {want}: etcd does not go back. Set etcd_version to {have} or newer", c.nodes[i].name),
+            ));
+        } else if let (Some(h), Some(w)) = (h, w) {
+            if (w.0, w.1) > (h.0, h.1 + 1) {
+                report.push(Diagnostic::error(
+                    "EtcdSkipMinor",
+                    format!("'{}' runs etcd {have} and etcd_version is {want}: etcd upgrades one minor at a time. Set etcd_version to v{}.{}.x first", c.nodes[i].name, h.0, h.1 + 1),
+                ));
+            }
+        }
+        if !table.iter().any(|l| l.starts_with("etcd_version:")) {
+            table.push(format!("etcd_version: {have} to {want}"));
+        }
+        todo.push(i);
+    }
+    todo
+}
+
+/// An etcd member's upgrade: the new release unpacked over the old binary,
+/// then the etcd phase's own operations, whose restart (on that change)
+/// awaits the new process and whose health check follows.
+pub fn etcd_ops(node: &crate::model::Node, inp: &Inputs) -> Vec<Op> {
+    let etcd = phases::ALL[phases::by_name("etcd").expect("a phase")];
+    let mut ops: Vec<Op> = phases::binaries(node, inp)
+        .into_iter()
+        .filter(|(file, _)| file.starts_with("etcd-"))
+        .flat_map(|(file, content)| phases::binary_ops(&inp.offline.repo_dir, &file, &content))
+        .collect();
+    ops.extend(etcd.ops(node, inp));
+    ops
 }
 
 /// The preflight errors `kubeadm upgrade` must pass over, and why:
@@ -390,13 +455,28 @@ fn allows_cgroup_v1(inp: &Inputs) -> bool {
 /// each master's API server image.
 fn read_running(engine: &Engine, c: &Cluster, report: &mut Report) -> Option<Running> {
     let first = c.first_master()?;
-    let masters: Vec<usize> = (0..c.nodes.len())
-        .filter(|&i| c.nodes[i].has(Role::Master))
+    let hosts: Vec<usize> = (0..c.nodes.len())
+        .filter(|&i| c.nodes[i].has(Role::Master) || c.nodes[i].has(Role::Etcd))
         .collect();
     let running = Mutex::new(Running::default());
-    let step = engine.step("cluster versions", &masters, |ctx| {
+    let step = engine.step("cluster versions", &hosts, |ctx| {
         let name = ctx.node().name.clone();
         let t = Some(std::time::Duration::from_secs(60));
+        let node = c.nodes.iter().find(|n| n.name == name).expect("a node");
+        if node.has(Role::Etcd) {
+            let out = ctx.query(ETCD_QUERY, t)?;
+            let v = out.stdout_text().trim().to_string();
+            if !v.is_empty() {
+                running
+                    .lock()
+                    .expect("no panics hold this lock")
+                    .etcd
+                    .insert(name.clone(), v);
+            }
+        }
+        if !node.has(Role::Master) {
+            return Ok(());
+        }
         if name == first.name {
             let out = ctx.query(CLUSTER_QUERY, t)?;
             if out.rc != 0 {
@@ -455,7 +535,7 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
     if report.has_errors() {
         return Err(Invalid(report).into());
     }
-    if decision.nodes.is_empty() {
+    if decision.nodes.is_empty() && decision.etcd.is_empty() {
         println!("Every node runs {target} already: nothing to upgrade.");
         engine.close_all();
         return Ok(ExitCode::SUCCESS);
@@ -507,6 +587,16 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
     if !stage(&engine, &heading, &k8s, &images, AFTER)? {
         return Ok(ExitCode::from(1));
     }
+    // etcd first, one member at a time (quorum kept): the API servers of
+    // the new version may need the newer etcd.
+    let etcd_v = format!("v{}", c.config.etcd_version.trim().trim_start_matches('v'));
+    for &i in &decision.etcd {
+        let heading = format!("== upgrade: etcd on {} to {etcd_v}", c.nodes[i].name);
+        let ops_of: Ops = Box::new(|i| etcd_ops(&c.nodes[i], &inp));
+        if !stage(&engine, &heading, &[i], &ops_of, AFTER)? {
+            return Ok(ExitCode::from(1));
+        }
+    }
     for &i in &decision.nodes {
         let name = &c.nodes[i].name;
         for (host, what, ops) in node_steps(c, i, first, &inp, up.force) {
@@ -552,7 +642,11 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
     }
     println!("successsful!");
     // kubeadm renewed the admin client certificate.
-    let line = format!("upgraded {} node(s) to {target}", decision.nodes.len());
+    let line = format!(
+        "upgraded {} node(s) to {target}, etcd on {} member(s)",
+        decision.nodes.len(),
+        decision.etcd.len()
+    );
     super::result::end_with_kubeconfig(&engine, c, opts, &line)
 }
 

@@ -9,9 +9,10 @@
 //! The new version's bundle is checked before any host changes.
 //!
 //! Then: the new images imported on every node (nothing restarts); etcd,
-//! when `etcd_version` moved, one member at a time; and for each node — the first master, the other masters, then the workers —
-//! `kubeadm upgrade apply` (first master) or `upgrade node`, a drain, the
-//! new kubelet, kubectl and unit files, the kubelet restarted, and the node
+//! when `etcd_version` moved, one member at a time; and for each node —
+//! the first master, the other masters, then the workers — `kubeadm
+//! upgrade apply` (first master) or `upgrade node`, a drain, the new
+//! kubelet, kubectl and unit files, the kubelet restarted, and the node
 //! back Ready at the new version before it is uncordoned and the next
 //! begins. Last, CoreDNS at the versions table's image for the target
 //! (kubeadm's own CoreDNS upgrade is skipped: the release is the table's).
@@ -452,7 +453,7 @@ fn allows_cgroup_v1(inp: &Inputs) -> bool {
 }
 
 /// Reads what the cluster runs: the nodes and CIDRs on the first master,
-/// each master's API server image.
+/// each master's API server image, each etcd member's etcd.
 fn read_running(engine: &Engine, c: &Cluster, report: &mut Report) -> Option<Running> {
     let first = c.first_master()?;
     let hosts: Vec<usize> = (0..c.nodes.len())

@@ -692,8 +692,9 @@ pub fn coredns_spread(inp: &Inputs, expected: usize) -> Op {
         "{KUBECTL} -n kube-system get pods -l k8s-app=kube-dns -o jsonpath='{{range .items[*]}}{{.spec.nodeName}}{{\"\\n\"}}{{end}}' | sort -u | grep -c ."
     );
     let spread = versions::coredns_spread(&inp.cluster.config.kube_version);
-    // Spread, and (where the minor has the constraint) under it: kubeadm's
-    // upgrade writes the Deployment afresh, without it.
+    // Spread, and (where the minor has the constraint) under it: a
+    // Deployment written afresh (by hand, or by a kubeadm CoreDNS upgrade,
+    // which `upgrade` skips) lacks it.
     let placed = match spread {
         Some(_) => format!(
             "[ \"$({dns_nodes})\" -ge 2 ] && {KUBECTL} -n kube-system get deployment coredns -o jsonpath='{{.spec.template.spec.topologySpreadConstraints}}' | grep -q pod-template-hash"

@@ -16,8 +16,10 @@
 # KUBE_VERSION for the cluster e2e first; then, at the lowest CPU priority
 # while the other tests run, whole at UPGRADE_VERSION (the upgrade e2e's
 # target) and the test oracles (kubeadm, kube-apiserver) at the other
-# ORACLE_VERSIONS of scripts/kube/versions.sh. The tests that need those
-# builds run last.
+# ORACLE_VERSIONS of scripts/kube/versions.sh. The lab tests run one after
+# another; the other tests run alongside them (their output is printed at
+# the end), then the oracles once their builds are done. The upgrade e2e
+# runs last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -42,47 +44,84 @@ kube_build() {
     || { tail -40 "$build_log"; echo "scripts/kube/build.sh $* failed (log: $build_log)" >&2; exit 1; }
   echo "   built in $(( $(date +%s) - t0 )) s"
 }
+# The lab tests (one lab at a time, so one after another); the others run
+# alongside them, since the lab tests mostly wait on hosts.
+LAB_TESTS=(e2e_cluster e2e_cluster_ha e2e_day_two e2e_lab exec_lab)
 # The tests that wait for the newer minors' builds: the oracles, and the
-# upgrade e2e (to UPGRADE_VERSION, built whole).
-ORACLE_TESTS=(kubeadm_accepts_every_rendered_config kubeadm_wants_only_images_the_bundle_carries
-  the_api_server_accepts_every_rendered_manifest upgrade_one_minor_with_the_service_up)
+# upgrade e2e (to UPGRADE_VERSION, built whole; a lab test, run last).
+ORACLE_TESTS=(render_kubeadm_validate render_apiserver_dry_run)
 export KUBE_OUT_NEXT="${KUBE_OUT_NEXT:-/var/cache/ksinstall/kube-out/$UPGRADE_VERSION}"
-oracle_pid=""
+builds_pid=""
+built_mark="$(mktemp -u "${TMPDIR:-/tmp}/ksinstall-kube-built.XXXXXX")"
 if [ "$(id -u)" = 0 ]; then
   command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
   if command -v go >/dev/null; then
     : >"$build_log"
     kube_build "$KUBE_VERSION" "$KUBE_OUT"
-    # The oracles of the newer minors build at the lowest CPU priority while
-    # the other tests run (the lab tests mostly wait on hosts); a warm
-    # cache makes this a copy.
-    ( for v in $ORACLE_VERSIONS; do
-        what=oracle; [ "$v" = "$UPGRADE_VERSION" ] && what=all
-        NICE="nice -n 19" kube_build "$v" "/var/cache/ksinstall/kube-out/$v" "$what"
-      done ) &
-    oracle_pid=$!
+    # The newer minors build at the lowest CPU priority while the tests run;
+    # a warm cache makes this a copy. The mark tells the oracles it is done.
+    ( st=0
+      ( for v in $ORACLE_VERSIONS; do
+          what=oracle; [ "$v" = "$UPGRADE_VERSION" ] && what=all
+          NICE="nice -n 19" kube_build "$v" "/var/cache/ksinstall/kube-out/$v" "$what"
+        done ) || st=$?
+      echo "$st" >"$built_mark"; exit "$st" ) &
+    builds_pid=$!
   else
     echo "== no Go toolchain: the real-cluster e2e and the oracles are skipped (they fail under CI)"
   fi
 fi
 
+# targets_but NAME...: the cargo target flags of every test binary but these.
+targets_but() {
+  local f name out=(--lib --bins --benches)
+  for f in tests/*.rs; do
+    name=$(basename "$f" .rs)
+    [[ " $* " == *" $name "* ]] || out+=(--test "$name")
+  done
+  echo "${out[@]}"
+}
+# run_others LOG: every test but the lab's, then (once built) the oracles.
+run_others() {
+  local rc=0 i
+  # shellcheck disable=SC2046
+  cargo test --no-fail-fast $(targets_but "${LAB_TESTS[@]}" e2e_upgrade "${ORACLE_TESTS[@]}") || rc=$?
+  for ((i = 0; i < 5400; i++)); do [ -e "$built_mark" ] && break; sleep 1; done
+  [ "$(cat "$built_mark" 2>/dev/null)" = 0 ] || { echo "the oracles' builds failed" >&2; return 1; }
+  local oracles=(); for t in "${ORACLE_TESTS[@]}"; do oracles+=(--test "$t"); done
+  cargo test --no-fail-fast "${oracles[@]}" || rc=$?
+  return $rc
+}
+
 rc=0
 if [ $# -gt 0 ]; then
-  [ -z "$oracle_pid" ] || wait "$oracle_pid" || exit 1
+  [ -z "$builds_pid" ] || wait "$builds_pid" || exit 1
   cargo test "$@" || rc=$?
-elif [ -z "$oracle_pid" ]; then
+elif [ -z "$builds_pid" ]; then
   cargo test --all-targets --no-fail-fast || rc=$?
   echo "== the lab smoke test (tests/lab_smoke.sh)"
   tests/lab_smoke.sh || rc=$?
 else
-  skips=(); for t in "${ORACLE_TESTS[@]}"; do skips+=(--skip "$t"); done
-  cargo test --all-targets --no-fail-fast -- "${skips[@]}" || rc=$?
+  echo "== compiling the tests"
+  cargo test --all-targets --no-run
+  others_log="$(mktemp "${TMPDIR:-/tmp}/ksinstall-tests.XXXXXX")"
+  echo "== the tests without the lab, alongside the lab tests (their output follows them)"
+  run_others >"$others_log" 2>&1 &
+  others_pid=$!
+  echo "== the lab tests"
+  labs=(); for t in "${LAB_TESTS[@]}"; do labs+=(--test "$t"); done
+  cargo test --no-fail-fast "${labs[@]}" || rc=$?
   echo "== the lab smoke test (tests/lab_smoke.sh)"
   tests/lab_smoke.sh || rc=$?
-  echo "== waiting for the oracle builds"
-  wait "$oracle_pid" || exit 1
-  cargo test --no-fail-fast --test render_kubeadm_validate --test render_apiserver_dry_run --test e2e_upgrade || rc=$?
+  echo "== waiting for the builds of the newer minors"
+  wait "$builds_pid" || exit 1
+  cargo test --no-fail-fast --test e2e_upgrade || rc=$?
+  wait "$others_pid" || rc=$?
+  echo "== the tests without the lab (and the oracles), as they ran"
+  cat "$others_log"
+  rm -f "$others_log"
 fi
+rm -f "$built_mark"
 # Lab tests leave no hosts behind.
 if [ "$(id -u)" = 0 ] && [ -e /run/ksinstall-lab.dir ]; then
   scripts/lab.sh down >/dev/null 2>&1 || true

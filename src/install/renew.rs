@@ -15,10 +15,10 @@
 use std::process::ExitCode;
 
 use super::files::{self, Leaves};
-use super::ops::{self, Op};
+use super::ops::Op;
 use super::phases::{self, Inputs, Offline};
+use super::run::DayTwo;
 use super::run::{begin, facts_of_all, RunOptions};
-use crate::exec::Engine;
 use crate::model::{versions, Cluster, Role};
 
 /// The operation that renews a master's kubeadm certificates and restarts
@@ -92,33 +92,28 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
     for &i in &members {
         let node = &c.nodes[i];
         stages.push((
-            format!(
-                "== renew: etcd member {} (new leaves, restart, health)",
-                node.name
-            ),
+            format!("etcd member {} (new leaves, restart, health)", node.name),
             vec![i],
             Box::new(|i| etcd.ops(&c.nodes[i], &inp)),
         ));
     }
     if !others.is_empty() {
         stages.push((
-            format!(
-                "== renew: etcd client certificates ({} hosts)",
-                others.len()
-            ),
+            format!("etcd client certificates ({} hosts)", others.len()),
             others,
             Box::new(|i| phases::etcd_client_files(&c.nodes[i], &inp)),
         ));
     }
     for &i in &masters {
         stages.push((
-            format!("== renew: kubeadm certificates on {}", c.nodes[i].name),
+            format!("kubeadm certificates on {}", c.nodes[i].name),
             vec![i],
             Box::new(|_| vec![kubeadm_renew(c)]),
         ));
     }
-    for (heading, hosts, ops_of) in &stages {
-        if !stage(&engine, heading, hosts, ops_of, AFTER)? {
+    let day_two = DayTwo::new(&engine, "renew", AFTER);
+    for (what, hosts, ops_of) in &stages {
+        if !day_two.stage(what, hosts, ops_of)? {
             return Ok(ExitCode::from(1));
         }
     }
@@ -129,40 +124,4 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions) -> anyhow::Result<ExitCode> 
         masters.len()
     );
     super::result::end_with_kubeconfig(&engine, c, opts, &line)
-}
-
-/// One stage of a day-two verb on `hosts` at once; false (errors printed,
-/// then `after`: what state the cluster is in and what to do) when a host
-/// failed, and the caller starts nothing more.
-pub(super) fn stage(
-    engine: &Engine,
-    heading: &str,
-    hosts: &[usize],
-    ops_of: &(dyn Fn(usize) -> Vec<Op> + Sync),
-    after: &str,
-) -> anyhow::Result<bool> {
-    let verb = heading.trim_start_matches("== ");
-    let verb = verb.split(':').next().unwrap_or(verb);
-    let step = engine.step_headed(heading, verb, hosts, |ctx| {
-        let i = hosts
-            .iter()
-            .copied()
-            .find(|&i| engine.nodes()[i].name == ctx.node().name)
-            .expect("a host of the stage");
-        ops::apply(ctx, &ops_of(i))
-    });
-    let failed: Vec<_> = step.failures().collect();
-    for h in &failed {
-        eprintln!(
-            "[ERROR {}] {}, host {}: {}",
-            h.kind.unwrap_or("Failed"),
-            heading.trim_start_matches("== "),
-            h.host,
-            h.message
-        );
-    }
-    if !failed.is_empty() {
-        eprintln!("Nothing after this stage was started. {after}");
-    }
-    Ok(failed.is_empty())
 }

@@ -15,7 +15,8 @@ use std::process::ExitCode;
 
 use super::ops::Op;
 use super::phases::{self, Inputs, Offline};
-use super::renew::{control_plane_restart, stage};
+use super::renew::control_plane_restart;
+use super::run::DayTwo;
 use super::run::{begin, RunOptions};
 use crate::exec::Blob;
 use crate::model::{versions, Cluster, Role};
@@ -105,7 +106,7 @@ pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<E
     type Ops<'a> = Box<dyn Fn(usize) -> Vec<Op> + Sync + 'a>;
     let stages: Vec<(String, &[usize], Ops)> = vec![
         (
-            format!("== restore: the snapshot to each member, checked ({on})"),
+            format!("the snapshot to each member, checked ({on})"),
             &members,
             Box::new(|_| {
                 vec![
@@ -115,17 +116,17 @@ pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<E
             }),
         ),
         (
-            format!("== restore: etcd stopped ({on})"),
+            format!("etcd stopped ({on})"),
             &members,
             Box::new(|_| vec![Op::run("stop etcd", "systemctl stop etcd")]),
         ),
         (
-            format!("== restore: the data restored, the old moved aside ({on})"),
+            format!("the data restored, the old moved aside ({on})"),
             &members,
             Box::new(|_| vec![restored(c)]),
         ),
         (
-            format!("== restore: etcd started ({on})"),
+            format!("etcd started ({on})"),
             &members,
             Box::new(|i| {
                 let mut ops = vec![Op::run("start etcd", "systemctl start --no-block etcd")];
@@ -134,20 +135,21 @@ pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<E
             }),
         ),
     ];
-    for (heading, hosts, ops_of) in &stages {
-        if !stage(&engine, heading, hosts, ops_of, AFTER)? {
+    let day_two = DayTwo::new(&engine, "restore", AFTER);
+    for (what, hosts, ops_of) in &stages {
+        if !day_two.stage(what, hosts, ops_of)? {
             return Ok(ExitCode::from(1));
         }
     }
     for &m in &masters {
-        let heading = format!("== restore: control plane restarted on {}", c.nodes[m].name);
+        let heading = format!("control plane restarted on {}", c.nodes[m].name);
         let restart: Ops = Box::new(|_| {
             vec![Op::run(
                 "restart the control plane on the restored data",
                 &control_plane_restart(),
             )]
         });
-        if !stage(&engine, &heading, &[m], &restart, AFTER)? {
+        if !day_two.stage(&heading, &[m], &restart)? {
             return Ok(ExitCode::from(1));
         }
     }
@@ -155,10 +157,10 @@ pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<E
     let k8s: Vec<usize> = (0..c.nodes.len())
         .filter(|&i| c.nodes[i].has(Role::Master) || c.nodes[i].has(Role::Worker))
         .collect();
-    let heading = format!("== restore: kubelets restarted ({} hosts)", k8s.len());
+    let heading = format!("kubelets restarted ({} hosts)", k8s.len());
     let restart: Ops =
         Box::new(|_| vec![Op::run("restart the kubelet", "systemctl restart kubelet")]);
-    if !stage(&engine, &heading, &k8s, &restart, AFTER)? {
+    if !day_two.stage(&heading, &k8s, &restart)? {
         return Ok(ExitCode::from(1));
     }
     engine.close_all();

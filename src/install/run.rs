@@ -175,6 +175,57 @@ pub(super) fn fill_ips(c: &mut Cluster, facts: &BTreeMap<String, Facts>) {
     }
 }
 
+/// A day-two verb (renew, restore, upgrade) run as stages of operations:
+/// each on its hosts at once, and nothing more once a host failed.
+pub(super) struct DayTwo<'a> {
+    engine: &'a Engine,
+    verb: &'static str,
+    /// What state the cluster is in when a stage failed, and what to do.
+    after: &'static str,
+}
+
+impl<'a> DayTwo<'a> {
+    pub(super) fn new(engine: &'a Engine, verb: &'static str, after: &'static str) -> Self {
+        DayTwo {
+            engine,
+            verb,
+            after,
+        }
+    }
+
+    /// Runs `ops_of` on `hosts` under the heading `== VERB: WHAT`; false
+    /// (errors printed, then `after`) when a host failed.
+    pub(super) fn stage(
+        &self,
+        what: &str,
+        hosts: &[usize],
+        ops_of: &(dyn Fn(usize) -> Vec<ops::Op> + Sync),
+    ) -> anyhow::Result<bool> {
+        let (engine, verb) = (self.engine, self.verb);
+        let heading = format!("== {verb}: {what}");
+        let step = engine.step_headed(&heading, verb, hosts, |ctx| {
+            let i = hosts
+                .iter()
+                .copied()
+                .find(|&i| engine.nodes()[i].name == ctx.node().name)
+                .expect("a host of the stage");
+            ops::apply(ctx, &ops_of(i))
+        });
+        let failed: Vec<_> = step.failures().collect();
+        for h in &failed {
+            let kind = h.kind.unwrap_or("Failed");
+            eprintln!(
+                "[ERROR {kind}] {verb}: {what}, host {}: {}",
+                h.host, h.message
+            );
+        }
+        if !failed.is_empty() {
+            eprintln!("Nothing after this stage was started. {}", self.after);
+        }
+        Ok(failed.is_empty())
+    }
+}
+
 fn banner(stage: Stage) {
     println!("*********************************************");
     println!("{}", stage.banner());

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use super::ops::Op;
 use super::phases::{self, Inputs, Offline};
-use super::renew::stage;
+use super::run::DayTwo;
 use super::run::{begin, facts_of_all, RunOptions};
 use crate::diag::{Diagnostic, Invalid, Report};
 use crate::exec::shell::sh_quote;
@@ -574,6 +574,7 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
         .and_then(|m| c.nodes.iter().position(|n| n.name == m.name))
         .expect("decide found a master");
     const AFTER: &str = "Nodes finished so far run the new version; the rest the old (a skew kubeadm supports). Fix the above and run upgrade again: finished nodes are skipped.";
+    let day_two = DayTwo::new(&engine, "upgrade", AFTER);
     type Ops<'a> = Box<dyn Fn(usize) -> Vec<Op> + Sync + 'a>;
     // The new images on every node first: nothing restarts for them, and no
     // node waits for an import while drained.
@@ -581,32 +582,26 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
         .filter(|&i| c.nodes[i].has(Role::Master) || c.nodes[i].has(Role::Worker))
         .collect();
     let images: Ops = Box::new(|i| phases::image_ops(&c.nodes[i], &inp));
-    let heading = format!(
-        "== upgrade: the {target} images on every node ({} hosts)",
-        k8s.len()
-    );
-    if !stage(&engine, &heading, &k8s, &images, AFTER)? {
+    let heading = format!("the {target} images on every node ({} hosts)", k8s.len());
+    if !day_two.stage(&heading, &k8s, &images)? {
         return Ok(ExitCode::from(1));
     }
     // etcd first, one member at a time (quorum kept): the API servers of
     // the new version may need the newer etcd.
     let etcd_v = format!("v{}", c.config.etcd_version.trim().trim_start_matches('v'));
     for &i in &decision.etcd {
-        let heading = format!("== upgrade: etcd on {} to {etcd_v}", c.nodes[i].name);
+        let heading = format!("etcd on {} to {etcd_v}", c.nodes[i].name);
         let ops_of: Ops = Box::new(|i| etcd_ops(&c.nodes[i], &inp));
-        if !stage(&engine, &heading, &[i], &ops_of, AFTER)? {
+        if !day_two.stage(&heading, &[i], &ops_of)? {
             return Ok(ExitCode::from(1));
         }
     }
     for &i in &decision.nodes {
         let name = &c.nodes[i].name;
         for (host, what, ops) in node_steps(c, i, first, &inp, up.force) {
-            let heading = format!(
-                "== upgrade: {name} to {target}: {what} (on {})",
-                c.nodes[host].name
-            );
+            let heading = format!("{name} to {target}: {what} (on {})", c.nodes[host].name);
             let ops_of: Ops = Box::new(move |_| ops.clone());
-            let ok = stage(&engine, &heading, &[host], &ops_of, AFTER)?;
+            let ok = day_two.stage(&heading, &[host], &ops_of)?;
             if crate::exec::interrupt::requested() {
                 crate::exec::interrupt::mark_reported();
                 eprintln!("Interrupted while upgrading {name}: run upgrade again to go on (nodes done are skipped).");
@@ -633,7 +628,7 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
         }
         ops
     });
-    if !stage(&engine, "== upgrade: CoreDNS", &[first], &dns, AFTER)? {
+    if !day_two.stage("CoreDNS", &[first], &dns)? {
         return Ok(ExitCode::from(1));
     }
     if opts.conn.dry_run {

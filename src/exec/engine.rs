@@ -268,6 +268,7 @@ impl Engine {
                 .map(|&i| self.run_on(name, i, &f))
                 .collect()
         });
+        self.progress.end_step();
         StepReport {
             step: name.to_string(),
             hosts: reports,
@@ -490,9 +491,12 @@ impl HostCtx<'_> {
             engine.planned.lock().unwrap().push((name, d));
             return Ok(None);
         }
-        engine.progress.working(&name, &a.describe);
         let timeout = a.timeout.or(engine.opts.command_timeout);
-        let out = self.shell()?.run(&a.script, a.stdin, timeout);
+        // Connected first, so the host's line says "connecting" and then
+        // what runs, in that order.
+        let shell = self.shell()?;
+        engine.progress.working(&name, &a.describe);
+        let out = shell.run(&a.script, a.stdin, timeout);
         match &out {
             Ok(o) => {
                 let mut body = format!(

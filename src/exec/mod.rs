@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod interrupt;
 pub mod knownhosts;
+pub mod live;
 pub mod nodes;
 pub mod redact;
 pub mod runlog;

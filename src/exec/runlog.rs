@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use console::{style, Term};
 
+use super::live::Live;
 use super::redact::Redactor;
 
 /// Local time as (year, month, day, hour, minute, second).
@@ -98,8 +99,9 @@ impl RunLog {
     }
 }
 
-/// Per-host progress lines on stderr: coloured when stderr is a terminal,
-/// plain lines otherwise (CI logs, pipes).
+/// Per-host progress on stderr. On a terminal: live lines redrawn in place
+/// (`live::Live`), one summary line left per step, coloured; otherwise (CI
+/// logs, pipes) and with `-v`: a plain line per host, no control codes.
 pub struct Progress {
     term: Term,
     color: bool,
@@ -108,6 +110,7 @@ pub struct Progress {
     total: AtomicUsize,
     done: AtomicUsize,
     redactor: Redactor,
+    live: Mutex<Option<Live>>,
 }
 
 impl Progress {
@@ -125,11 +128,30 @@ impl Progress {
             total: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             redactor,
+            live: Mutex::new(None),
+        }
+    }
+
+    /// Live lines only on a terminal, and not with `-v` (whose every
+    /// operation is a line of its own).
+    fn live_mode(&self) -> bool {
+        self.color && !self.quiet && !self.verbose
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The step ended: its live lines give way to its summary line.
+    pub fn end_step(&self) {
+        if let Some(live) = self.live().take() {
+            let _ = self.term.write_line(&live.end());
         }
     }
 
     /// A step begins on `hosts` hosts; `heading` is its line on the screen.
     pub fn begin_step(&self, heading: &str, hosts: usize) {
+        self.end_step();
         self.total.store(hosts, Ordering::SeqCst);
         self.done.store(0, Ordering::SeqCst);
         if self.quiet {
@@ -142,6 +164,9 @@ impl Progress {
             line
         };
         let _ = self.term.write_line(&line);
+        if self.live_mode() && hosts > 0 {
+            *self.live() = Some(Live::begin(hosts));
+        }
     }
 
     /// Something the operator must see whatever the verbosity (a host key
@@ -150,14 +175,24 @@ impl Progress {
         if self.quiet {
             return;
         }
-        let _ = self
-            .term
-            .write_line(&format!("  {host}: {}", self.redactor.redact(what)));
+        let line = format!("  {host}: {}", self.redactor.redact(what));
+        match &*self.live() {
+            Some(live) => live.println(&line),
+            None => {
+                let _ = self.term.write_line(&line);
+            }
+        }
     }
 
     /// A host is doing something (connecting, running, uploading).
     pub fn working(&self, host: &str, what: &str) {
-        if self.quiet || !self.verbose {
+        if self.quiet {
+            return;
+        }
+        if !self.verbose {
+            if let Some(live) = &*self.live() {
+                live.working(host, &self.redactor.redact(what));
+            }
             return;
         }
         let what = self.redactor.redact(what);
@@ -195,7 +230,12 @@ impl Progress {
         } else {
             format!("{head}{st}: {first}")
         };
-        let _ = self.term.write_line(&line);
+        match &*self.live() {
+            Some(live) => live.finished(host, status, &line),
+            None => {
+                let _ = self.term.write_line(&line);
+            }
+        }
     }
 }
 

@@ -36,16 +36,8 @@ fi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "host packages the lab and the build need"
-# The offline bundle is built from Debian packages: apt needs its lists.
-ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -qq
-scripts/lab.sh deps
-# ksinstall links libssh2 and OpenSSL; flannel's UDP backend is C (gcc).
-build_debs=(pkg-config libssl-dev libssh2-1-dev gcc libc6-dev)
-have=$(dpkg-query -W -f='${Package} ${Status}\n' "${build_debs[@]}" 2>/dev/null | grep -c ' installed$' || true)
-if [ "$have" != "${#build_debs[@]}" ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${build_debs[@]}" >/dev/null
-fi
+step "host packages the lab and the build need (scripts/deps.sh build lab)"
+scripts/deps.sh build lab
 
 step "building ksinstall (cargo build --release)"
 cargo build --release

@@ -9,8 +9,9 @@
 #                                        arguments
 #   scripts/test.sh --help               this text
 #
-# The Ansible oracle tests need ansible-core in .venv (created here if
-# missing). Lab tests need root and skip without it (they fail under CI).
+# As root, scripts/deps.sh first installs what the tests need (Debian
+# packages, the venvs); otherwise .venv with ansible-core (the inventory
+# oracle) is created if missing, and tests whose tools are missing skip. Lab tests need root and skip without it (they fail under CI).
 # As root with Go, Kubernetes is built from its Go modules first (cached by
 # version under /var/cache/ksinstall: a second build copies files): whole at
 # KUBE_VERSION for the cluster e2e first; then, at the lowest CPU priority
@@ -25,7 +26,10 @@ cd "$(dirname "$0")/.."
 case "${1:-}" in
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
-if [ ! -x .venv/bin/ansible-inventory ]; then
+if [ "$(id -u)" = 0 ]; then
+  # What the tests need (Debian packages, venvs); present ones are kept.
+  scripts/deps.sh
+elif [ ! -x .venv/bin/ansible-inventory ]; then
   echo "== creating .venv with ansible-core (the inventory oracle)"
   python3 -m venv .venv
   .venv/bin/pip install --quiet 'ansible-core==2.19.14'

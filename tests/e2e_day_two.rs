@@ -222,6 +222,23 @@ fn add_a_worker_then_reset_and_install_again() {
         .unwrap_or_else(|| panic!("no copy named in:\n{out}"))
         .to_string();
     c.kubectl_ok(&["delete", "namespace", "restore-probe", "--wait=true"]);
+    // A damaged copy is refused before etcd stops, and leaves no copy of
+    // the cluster's Secrets on the members.
+    let bad = format!("{copy}.damaged");
+    let bytes = std::fs::read(&copy).expect("the backup copy");
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).expect("a damaged copy");
+    let refused = c.ks(600, &["etcd", "restore", &bad, "--yes"]);
+    let out = text(&refused);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "etcd restore of a damaged copy:\n{out}"
+    );
+    assert!(out.contains("the snapshot is whole"), "{out}");
+    on_ok(
+        "node1",
+        "systemctl is-active --quiet etcd && test ! -e /var/tmp/ksinstall-restore.db",
+    );
     let t0 = Instant::now();
     let restored = c.ks(600, &["etcd", "restore", &copy, "--yes"]);
     let out = text(&restored);

@@ -13,11 +13,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::ops::Op;
+use super::ops::{self, Op};
 use super::phases::{self, Inputs, Offline};
 use super::renew::control_plane_restart;
-use super::run::DayTwo;
-use super::run::{begin, RunOptions};
+use super::run::{begin, DayTwo, RunOptions};
 use crate::exec::Blob;
 use crate::model::{versions, Cluster, Role};
 
@@ -46,6 +45,16 @@ fn bump(c: &Cluster) -> &'static str {
         true => " --bump-revision 1000000000 --mark-compacted",
         false => "",
     }
+}
+
+/// The member's copy of the snapshot gone (after a failed stage; a
+/// restore removes it itself).
+pub fn copy_removed() -> Op {
+    Op::run_unless(
+        "remove the snapshot copy",
+        &format!("rm -f {REMOTE}"),
+        &format!("test ! -e {REMOTE}"),
+    )
 }
 
 /// A member's operations, in the order of the stages.
@@ -138,6 +147,10 @@ pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<E
     let day_two = DayTwo::new(&engine, "restore", AFTER);
     for (what, hosts, ops_of) in &stages {
         if !day_two.stage(what, hosts, ops_of)? {
+            // The copies hold every Secret of the cluster: none stays behind.
+            engine.step("restore: the snapshot copies removed", &members, |ctx| {
+                ops::apply(ctx, &[copy_removed()])
+            });
             return Ok(ExitCode::from(1));
         }
     }

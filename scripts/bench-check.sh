@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
 # `ksinstall check` on generated inventories of 1,000 / 10,000 / 50,000
 # hosts (3 masters + etcd, the rest workers, every host with its address
-# and password): prints wall time and peak memory of each. The target is
-# 10,000 hosts under a second. Usage: scripts/bench-check.sh [SIZES...]
+# and password), and `ksinstall render` (every file of every host, keys and
+# certificates included) up to RENDER_MAX hosts (default 1,000): prints
+# wall time and peak memory of each. The target is 10,000 hosts checked
+# under a second. Usage: [RENDER_MAX=N] scripts/bench-check.sh [SIZES...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 sizes=("${@:-1000 10000 50000}")
 work=$(mktemp -d)
+# timed LABEL CMD...: CMD's wall time (and peak memory, with Debian's `time`).
+timed() {
+  local label=$1; shift
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f "$label: %e s wall, %M KB peak" "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
+    tail -1 "$work/err"
+  else
+    local t0; t0=$(date +%s%N)
+    "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
+    echo "$label: $(( ($(date +%s%N) - t0) / 1000000 )) ms wall"
+  fi
+}
 trap 'rm -rf "$work"' EXIT
 for n in ${sizes[*]}; do
   d="$work/h$n"; mkdir -p "$d"
@@ -22,12 +36,9 @@ for n in ${sizes[*]}; do
     print "[k8s-cluster:children]\nkube-node\nkube-master"
   }' >"$d/hosts.ini"
   cp tests/fixtures/seed-root/vars.yml "$d/vars.yml"
-  if [ -x /usr/bin/time ]; then  # Debian's `time` package: peak memory too
-    /usr/bin/time -f "check, $n hosts: %e s wall, %M KB peak" \
-      target/release/ksinstall check --conf "$d" >/dev/null 2>"$d/err" || { cat "$d/err"; exit 1; }
-    tail -1 "$d/err"
-  else
-    TIMEFORMAT="check, $n hosts: %R s wall"
-    time (target/release/ksinstall check --conf "$d" >/dev/null 2>"$d/err" || { cat "$d/err"; exit 1; })
+  timed "check, $n hosts" target/release/ksinstall check --conf "$d"
+  if [ "$n" -le "${RENDER_MAX:-1000}" ]; then
+    timed "render, $n hosts" target/release/ksinstall render --conf "$d" -o "$d/rendered"
+    echo "  ($(find "$d/rendered" -type f | wc -l) files, $(du -sh "$d/rendered" | cut -f1))"
   fi
 done

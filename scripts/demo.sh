@@ -73,13 +73,16 @@ step "installing (multi-node, offline${until[*]:+, until phase loadbalancer})"
 # Disk: the lab hosts see this machine's disk, which may be small;
 # KubeSphereImage, StorageImage: the console's and the storage
 # provisioners' images cannot be built here.
+# Straight to the terminal (a pipe would hold back the banners and turn
+# the live progress lines off); the figures are read from the run log.
 ip netns exec lab "$BIN" install --mode multi-node --yes \
   --conf "$DEMO_DIR/installer/conf" --bundle "$DEMO_DIR/bundle" \
   --known-hosts "$LAB_DIR/known_hosts" "${until[@]}" \
-  --ignore-errors Disk,KubeSphereImage,StorageImage | tee "$DEMO_DIR/last-run.txt"
+  --ignore-errors Disk,KubeSphereImage,StorageImage
 touch "$DEMO_DIR/.installed"
 if [ "$again" = 1 ]; then
-  step "a second run: $(grep -o 'changed=[0-9]*' "$DEMO_DIR/last-run.txt" | tail -1) (0 means nothing was touched)"
+  log=$(ls -t "$DEMO_DIR"/installer/logs/Install*.log | head -1)
+  step "a second run: $(grep -o 'finished: .*changed=[0-9]*' "$log" | grep -o 'changed=[0-9]*' | tail -1) (0 means nothing was touched)"
 fi
 
 if [ ${#kube[@]} -gt 0 ]; then

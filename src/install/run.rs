@@ -421,10 +421,15 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         pause_point(phase.name());
     }
     print!("\n{}", summary.render());
-    println!(
-        "ok={} changed={} (host-phases); log: {}",
+    let totals = format!(
+        "ok={} changed={} (host-phases)",
         totals.get("ok").unwrap_or(&0),
-        totals.get("changed").unwrap_or(&0),
+        totals.get("changed").unwrap_or(&0)
+    );
+    // The log ends with the same figures (scripts read them there).
+    engine.log.record("-", &format!("finished: {totals}"), "");
+    println!(
+        "{totals}; log: {}",
         engine
             .log
             .path()

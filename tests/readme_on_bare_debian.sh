@@ -47,6 +47,7 @@ done
 
 say "Rust (read-only), the CA certificates, apt's sources, a clone of HEAD"
 mkdir -p "$root/opt/rustup" "$root/opt/cargo-bin" "$root/root/.cargo" "$root/work"
+mkdir -p "$root/usr/local/share/ca-certificates"
 cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/" 2>/dev/null || true
 cp /etc/apt/sources.list.d/*.sources "$root/etc/apt/sources.list.d/" 2>/dev/null \

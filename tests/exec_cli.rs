@@ -300,3 +300,57 @@ fn copy_verb_is_idempotent() {
         text(&out.stdout)
     );
 }
+
+/// Two hosts on this machine (`ansible_connection=local`), in `dir/conf/`.
+fn local_inventory(dir: &Path) {
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    std::fs::write(
+        dir.join("conf/hosts.ini"),
+        "[all]\nh1 ansible_connection=local\nh2 ansible_connection=local\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn without_a_terminal_progress_is_plain_lines_one_per_host() {
+    let d = tempfile::tempdir().unwrap();
+    local_inventory(d.path());
+    let o = ksinstall(d.path(), &["run", "--", "true"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        !err.contains('\x1b') && !text(&o.stdout).contains('\x1b'),
+        "control codes:\n{err:?}"
+    );
+    for h in ["h1", "h2"] {
+        assert!(err.contains(&format!("] {h}: changed")), "{err}");
+    }
+}
+
+#[test]
+fn on_a_terminal_a_step_leaves_one_summary_line() {
+    // util-linux's `script` gives the run a pseudo-terminal.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux)");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    local_inventory(d.path());
+    let cmd = format!(
+        "{} run --conf conf -- 'sleep 0.3'",
+        env!("CARGO_BIN_EXE_ksinstall")
+    );
+    let o = Command::new("script")
+        .current_dir(d.path())
+        .args(["-qfec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("2 hosts: "), "no summary line:\n{out:?}");
+    assert!(out.contains("changed 2"), "{out:?}");
+    assert!(
+        !out.contains("] h1: changed"),
+        "per-host lines on a terminal:\n{out:?}"
+    );
+}

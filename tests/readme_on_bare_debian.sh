@@ -77,6 +77,9 @@ say "inside: scripts/demo.sh (twice), then scripts/test.sh $*"
 rc=0
 unshare --mount --propagation private bash -c '
   set -e; r=$1; shift
+  # The root a mount point of its own, as / is on a machine (the lab makes
+  # its mounts private and slave from /).
+  mount --bind "$r" "$r"
   mount --rbind /dev "$r/dev"; mount --rbind /sys "$r/sys"; mount -t proc proc "$r/proc"
   mount -t tmpfs -o mode=755 tmpfs "$r/run"; mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
   mount --bind -o ro "$2" "$r/opt/rustup"; mount --bind -o ro "$3" "$r/opt/cargo-bin"

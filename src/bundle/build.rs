@@ -156,6 +156,37 @@ fn missing(need: &Need, why: &str) -> Diagnostic {
     Diagnostic::error("BundleMissing", format!("{}: {why}", need.describe()))
 }
 
+/// Past this many artifacts left out, one warning names them all.
+const LEFT_OUT_ONE_BY_ONE: usize = 3;
+
+/// What `--allow-missing` leaves out, as warnings: each with its own hint
+/// when there are few; else one naming them all with one hint (the
+/// manifest's `missing` list keeps every detail).
+fn left_out(mut missing: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    if missing.len() <= LEFT_OUT_ONE_BY_ONE {
+        for d in &mut missing {
+            d.severity = crate::diag::Severity::Warning;
+        }
+        return missing;
+    }
+    // "kubeadm v1.28.2 (binary; needed by …): why" -> "kubeadm v1.28.2"
+    let names: Vec<&str> = missing
+        .iter()
+        .map(|d| {
+            let what = d.message.split(": ").next().unwrap_or(&d.message);
+            what.split(" (").next().unwrap_or(what)
+        })
+        .collect();
+    vec![Diagnostic::warning(
+        "BundleMissing",
+        format!(
+            "{} artifacts are not in --from and are left out (--allow-missing): {}. Put them in a --from directory (images as `docker save IMAGE -o FILE.tar`) or add --download; the bundle's manifest lists each under `missing`",
+            names.len(),
+            names.join(", ")
+        ),
+    )]
+}
+
 /// Refuses an output that is neither absent, empty, nor a previous bundle.
 fn check_out(out: &Path) -> Result<(), String> {
     if !out.exists() {
@@ -557,14 +588,12 @@ pub fn build(plan: &Plan, opts: &BuildOptions) -> Result<Built, Report> {
 
     let mut missing_list = Vec::new();
     if opts.allow_missing {
-        for d in report
-            .items
-            .iter_mut()
-            .filter(|d| d.is_error() && d.name == "BundleMissing")
-        {
-            d.severity = crate::diag::Severity::Warning;
-            missing_list.push(d.message.clone());
-        }
+        let (missing, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut report.items)
+            .into_iter()
+            .partition(|d| d.is_error() && d.name == "BundleMissing");
+        report.items = rest;
+        missing_list = missing.iter().map(|d| d.message.clone()).collect();
+        report.items.extend(left_out(missing));
     }
     if report.has_errors() {
         return Err(report);

@@ -57,6 +57,7 @@ cp /etc/pip.conf "$root/etc/pip.conf" 2>/dev/null || true
 git clone -q "$REPO" "$root/work/ksinstall"
 git -C "$REPO" diff --quiet HEAD || echo "note: uncommitted changes in $REPO are not in the clone"
 
+args=""; [ $# -eq 0 ] || args=$(printf '%q ' "$@")
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
 cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
 # Inside: root's ordinary environment, with Rust on PATH. No terminal for
@@ -69,7 +70,7 @@ cd /work/ksinstall
 t=\$(date +%s); scripts/demo.sh; echo "== the first demo.sh took \$(( \$(date +%s) - t )) s"
 t=\$(date +%s); scripts/demo.sh; echo "== the second demo.sh took \$(( \$(date +%s) - t )) s"
 scripts/demo.sh down
-t=\$(date +%s); rc=0; scripts/test.sh $(printf '%q ' "$@") || rc=\$?
+t=\$(date +%s); rc=0; scripts/test.sh $args || rc=\$?
 echo "== scripts/test.sh took \$(( \$(date +%s) - t )) s, rc=\$rc"; exit \$rc
 EOF
 )

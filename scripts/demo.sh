@@ -38,6 +38,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "host packages the lab and the build need (scripts/deps.sh build lab)"
 scripts/deps.sh build lab
+# The offline bundle is built from Debian packages: apt needs its lists
+# (deps.sh fetches them only when it installs something).
+ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -qq
 
 step "building ksinstall (cargo build --release)"
 cargo build --release

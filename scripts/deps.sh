@@ -22,7 +22,9 @@ export DEBIAN_FRONTEND=noninteractive
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(build lab tests)
 
 BUILD_DEBS=(ca-certificates pkg-config libssl-dev libssh2-1-dev gcc libc6-dev)
-LAB_DEBS=(sudo openssh-server openssh-client iproute2 procps debootstrap systemd-container)
+# The lab's own tools come with `scripts/lab.sh deps`; sshd serves the
+# loopback SSH tests.
+LAB_DEBS=(sudo openssh-server)
 TEST_DEBS=(python3-venv dpkg-dev haproxy keepalived containerd nginx-light libnginx-mod-stream systemd openssl)
 
 # apt_install PKG...: those not installed yet, with apt's lists fetched when

@@ -17,8 +17,7 @@ use std::process::ExitCode;
 use super::files::{self, Leaves};
 use super::ops::Op;
 use super::phases::{self, Inputs, Offline};
-use super::run::DayTwo;
-use super::run::{begin, facts_of_all, RunOptions};
+use super::run::{begin, facts_of_all, DayTwo, RunOptions};
 use crate::model::{versions, Cluster, Role};
 
 /// The operation that renews a master's kubeadm certificates and restarts

@@ -23,8 +23,7 @@ use std::sync::Mutex;
 
 use super::ops::Op;
 use super::phases::{self, Inputs, Offline};
-use super::run::DayTwo;
-use super::run::{begin, facts_of_all, RunOptions};
+use super::run::{begin, facts_of_all, DayTwo, RunOptions};
 use crate::diag::{Diagnostic, Invalid, Report};
 use crate::exec::shell::sh_quote;
 use crate::exec::{Engine, HostFail};

@@ -124,6 +124,13 @@ impl Report {
         self.errors().next().is_some()
     }
 
+    /// The errors alone, and the warnings alone: a run prints its warnings
+    /// and goes on, or stops on its errors.
+    pub fn split(&self) -> (Report, Report) {
+        let (errors, warnings) = self.items.iter().cloned().partition(|d| d.is_error());
+        (Report { items: errors }, Report { items: warnings })
+    }
+
     pub fn ignore(&mut self, names: &[String]) {
         let all = names.iter().any(|n| n.eq_ignore_ascii_case("all"));
         for d in &mut self.items {

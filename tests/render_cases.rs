@@ -704,3 +704,33 @@ fn container_host_facts_shape_the_configs() {
     }
     std::fs::remove_dir_all(&conf).ok();
 }
+
+/// `kubelet_fail_cgroup_v1: true` (preflight's `CgroupV1` error, when
+/// ignored) leaves the kubelet its own default: it refuses cgroup v1.
+#[test]
+fn a_strict_conf_leaves_cgroup_v1_refused() {
+    let v = variant("internal-haproxy-flannel-containerd");
+    let conf = conf_with(
+        v.seed,
+        &format!(
+            "{}\nkube_version: v1.35.4\netcd_version: v3.6.8\nkubelet_fail_cgroup_v1: true\n",
+            v.extra
+        ),
+    );
+    let c = load_mode(&conf, v.mode);
+    let mut facts = fixed_facts();
+    for n in &c.nodes {
+        facts.nodes.insert(
+            n.name.clone(),
+            NodeFacts {
+                cgroup_v1: true,
+                ..Default::default()
+            },
+        );
+    }
+    let r = render::render_all(&c, &facts).unwrap();
+    for f in r.hosts.iter().flat_map(|h| h.files.iter()) {
+        assert!(!f.content.contains("failCgroupV1"), "{}", f.path);
+    }
+    std::fs::remove_dir_all(&conf).ok();
+}

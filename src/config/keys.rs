@@ -68,6 +68,7 @@ pub const INVERTED: &[&str] = &["disableMultiLogin"];
 
 /// Keys that hold booleans (YAML 1.1 `yes/no/on/off` accepted).
 pub const BOOLEAN_KEYS: &[&str] = &[
+    "kubelet_fail_cgroup_v1",
     "local_volume_enabled",
     "local_volume_is_default_class",
     "nfs_server_enabled",
@@ -334,6 +335,9 @@ pub const OPTIONAL_KEYS: &[&str] = &[
     "ks_installer_repo",
     "ks_installer_tag",
     "ks_console_replicas",
+    // ksinstall's own: refuse cgroup v1 hosts where the kubelet would
+    // (Kubernetes 1.35+) instead of running them with failCgroupV1: false.
+    "kubelet_fail_cgroup_v1",
 ];
 
 /// Keys whose values are secrets: never printed.

@@ -97,12 +97,8 @@ pub fn check(input: &Input) -> Report {
         kube_tools(input, node, f, &mut r, &at);
         images(input, node, f, &mut r, &at);
         addresses(c, node, f, &mut r, &at);
-        if f.cgroup_v1 && crate::model::versions::kubelet_refuses_cgroup_v1(&c.config.kube_version)
-        {
-            r.push(at(Diagnostic::warning(
-                "CgroupV1",
-                format!("'{}' runs cgroup v1: Kubernetes {} kubelets refuse it unless told; ksinstall sets failCgroupV1: false in the kubelet configuration (cgroup v1 is in maintenance mode upstream: plan the move to cgroup v2)", node.name, c.config.kube_version),
-            )));
+        if let Some(d) = cgroup_v1(c, node, f) {
+            r.push(at(d));
         }
         if f.swap_mb > 0 {
             r.push(at(Diagnostic::warning(
@@ -113,6 +109,28 @@ pub fn check(input: &Input) -> Report {
     }
     cluster_wide(input, &mut r);
     r
+}
+
+/// A cgroup v1 kubelet host where the Kubernetes version refuses one:
+/// let through with a warning, or refused when the conf asks for it
+/// (`versions::cgroup_v1` decides). The upgrade asks the same.
+pub fn cgroup_v1(c: &Cluster, node: &Node, f: &Facts) -> Option<Diagnostic> {
+    use crate::model::versions::{self, CgroupV1, FAIL_CGROUP_V1};
+    let kv = &c.config.kube_version;
+    let kubelet = node.has(Role::Master) || node.has(Role::Worker);
+    let strict = c.config.flag(FAIL_CGROUP_V1);
+    let d = match versions::cgroup_v1(kv, strict, kubelet && f.cgroup_v1) {
+        CgroupV1::Moot => return None,
+        CgroupV1::Allowed => Diagnostic::warning(
+            "CgroupV1",
+            format!("'{}' runs cgroup v1: Kubernetes {kv} kubelets refuse it unless told; ksinstall sets failCgroupV1: false in the kubelet configuration (cgroup v1 is in maintenance mode upstream: plan the move to cgroup v2, or set {FAIL_CGROUP_V1}: true to refuse such hosts)", node.name),
+        ),
+        CgroupV1::Refused => Diagnostic::error(
+            "CgroupV1",
+            format!("'{}' runs cgroup v1, which Kubernetes {kv} kubelets refuse, and {FAIL_CGROUP_V1} is true: boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1 on the kernel command line), or set {FAIL_CGROUP_V1}: false to run it with failCgroupV1: false", node.name),
+        ),
+    };
+    Some(c.config.diag_at(d, FAIL_CGROUP_V1))
 }
 
 fn os(node: &Node, f: &Facts, r: &mut Report, at: &dyn Fn(Diagnostic) -> Diagnostic) {
@@ -499,6 +517,48 @@ mod tests {
             bundle: None,
             images: &BTreeMap::new(),
         })
+    }
+
+    /// From 1.35 a cgroup v1 kubelet host passes with a warning, or is the
+    /// `CgroupV1` error at the conf's line when the operator asks for it;
+    /// an etcd-only host runs no kubelet, and 1.34 kubelets take v1 as is.
+    #[test]
+    fn cgroup_v1_hosts_are_let_through_or_refused_as_the_conf_says() {
+        let found = |vars: &str| -> Vec<(String, bool)> {
+            let mut rep = Report::default();
+            let files = [(std::path::PathBuf::from("conf/vars.yml"), vars.to_string())];
+            let cfg = config::from_texts(&files, &mut rep).unwrap();
+            assert!(!rep.has_errors(), "{}", rep.render());
+            let mut c = cluster(vec![
+                node("n1", "10.77.0.11", vec![Role::Master]),
+                node("e1", "10.77.0.12", vec![Role::Etcd]),
+            ]);
+            c.config = cfg;
+            let mut facts = BTreeMap::new();
+            for (n, ip) in [("n1", "10.77.0.11"), ("e1", "10.77.0.12")] {
+                let mut f = good(ip, n);
+                f.cgroup_v1 = true;
+                facts.insert(n.to_string(), f);
+            }
+            check_all_phases(&c, &facts)
+                .items
+                .iter()
+                .filter(|d| d.name == "CgroupV1")
+                .map(|d| (d.host.clone().unwrap_or_default(), d.is_error()))
+                .collect()
+        };
+        let v135 = "kube_version: v1.35.4\netcd_version: v3.6.8\n";
+        assert_eq!(found(v135), [("n1".to_string(), false)]);
+        assert_eq!(
+            found(&format!("{v135}kubelet_fail_cgroup_v1: false\n")),
+            [("n1".to_string(), false)]
+        );
+        assert_eq!(
+            found(&format!("{v135}kubelet_fail_cgroup_v1: true\n")),
+            [("n1".to_string(), true)]
+        );
+        let v134 = "kube_version: v1.34.4\netcd_version: v3.6.8\nkubelet_fail_cgroup_v1: true\n";
+        assert_eq!(found(v134), []);
     }
 
     #[test]

@@ -303,22 +303,9 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         .items,
     );
     report.ignore(&opts.ignore_errors);
-    eprint!(
-        "{}",
-        Report {
-            items: report
-                .items
-                .iter()
-                .filter(|d| !d.is_error())
-                .cloned()
-                .collect()
-        }
-        .render()
-    );
-    if report.has_errors() {
-        let errors = Report {
-            items: report.errors().cloned().collect(),
-        };
+    let (errors, warnings) = report.split();
+    eprint!("{}", warnings.render());
+    if errors.has_errors() {
         return Err(Invalid(errors).into());
     }
 

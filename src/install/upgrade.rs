@@ -440,15 +440,17 @@ pub fn node_steps(
 }
 
 /// The kubelets need `failCgroupV1: false` where the target's refuses
-/// cgroup v1 and a node runs it: the rule the render's KubeletConfiguration
-/// follows too (`versions::kubelet_refuses_cgroup_v1`).
+/// cgroup v1 and a node runs it: the decision the render's
+/// KubeletConfiguration reads too (`versions::cgroup_v1`).
 fn allows_cgroup_v1(inp: &Inputs) -> bool {
     let c = inp.cluster;
-    versions::kubelet_refuses_cgroup_v1(&c.config.kube_version)
-        && c.nodes
-            .iter()
-            .filter(|n| n.has(Role::Master) || n.has(Role::Worker))
-            .any(|n| inp.facts.get(&n.name).is_some_and(|f| f.cgroup_v1))
+    let any_v1 = c
+        .nodes
+        .iter()
+        .filter(|n| n.has(Role::Master) || n.has(Role::Worker))
+        .any(|n| inp.facts.get(&n.name).is_some_and(|f| f.cgroup_v1));
+    let strict = c.config.flag(versions::FAIL_CGROUP_V1);
+    versions::cgroup_v1(&c.config.kube_version, strict, any_v1) == versions::CgroupV1::Allowed
 }
 
 /// Reads what the cluster runs: the nodes and CIDRs on the first master,
@@ -543,6 +545,13 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
     // The bundle of the new version, checked for every node before any
     // host changes (KubeSphere's and the storage provisioners' images are
     // not the upgrade's business: it runs neither).
+    // The target's kubelet on a cgroup v1 host, as preflight says it
+    // (ignorable like the bundle's findings, unlike the version rules).
+    for n in &c.nodes {
+        if let Some(d) = facts.get(&n.name).and_then(|f| super::preflight::cgroup_v1(c, n, f)) {
+            report.push(c.at_node(d, n));
+        }
+    }
     let offline = match &opts.bundle {
         Some(dir) => super::offline::load(dir, c, &facts, true, None, &mut report)?,
         None => Offline::default(),
@@ -551,11 +560,10 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
         .items
         .retain(|d| d.name != "KubeSphereImage" && d.name != "StorageImage");
     report.ignore(&opts.ignore_errors);
-    if report.has_errors() {
-        return Err(Invalid(Report {
-            items: report.errors().cloned().collect(),
-        })
-        .into());
+    let (errors, warnings) = report.split();
+    eprint!("{}", warnings.render());
+    if errors.has_errors() {
+        return Err(Invalid(errors).into());
     }
     if !up.yes && !opts.conn.dry_run && !confirm()? {
         println!("Upgrade not confirmed: nothing was changed on any host.");

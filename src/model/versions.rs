@@ -242,6 +242,33 @@ pub fn kubelet_refuses_cgroup_v1(v: &KubeVersion) -> bool {
     minor(v) >= 35
 }
 
+/// The conf key by which an operator asks that cgroup v1 hosts be refused
+/// where the kubelet would refuse them, rather than let through.
+pub const FAIL_CGROUP_V1: &str = "kubelet_fail_cgroup_v1";
+
+/// What is done about cgroup v1 hosts: decided here once for preflight,
+/// the render's kubelet configuration and the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupV1 {
+    /// No kubelet host runs cgroup v1, or the kubelet of this version
+    /// accepts it as it is.
+    Moot,
+    /// `failCgroupV1: false` goes into the kubelet configuration, with the
+    /// `CgroupV1` warning.
+    Allowed,
+    /// The operator set `kubelet_fail_cgroup_v1: true`: the `CgroupV1`
+    /// error, before any host changes.
+    Refused,
+}
+
+pub fn cgroup_v1(v: &KubeVersion, strict: bool, any_v1_host: bool) -> CgroupV1 {
+    match (kubelet_refuses_cgroup_v1(v) && any_v1_host, strict) {
+        (false, _) => CgroupV1::Moot,
+        (true, false) => CgroupV1::Allowed,
+        (true, true) => CgroupV1::Refused,
+    }
+}
+
 /// kubeadm's command that renews every certificate it manages (and the
 /// kubeconfigs' client certificates): out of `alpha` from 1.20.
 pub fn kubeadm_certs_renew(v: &KubeVersion) -> &'static str {

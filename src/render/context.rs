@@ -459,7 +459,8 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         .filter(|n| facts.nodes.get(&n.name).is_some_and(|f| f.cgroup_v1))
         .map(|n| n.name.as_str())
         .collect();
-    let allow_v1 = crate::model::versions::kubelet_refuses_cgroup_v1(kv) && !v1_hosts.is_empty();
+    use crate::model::versions::{cgroup_v1, CgroupV1, FAIL_CGROUP_V1};
+    let allow_v1 = cgroup_v1(kv, cfg.flag(FAIL_CGROUP_V1), !v1_hosts.is_empty()) == CgroupV1::Allowed;
     if allow_v1 {
         notes.push(format!(
             "{}: cgroup v1, which Kubernetes {kv} supports only in maintenance mode: the kubelets run with failCgroupV1: false",

@@ -20,7 +20,7 @@
 # ORACLE_VERSIONS of scripts/kube/versions.sh. The lab tests run one after
 # another; the other tests run alongside them (their output is printed at
 # the end), then the oracles once their builds are done. The upgrade e2e
-# runs last.
+# runs last, once its target is built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -57,17 +57,29 @@ ORACLE_TESTS=(render_kubeadm_validate render_apiserver_dry_run)
 export KUBE_OUT_NEXT="${KUBE_OUT_NEXT:-/var/cache/ksinstall/kube-out/$UPGRADE_VERSION}"
 builds_pid=""
 built_mark="$(mktemp -u "${TMPDIR:-/tmp}/ksinstall-kube-built.XXXXXX")"
+upgrade_mark="$built_mark.upgrade"
+# await_mark FILE: waits (bounded) until a build writes its exit status
+# there; succeeds when it is 0.
+await_mark() {
+  local i
+  for ((i = 0; i < 5400; i++)); do [ -e "$1" ] && break; sleep 1; done
+  [ "$(cat "$1" 2>/dev/null)" = 0 ]
+}
 if [ "$(id -u)" = 0 ]; then
   command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
   if command -v go >/dev/null; then
     : >"$build_log"
     kube_build "$KUBE_VERSION" "$KUBE_OUT"
     # The newer minors build at the lowest CPU priority while the tests run;
-    # a warm cache makes this a copy. The mark tells the oracles it is done.
+    # a warm cache makes this a copy. The upgrade's target goes first, and
+    # its own mark lets the upgrade e2e start while the oracles' builds go
+    # on; the last mark tells the oracles all is done.
     ( st=0
+      ( NICE="nice -n 19" kube_build "$UPGRADE_VERSION" "$KUBE_OUT_NEXT" all ) || st=$?
+      echo "$st" >"$upgrade_mark"
       ( for v in $ORACLE_VERSIONS; do
-          what=oracle; [ "$v" = "$UPGRADE_VERSION" ] && what=all
-          NICE="nice -n 19" kube_build "$v" "/var/cache/ksinstall/kube-out/$v" "$what"
+          [ "$v" = "$UPGRADE_VERSION" ] && continue
+          NICE="nice -n 19" kube_build "$v" "/var/cache/ksinstall/kube-out/$v" oracle
         done ) || st=$?
       echo "$st" >"$built_mark"; exit "$st" ) &
     builds_pid=$!
@@ -87,11 +99,10 @@ targets_but() {
 }
 # run_others LOG: every test but the lab's, then (once built) the oracles.
 run_others() {
-  local rc=0 i
+  local rc=0
   # shellcheck disable=SC2046
   cargo test --no-fail-fast $(targets_but "${LAB_TESTS[@]}" e2e_upgrade "${ORACLE_TESTS[@]}") || rc=$?
-  for ((i = 0; i < 5400; i++)); do [ -e "$built_mark" ] && break; sleep 1; done
-  [ "$(cat "$built_mark" 2>/dev/null)" = 0 ] || { echo "the oracles' builds failed" >&2; return 1; }
+  await_mark "$built_mark" || { echo "the oracles' builds failed" >&2; return 1; }
   local oracles=(); for t in "${ORACLE_TESTS[@]}"; do oracles+=(--test "$t"); done
   cargo test --no-fail-fast "${oracles[@]}" || rc=$?
   return $rc
@@ -117,15 +128,16 @@ else
   cargo test --no-fail-fast "${labs[@]}" || rc=$?
   echo "== the lab smoke test (tests/lab_smoke.sh)"
   tests/lab_smoke.sh || rc=$?
-  echo "== waiting for the builds of the newer minors"
-  wait "$builds_pid" || exit 1
+  echo "== waiting for the build of $UPGRADE_VERSION (the upgrade's target)"
+  await_mark "$upgrade_mark" || { echo "the build of $UPGRADE_VERSION failed" >&2; exit 1; }
   cargo test --no-fail-fast --test e2e_upgrade || rc=$?
+  wait "$builds_pid" || rc=1
   wait "$others_pid" || rc=$?
   echo "== the tests without the lab (and the oracles), as they ran"
   cat "$others_log"
   rm -f "$others_log"
 fi
-rm -f "$built_mark"
+rm -f "$built_mark" "$upgrade_mark"
 # Lab tests leave no hosts behind.
 if [ "$(id -u)" = 0 ] && [ -e /run/ksinstall-lab.dir ]; then
   scripts/lab.sh down >/dev/null 2>&1 || true

@@ -705,14 +705,15 @@ fn allow_missing_and_extra_images_for_a_partial_lab_bundle() {
     let p = select::host_payload(&out, &sel, 0, &mut cache).unwrap();
     assert_eq!(p.images.len(), 1);
     assert_eq!(p.images[0].0, "ksinstall-busybox_1.0.tar");
-    // Another host's payload shares the files already read: the installer
-    // holds (and hashes) each bundle file once, not once per host.
+    // The image stays on disk (uploads stream it), and another host's
+    // payload shares the files already checked: each bundle file is hashed
+    // once, not once per host.
+    assert!(p.images[0].1.held().is_none(), "a bundle file is not held");
     let sel2 = select::for_host(&m, &plan, "node2");
     let p2 = select::host_payload(&out, &sel2, 0, &mut cache).unwrap();
-    assert_eq!(
-        p.images[0].1.bytes().as_ptr(),
-        p2.images[0].1.bytes().as_ptr(),
-        "one buffer for an image every host gets"
+    assert!(
+        p.images[0].1.same(&p2.images[0].1),
+        "one checked file for an image every host gets"
     );
     assert!(
         p.packages.contains(&"socat".to_string())
@@ -721,7 +722,7 @@ fn allow_missing_and_extra_images_for_a_partial_lab_bundle() {
     let repo = tmp.path().join("node1-repo");
     std::fs::create_dir_all(&repo).unwrap();
     for (name, data) in &p.repo_files {
-        std::fs::write(repo.join(name), data).unwrap();
+        std::fs::write(repo.join(name), data.read_all().unwrap()).unwrap();
     }
     assert!(
         aptrepo::check_index(&repo).is_empty(),

@@ -172,8 +172,9 @@ pub struct HostPayload {
 /// checked once, and held once, however many hosts get it.
 pub type FileCache = BTreeMap<String, Blob>;
 
-/// Reads the host's part of `bundle` (see `for_host`) into memory, through
-/// `cache`. Every file is checked against its manifest SHA-256 on the way.
+/// The host's part of `bundle` (see `for_host`), through `cache`. Every
+/// file is checked against its manifest SHA-256 on the way, and left on
+/// disk for the uploads to stream.
 pub fn host_payload(
     bundle: &Path,
     sel: &HostSelection,
@@ -227,18 +228,20 @@ pub fn host_payload(
     Ok(p)
 }
 
-/// A bundle file, read and checked against its manifest SHA-256.
+/// A bundle file, read through and checked against its manifest SHA-256.
+/// It stays on disk: uploads stream it (see `Blob::file`).
 fn read_checked(bundle: &Path, e: &Entry) -> Result<Blob, String> {
     let path = super::verify::inside(bundle, &e.path)?;
-    let data = std::fs::read(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-    let sum = super::hash::sha256_bytes(&data);
-    if sum != e.sha256 {
+    let blob = Blob::file(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+    if blob.sha256() != e.sha256 {
         return Err(format!(
-            "{}: sha256 {sum}, manifest.json says {}: run `ksinstall bundle verify`",
-            e.path, e.sha256
+            "{}: sha256 {}, manifest.json says {}: run `ksinstall bundle verify`",
+            e.path,
+            blob.sha256(),
+            e.sha256
         ));
     }
-    Ok(Blob::with_sha256(data, sum))
+    Ok(blob)
 }
 
 /// The sources.list line for a flat repository in `repo_dir` on the host.

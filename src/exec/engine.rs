@@ -16,13 +16,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use super::blob::Blob;
 use super::error::ExecError;
 use super::redact::Redactor;
 use super::runlog::{Progress, RunLog};
-use super::shell::{sh_quote, CmdOutput, Shell, Target};
+use super::shell::{sh_quote, CmdOutput, Shell, Stdin, Target};
 use super::transport::{self, ConnectOptions};
 use crate::model::{Connection, Node};
 
@@ -390,7 +389,7 @@ pub struct Action<'a> {
     /// What it does, in words, for progress, the log and dry-run output.
     pub describe: String,
     pub script: String,
-    pub stdin: &'a [u8],
+    pub stdin: Option<Stdin<'a>>,
     pub timeout: Option<Duration>,
     pub mutates: bool,
     /// Its output holds key material (certificates, kubeconfigs): the run log
@@ -535,7 +534,7 @@ impl HostCtx<'_> {
         let out = self.perform(Action {
             describe: format!("run: {cmd}"),
             script: cmd.to_string(),
-            stdin: &[],
+            stdin: None,
             timeout,
             mutates: true,
             sensitive: false,
@@ -553,7 +552,7 @@ impl HostCtx<'_> {
             .perform(Action {
                 describe: format!("query: {cmd}"),
                 script: cmd.to_string(),
-                stdin: &[],
+                stdin: None,
                 timeout,
                 mutates: false,
                 sensitive: false,
@@ -569,7 +568,7 @@ impl HostCtx<'_> {
             .perform(Action {
                 describe: format!("fetch {path}"),
                 script: format!("cat -- {}", sh_quote(path)),
-                stdin: &[],
+                stdin: None,
                 timeout: None,
                 mutates: false,
                 sensitive: true,
@@ -600,12 +599,11 @@ impl HostCtx<'_> {
         mode: Option<u32>,
         owner: Option<&str>,
     ) -> Result<Change, HostFail> {
-        let hash = hex::encode(Sha256::digest(data));
-        self.upload_hashed(data, &hash, dest, mode, owner)
+        self.upload_blob(&Blob::new(data), dest, mode, owner)
     }
 
-    /// `upload` of shared content whose SHA-256 is computed once for every
-    /// host (see `Blob`).
+    /// `upload` of shared content: held once and hashed once for every
+    /// host, or streamed from this machine's disk (see `Blob`).
     pub fn upload_blob(
         &mut self,
         blob: &Blob,
@@ -613,19 +611,8 @@ impl HostCtx<'_> {
         mode: Option<u32>,
         owner: Option<&str>,
     ) -> Result<Change, HostFail> {
-        self.upload_hashed(blob.bytes(), blob.sha256(), dest, mode, owner)
-    }
-
-    fn upload_hashed(
-        &mut self,
-        data: &[u8],
-        hash: &str,
-        dest: &str,
-        mode: Option<u32>,
-        owner: Option<&str>,
-    ) -> Result<Change, HostFail> {
         let mut sent = false;
-        match self.upload_once(data, hash, dest, mode, owner, &mut sent) {
+        match self.upload_once(blob, dest, mode, owner, &mut sent) {
             Err(HostFail::Exec(e @ ExecError::ConnectionLost { .. })) => {
                 let engine = self.engine;
                 let name = engine.nodes[self.index].name.clone();
@@ -642,7 +629,7 @@ impl HostCtx<'_> {
                     sh.close();
                 }
                 let mut again = false;
-                match self.upload_once(data, hash, dest, mode, owner, &mut again)? {
+                match self.upload_once(blob, dest, mode, owner, &mut again)? {
                     // The lost attempt got as far as the rename.
                     Change::Unchanged if sent => {
                         self.changed = true;
@@ -658,8 +645,7 @@ impl HostCtx<'_> {
     /// One upload attempt; `sent` is set once the content is being sent.
     fn upload_once(
         &mut self,
-        data: &[u8],
-        hash: &str,
+        blob: &Blob,
         dest: &str,
         mode: Option<u32>,
         owner: Option<&str>,
@@ -677,7 +663,7 @@ impl HostCtx<'_> {
                 script: format!(
                     "f={q}; if [ -f \"$f\" ]; then sha256sum <\"$f\" | cut -c1-64; stat -c '%a %U:%G' -- \"$f\"; elif [ -e \"$f\" ]; then echo NOTFILE; else echo ABSENT; fi"
                 ),
-                stdin: &[],
+                stdin: None,
                 timeout: None,
                 mutates: false,
                 sensitive: false,
@@ -715,6 +701,7 @@ impl HostCtx<'_> {
             }
             (Some(_), None) => false,
         };
+        let hash = blob.sha256();
         let content_same = exists && first == hash;
         let mode_same = mode.is_none() || mode == cur_mode;
         if content_same && mode_same && owner_matches(&cur_owner) {
@@ -733,27 +720,34 @@ impl HostCtx<'_> {
         }
         let describe = format!(
             "upload {} bytes to {dest}{}{}",
-            data.len(),
+            blob.len(),
             mode.map(|m| format!(" mode {m:04o}")).unwrap_or_default(),
             owner.map(|o| format!(" owner {o}")).unwrap_or_default()
         );
-        let (script, stdin): (String, &[u8]) = if content_same {
+        let stage = format!("{}.ksinstall-", stage_prefix(dest));
+        let (script, stdin) = if content_same {
             // Only the attributes differ: no need to send the content.
             let mut s = format!("set -e\nf={q}\nt=\"$f\"\n");
             s.push_str(&attrs);
-            (s, &[])
+            (s, None)
         } else {
+            // The content arrives in $KSI_STDIN, a new file beside $f when
+            // the shell could make one there (renamed into place, so written
+            // once); otherwise it is copied from the shell's own directory.
             let script = format!(
                 "set -e\nf={q}\nd=${{f%/*}}; d=${{d:-/}}; b=${{f##*/}}\n\
                  mkdir -p -- \"$d\"\n\
                  find \"$d\" -maxdepth 1 -name \".$b.ksinstall-*\" -mmin +10 -delete 2>/dev/null || :\n\
-                 t=$(mktemp \"$d/.$b.ksinstall-XXXXXX\")\n\
+                 case \"$KSI_STDIN\" in \"$d/.$b.ksinstall-\"*) t=$KSI_STDIN ;; *) t=$(mktemp \"$d/.$b.ksinstall-XXXXXX\"); cat >\"$t\" ;; esac\n\
                  trap 'rm -f -- \"$t\"' EXIT\n\
-                 cat >\"$t\"\n\
                  [ \"$(sha256sum <\"$t\" | cut -c1-64)\" = {hash} ] || {{ echo 'upload corrupted in transit' >&2; exit 1; }}\n\
                  {attrs}mv -f -- \"$t\" \"$f\"\ntrap - EXIT\n"
             );
-            (script, data)
+            let stdin = Stdin {
+                content: blob,
+                stage: Some(&stage),
+            };
+            (script, Some(stdin))
         };
         *sent = true;
         let out = self.perform(Action {
@@ -775,6 +769,14 @@ impl HostCtx<'_> {
                 o.stderr_text().trim()
             ))),
         }
+    }
+}
+
+/// `dir/.name` for `dir/name`: the start of an upload's temp files.
+fn stage_prefix(dest: &str) -> String {
+    match dest.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.{name}"),
+        None => format!(".{dest}"),
     }
 }
 

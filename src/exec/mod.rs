@@ -35,5 +35,5 @@ pub use error::ExecError;
 pub use knownhosts::{HostKeyPolicy, KnownHosts};
 pub use redact::Redactor;
 pub use runlog::{Progress, RunLog};
-pub use shell::CmdOutput;
+pub use shell::{CmdOutput, Stdin};
 pub use transport::ConnectOptions;

@@ -6,7 +6,7 @@
 //! it must become another user — and sends it requests framed by length:
 //!
 //! ```text
-//! request : "<script bytes> <stdin bytes> <timeout secs> <cap>\n" <script> <stdin>
+//! request : "<script bytes> <stdin bytes> <timeout secs> <cap> <stage>\n" <script> <stdin>
 //! response: "<FRAME> <rc>\n" <wc -c of stdout and stderr: 3 lines> <stdout><stderr>
 //! ```
 //!
@@ -17,13 +17,20 @@
 //! `head -c` reads exactly the announced bytes (GNU head never reads ahead),
 //! so commands cannot eat the protocol; each command's stdin, stdout and
 //! stderr are files in a private `mktemp -d` directory that an exit trap
-//! removes. The sudo password goes to sudo's stdin once, answering our own
+//! removes. An upload names a `stage` (a path prefix beside its destination,
+//! `-` for none): its stdin is then written straight to a new 0600 file
+//! there, named to the command in `$KSI_STDIN`, which it may rename into
+//! place; so a large file is written on the host once, on the filesystem it
+//! belongs to, and never staged in a small `/tmp`. Stdin is sent from a
+//! `Blob` a chunk at a time, so nothing of it is copied here.
+//! The sudo password goes to sudo's stdin once, answering our own
 //! prompt marker: it is never on a command line, in the environment, or in
 //! any text we log.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+use super::blob::{Blob, ChunkError};
 use super::error::ExecError;
 use super::transport::Pipe;
 use crate::model::Secret;
@@ -78,24 +85,29 @@ fn boot_script(token: &str) -> String {
     format!(
         r#"unset LC_ALL
 d=$(mktemp -d "${{TMPDIR:-/tmp}}/.ksinstall.XXXXXXXX") || exit 97
-trap 'rm -rf "$d"' EXIT
+p=
+trap 'rm -rf "$d"; [ -z "$p" ] || rm -f -- "$p"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
 echo KSI-READY-{token}
-while read -r n m t k; do
+while read -r n m t k s; do
   head -c "$n" >"$d/c" || exit 98
+  i=/dev/null
   if [ "$m" -gt 0 ]; then
-    head -c "$m" >"$d/i" || exit 98
-    [ "$(wc -c <"$d/i")" -eq "$m" ] || exit 98
     i="$d/i"
-  else
-    i=/dev/null
+    case "$s" in /*) mkdir -p -- "${{s%/*}}" 2>/dev/null && i=$(mktemp "${{s}}XXXXXX" 2>/dev/null) || i="$d/i" ;; esac
+    case "$i" in "$d"/*) ;; *) p="$i" ;; esac
+    head -c "$m" >"$i" || exit 98
+    [ "$(wc -c <"$i")" -eq "$m" ] || exit 98
   fi
   if [ "$t" -gt 0 ]; then
-    timeout -k 5 "$t" /bin/sh "$d/c" <"$i" >"$d/o" 2>"$d/e"
+    KSI_STDIN="$i" timeout -k 5 "$t" /bin/sh "$d/c" <"$i" >"$d/o" 2>"$d/e"
   else
-    /bin/sh "$d/c" <"$i" >"$d/o" 2>"$d/e"
+    KSI_STDIN="$i" /bin/sh "$d/c" <"$i" >"$d/o" 2>"$d/e"
   fi
-  echo "KSI-{token} $?"
+  r=$?
+  [ -z "$p" ] || rm -f -- "$p"
+  p=
+  echo "KSI-{token} $r"
   wc -c "$d/o" "$d/e"
   head -c "$k" "$d/o"
   tail -c "$k" "$d/e"
@@ -116,6 +128,33 @@ fn start_command(token: &str, become_user: Option<&str>) -> String {
             sh_quote(&format!("[ksinstall-sudo-{token}]")),
             sh_quote(user)
         ),
+    }
+}
+
+/// What a command reads on its stdin.
+#[derive(Clone, Copy)]
+pub struct Stdin<'a> {
+    pub content: &'a Blob,
+    /// Where the host writes it: a path prefix beside the file an upload
+    /// makes (see the module's text); none for the shell's own directory.
+    pub stage: Option<&'a str>,
+}
+
+impl Stdin<'_> {
+    /// The request's last field: the prefix when the protocol line can
+    /// carry it as it is (absolute, one line, no edge blanks), else `-`.
+    fn stage_field(&self) -> String {
+        match self.stage {
+            Some(p)
+                if p.starts_with('/')
+                    && p.len() > 1
+                    && !p.contains(['\n', '\r'])
+                    && p.trim_end() == p =>
+            {
+                p.to_string()
+            }
+            _ => "-".to_string(),
+        }
     }
 }
 
@@ -329,18 +368,35 @@ impl Shell {
     pub fn run(
         &mut self,
         script: &str,
-        stdin: &[u8],
+        stdin: Option<Stdin>,
         timeout: Option<Duration>,
     ) -> Result<CmdOutput, ExecError> {
         let t = timeout
             .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
             .unwrap_or(0);
         let cap = self.output_cap;
-        let mut req = format!("{} {} {} {cap}\n", script.len(), stdin.len(), t).into_bytes();
+        let (len, stage) = match &stdin {
+            Some(i) => (i.content.len(), i.stage_field()),
+            None => (0, "-".to_string()),
+        };
+        let mut req = format!("{} {len} {t} {cap} {stage}\n", script.len()).into_bytes();
         req.extend_from_slice(script.as_bytes());
-        req.extend_from_slice(stdin);
-        // However large: the write fails only when it stalls for io_timeout.
+        // However large: a write fails only when it stalls for io_timeout.
         self.pipe.write_all(&req, self.io_timeout)?;
+        if let Some(i) = &stdin {
+            let (pipe, stall) = (&mut self.pipe, self.io_timeout);
+            if let Err(e) = i.content.each_chunk(|c| pipe.write_all(c, stall)) {
+                return Err(match e {
+                    ChunkError::Sink(e) => e,
+                    ChunkError::Local(m) => {
+                        // The host still waits for the rest: this shell is
+                        // out of step, so it is closed.
+                        self.pipe.close();
+                        ExecError::Other(format!("cannot send {m}"))
+                    }
+                });
+            }
+        }
         let deadline = timeout.map(|d| Instant::now() + d + self.io_timeout);
         let what = "the command";
         let secs = t + self.io_timeout.as_secs();
@@ -423,22 +479,70 @@ mod tests {
     fn local_shell_round_trips() {
         let mut sh =
             Shell::start(Target::Local, None, None, "me", Duration::from_secs(10)).unwrap();
-        let out = sh.run("echo hi; echo err >&2; exit 3", b"", None).unwrap();
+        let out = sh.run("echo hi; echo err >&2; exit 3", None, None).unwrap();
         assert_eq!(out.rc, 3);
         assert_eq!(out.stdout, b"hi\n");
         assert_eq!(out.stderr, b"err\n");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let out = sh.run("cat; read x", &data, None).unwrap();
+        let blob = Blob::new(data.clone());
+        let stdin = Stdin {
+            content: &blob,
+            stage: None,
+        };
+        let out = sh.run("cat; read x", Some(stdin), None).unwrap();
         assert_eq!(out.stdout, data);
         // A command reading stdin it was not given sees EOF, not the protocol.
-        let out = sh.run("cat; echo done", b"", None).unwrap();
+        let out = sh.run("cat; echo done", None, None).unwrap();
         assert_eq!(out.stdout, b"done\n");
         let out = sh
-            .run("sleep 5", b"", Some(Duration::from_secs(1)))
+            .run("sleep 5", None, Some(Duration::from_secs(1)))
             .unwrap();
         assert!(out.timed_out);
-        let out = sh.run("printf 'no newline'", b"", None).unwrap();
+        let out = sh.run("printf 'no newline'", None, None).unwrap();
         assert_eq!(out.stdout, b"no newline");
+    }
+
+    /// An upload's stdin is written straight into a new 0600 file beside its
+    /// destination (named in $KSI_STDIN), removed if the command leaves it;
+    /// without a stage, or with one the protocol line cannot carry, it goes
+    /// to the shell's own directory.
+    #[test]
+    fn stdin_is_staged_beside_the_destination_when_asked() {
+        let dir = std::env::temp_dir().join(format!("ksi-stage-{}", random_token()));
+        let prefix = format!("{}/sub/.f.ksinstall-", dir.display());
+        let mut sh =
+            Shell::start(Target::Local, None, None, "me", Duration::from_secs(10)).unwrap();
+        let blob = Blob::new(b"payload".to_vec());
+        let script = "echo \"$KSI_STDIN\"; stat -c %a \"$KSI_STDIN\"; cat";
+        let run = |sh: &mut Shell, stage: Option<&str>| {
+            let stdin = Stdin {
+                content: &blob,
+                stage,
+            };
+            let out = sh.run(script, Some(stdin), None).unwrap();
+            assert_eq!(out.rc, 0, "{}", out.stderr_text());
+            let text = out.stdout_text();
+            let lines: Vec<&str> = text.lines().collect();
+            (
+                lines[0].to_string(),
+                lines[1].to_string(),
+                lines[2].to_string(),
+            )
+        };
+        let (path, mode, content) = run(&mut sh, Some(&prefix));
+        assert!(
+            path.starts_with(&prefix) && path.len() == prefix.len() + 6,
+            "{path}"
+        );
+        assert_eq!((mode.as_str(), content.as_str()), ("600", "payload"));
+        assert!(!std::path::Path::new(&path).exists(), "left behind: {path}");
+        for stage in [None, Some("relative/.f"), Some("/with\nnewline/.f")] {
+            let (path, _, content) = run(&mut sh, stage);
+            assert!(!path.starts_with(&dir.display().to_string()), "{path}");
+            assert!(path.contains("/.ksinstall."), "{path}");
+            assert_eq!(content, "payload");
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -446,7 +550,7 @@ mod tests {
         let mut sh =
             Shell::start(Target::Local, None, None, "me", Duration::from_secs(10)).unwrap();
         sh.output_cap = 1000;
-        let e = sh.run("head -c 5000 /dev/zero", b"", None).unwrap_err();
+        let e = sh.run("head -c 5000 /dev/zero", None, None).unwrap_err();
         assert_eq!(
             e,
             ExecError::OutputTooLarge {
@@ -456,14 +560,14 @@ mod tests {
             }
         );
         // stderr keeps its end, marked.
-        let out = sh.run("seq 1 2000 >&2; echo fine", b"", None).unwrap();
+        let out = sh.run("seq 1 2000 >&2; echo fine", None, None).unwrap();
         assert_eq!(out.stdout, b"fine\n");
         let err = out.stderr_text();
         assert!(err.starts_with("[... the first "), "{err}");
         assert!(err.ends_with("1999\n2000\n"), "{err}");
         assert!(err.len() < 1100, "{}", err.len());
         // Exactly the cap passes whole.
-        let out = sh.run("head -c 1000 /dev/zero", b"", None).unwrap();
+        let out = sh.run("head -c 1000 /dev/zero", None, None).unwrap();
         assert_eq!(out.stdout.len(), 1000);
     }
 }

@@ -283,8 +283,9 @@ pub fn copy(
     mode: Option<&str>,
     owner: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let data =
-        std::fs::read(src).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", src.display()))?;
+    // Hashed once here, then streamed to each host from disk.
+    let data = super::Blob::file(src)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", src.display()))?;
     let mode = match mode {
         Some(m) => Some(
             u32::from_str_radix(m, 8)
@@ -305,7 +306,7 @@ pub fn copy(
     }
     let (engine, hosts) = build_engine(args, "Copy")?;
     let report = engine.step("copy", &hosts, |h| {
-        let c = h.upload(&data, &dest, mode, owner)?;
+        let c = h.upload_blob(&data, &dest, mode, owner)?;
         h.set_message(match c {
             Change::Unchanged => "unchanged",
             Change::Changed => "written",

@@ -90,7 +90,7 @@ fn snapshot(ctx: &mut HostCtx) -> Result<String, HostFail> {
     let out = ctx.perform(Action {
         describe: "take an etcd snapshot".into(),
         script: ETCD_BACKUP_SCRIPT.into(),
-        stdin: &[],
+        stdin: None,
         timeout: Some(std::time::Duration::from_secs(300)),
         mutates: true,
         sensitive: false,

@@ -215,7 +215,7 @@ pub fn prepare_with(
             .perform(Action {
                 describe: "read current configuration and certificates".into(),
                 script: script.clone(),
-                stdin: &[],
+                stdin: None,
                 timeout: Some(std::time::Duration::from_secs(60)),
                 mutates: false,
                 sensitive: true,

@@ -190,7 +190,7 @@ pub fn apply(ctx: &mut HostCtx, ops: &[Op]) -> Result<(), HostFail> {
                     .perform(Action {
                         describe: describe.clone(),
                         script: run.clone(),
-                        stdin: &[],
+                        stdin: None,
                         timeout: None,
                         mutates: false,
                         sensitive: false,
@@ -224,7 +224,7 @@ pub fn apply(ctx: &mut HostCtx, ops: &[Op]) -> Result<(), HostFail> {
                 let action = Action {
                     describe: describe.clone(),
                     script: run.clone(),
-                    stdin: &[],
+                    stdin: None,
                     timeout: None,
                     mutates: true,
                     sensitive: false,

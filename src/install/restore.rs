@@ -83,9 +83,10 @@ pub fn restored(c: &Cluster) -> Op {
 }
 
 pub fn run(cluster: Cluster, opts: &RunOptions, file: &Path) -> anyhow::Result<ExitCode> {
-    let data = std::fs::read(file)
+    // Streamed to each member from disk, never held here (a snapshot is as
+    // large as the cluster's data).
+    let snapshot = Blob::file(file)
         .map_err(|e| anyhow::anyhow!("cannot read the snapshot {}: {e}", file.display()))?;
-    let snapshot = Blob::new(data);
     let c = &cluster;
     let members: Vec<usize> = (0..c.nodes.len())
         .filter(|&i| c.nodes[i].has(Role::Etcd))

@@ -125,7 +125,7 @@ pub(super) fn gather_facts(
             .perform(Action {
                 describe: "gather facts".into(),
                 script: script.clone(),
-                stdin: &[],
+                stdin: None,
                 timeout: Some(std::time::Duration::from_secs(60)),
                 mutates: false,
                 sensitive: false,

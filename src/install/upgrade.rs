@@ -548,7 +548,10 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
     // The target's kubelet on a cgroup v1 host, as preflight says it
     // (ignorable like the bundle's findings, unlike the version rules).
     for n in &c.nodes {
-        if let Some(d) = facts.get(&n.name).and_then(|f| super::preflight::cgroup_v1(c, n, f)) {
+        if let Some(d) = facts
+            .get(&n.name)
+            .and_then(|f| super::preflight::cgroup_v1(c, n, f))
+        {
             report.push(c.at_node(d, n));
         }
     }

@@ -460,7 +460,8 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         .map(|n| n.name.as_str())
         .collect();
     use crate::model::versions::{cgroup_v1, CgroupV1, FAIL_CGROUP_V1};
-    let allow_v1 = cgroup_v1(kv, cfg.flag(FAIL_CGROUP_V1), !v1_hosts.is_empty()) == CgroupV1::Allowed;
+    let allow_v1 =
+        cgroup_v1(kv, cfg.flag(FAIL_CGROUP_V1), !v1_hosts.is_empty()) == CgroupV1::Allowed;
     if allow_v1 {
         notes.push(format!(
             "{}: cgroup v1, which Kubernetes {kv} supports only in maintenance mode: the kubelets run with failCgroupV1: false",

@@ -121,6 +121,11 @@ pub enum Verb {
         /// The offline bundle. Default: the installer directory's bundle/.
         #[arg(long, value_name = "DIR")]
         bundle: Option<PathBuf>,
+        /// Also add masters ([kube-master]) and etcd members ([etcd]): the
+        /// legacy installer added workers only. etcd members join one at a
+        /// time (`member add`, then start).
+        #[arg(long)]
+        control_plane: bool,
         /// Do not ask for confirmation.
         #[arg(short = 'y', long)]
         yes: bool,
@@ -454,6 +459,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             src,
             conn,
             bundle,
+            control_plane,
             yes,
         } => {
             let cluster = src.load_valid()?;
@@ -469,6 +475,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut opts = run_options(&src, conn, phases);
             opts.add_nodes = true;
+            opts.add_control_plane = control_plane;
             crate::install::run::install(cluster, opts)
         }
         Verb::RemoveNode {
@@ -760,5 +767,6 @@ fn run_options(
         installer_dir,
         conf_dir: sources.conf_dir.clone(),
         add_nodes: false,
+        add_control_plane: false,
     }
 }

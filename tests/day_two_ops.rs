@@ -4,15 +4,16 @@
 
 mod render_support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ksinstall::diag::Report;
 use ksinstall::exec::shell::sh_quote;
+use ksinstall::install::facts::Facts;
 use ksinstall::install::files::host_files;
 use ksinstall::install::ops::Op;
 use ksinstall::install::phases::{HostFile, Phase};
 use ksinstall::install::reset;
-use ksinstall::install::scale::Scope;
+use ksinstall::install::scale::{Known, Scope};
 use ksinstall::install::upgrade;
 use ksinstall::model::{Cluster, Role};
 use render_support::{conf_with, fixed_facts, load};
@@ -43,12 +44,42 @@ fn parses(script: &str) {
     assert!(st.success(), "{script}");
 }
 
+/// What the cluster knows: these nodes (masters by label), and etcd data
+/// on these hosts.
+fn cluster_knows(
+    nodes: &[&str],
+    masters: &[&str],
+    etcd: &[&str],
+) -> (Known, BTreeMap<String, Facts>) {
+    let facts = etcd
+        .iter()
+        .map(|h| {
+            let f = Facts {
+                etcd_data: true,
+                ..Default::default()
+            };
+            (h.to_string(), f)
+        })
+        .collect();
+    let k = Known {
+        nodes: names(nodes),
+        masters: names(masters),
+    };
+    (k, facts)
+}
+
+const MASTERS: &[&str] = &["master1", "master2", "master3"];
+
 #[test]
 fn add_nodes_gives_new_workers_everything_and_the_others_their_hosts_block() {
     let (c, files) = ha();
     let mut r = Report::default();
-    let known = names(&["master1", "master2", "master3", "node1", "node2"]);
-    let s = Scope::from_known(&c, &known, &mut r);
+    let (known, facts) = cluster_knows(
+        &["master1", "master2", "master3", "node1", "node2"],
+        MASTERS,
+        MASTERS,
+    );
+    let s = Scope::from_known(&c, &known, &facts, true, &mut r);
     assert!(!r.has_errors(), "{}", r.render());
     assert_eq!(s.new, names(&["node3"]));
     for phase in ["os", "packages", "runtime", "loadbalancer", "workers"] {
@@ -81,23 +112,149 @@ fn add_nodes_gives_new_workers_everything_and_the_others_their_hosts_block() {
     );
 }
 
+/// A master that is also an etcd member joins: the members it adds to
+/// join one at a time after the others (whose etcd.env alone is rewritten,
+/// with no restart), after `member add`; the new master joins after the
+/// first master renewed the join secrets; every load balancer lists it.
 #[test]
-fn add_nodes_refuses_new_masters_and_renamed_hosts() {
+fn add_nodes_adds_masters_and_etcd_members_one_at_a_time() {
+    let (c, files) = ha();
+    let mut r = Report::default();
+    let (known, facts) = cluster_knows(
+        &["master1", "node1", "node2", "node3"],
+        &["master1"],
+        &["master1"],
+    );
+    let s = Scope::from_known(&c, &known, &facts, true, &mut r);
+    assert!(!r.has_errors(), "{}", r.render());
+    assert_eq!(s.new, names(&["master2", "master3"]));
+    assert!(
+        s.runs("loadbalancer", "node1"),
+        "workers' haproxy lists the masters"
+    );
+    assert!(s.runs("etcd", "master1") && !s.runs("workers", "node1"));
+    let idx = |n: &str| c.nodes.iter().position(|x| x.name == n).unwrap();
+    let (m1, m2, m3) = (idx("master1"), idx("master2"), idx("master3"));
+    assert_eq!(
+        s.batches("etcd", vec![m1, m2, m3], &c),
+        [vec![m1], vec![m2], vec![m3]]
+    );
+    assert_eq!(
+        s.batches("control-plane", vec![m1, m2, m3], &c),
+        [vec![m1], vec![m2, m3]]
+    );
+    assert_eq!(s.batches("workers", vec![m2, m3], &c), [vec![m2, m3]]);
+    let all_facts: BTreeMap<String, Facts> = c
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                n.name.clone(),
+                facts.get(&n.name).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let inputs = ksinstall::install::phases::Inputs {
+        cluster: &c,
+        facts: &all_facts,
+        files: &files,
+        offline: &Default::default(),
+    };
+    let etcd =
+        ksinstall::install::phases::ALL[ksinstall::install::phases::by_name("etcd").unwrap()];
+    // The existing member: etcd.env rewritten, nothing restarted.
+    let kept = s.ops(
+        "etcd",
+        "master1",
+        etcd.ops(c.node("master1").unwrap(), &inputs),
+    );
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(matches!(&kept[0], Op::File { path, .. } if path == "/etc/etcd.env"));
+    // The joining member: added before etcd first starts there, from the
+    // member that holds data; its start settings forgotten once healthy.
+    let ops: Vec<String> = s
+        .ops(
+            "etcd",
+            "master2",
+            etcd.ops(c.node("master2").unwrap(), &inputs),
+        )
+        .iter()
+        .map(Op::summary)
+        .collect();
+    let join = position(&ops, "member add");
+    assert!(
+        join < position(&ops, "systemctl restart --no-block etcd"),
+        "{ops:#?}"
+    );
+    assert!(
+        position(&ops, "endpoint health")
+            < position(&ops, "rm -f /run/systemd/system/etcd.service.d/")
+    );
+    let script = &ops[join];
+    assert!(
+        script.contains("https://192.168.0.1:2379") && !script.contains("192.168.0.3:2379"),
+        "{script}"
+    );
+    parses(
+        script
+            .trim_start_matches("run ")
+            .split(" unless ")
+            .next()
+            .unwrap(),
+    );
+    // A fresh install (no member holds data): members start together.
+    let fresh = ksinstall::install::phases::Inputs {
+        facts: &Default::default(),
+        ..inputs
+    };
+    let ops: Vec<String> = etcd
+        .ops(c.node("master2").unwrap(), &fresh)
+        .iter()
+        .map(Op::summary)
+        .collect();
+    assert!(!ops.iter().any(|o| o.contains("member add")), "{ops:#?}");
+}
+
+#[test]
+fn add_nodes_refuses_renamed_hosts_and_changed_roles() {
     let (c, _) = ha();
     let mut r = Report::default();
-    // master3 is not in the cluster; "old-node" is, but not in hosts.ini.
-    let known = names(&["master1", "master2", "node1", "node2", "node3", "old-node"]);
-    let s = Scope::from_known(&c, &known, &mut r);
-    let text = r.render();
-    assert!(
-        text.contains("OnlyWorkers") && text.contains("'master3'"),
-        "{text}"
+    // "old-node" is in the cluster, not in hosts.ini; node1 is a master
+    // there and a worker here.
+    let (known, facts) = cluster_knows(
+        &[
+            "master1", "master2", "master3", "node1", "node2", "node3", "old-node",
+        ],
+        &["master1", "master2", "master3", "node1"],
+        MASTERS,
     );
+    let s = Scope::from_known(&c, &known, &facts, true, &mut r);
+    let text = r.render();
     assert!(
         text.contains("Renamed") && text.contains("'old-node'"),
         "{text}"
     );
+    assert!(
+        text.contains("RoleChanged") && text.contains("'node1' is in the cluster as a master"),
+        "{text}"
+    );
     assert!(s.new.is_empty());
+    // Without --control-plane, the legacy rule: workers only.
+    let mut r = Report::default();
+    let (known, facts) = cluster_knows(
+        &["master1", "node1", "node2", "node3"],
+        &["master1"],
+        &["master1"],
+    );
+    let s = Scope::from_known(&c, &known, &facts, false, &mut r);
+    let text = r.render();
+    assert!(
+        text.contains("OnlyWorkers")
+            && text.contains("'master2'")
+            && text.contains("--control-plane"),
+        "{text}"
+    );
+    assert!(s.new.is_empty(), "{:?}", s.new);
 }
 
 fn reset_of(c: &Cluster, files: &[HostFile]) -> Vec<String> {

@@ -29,6 +29,8 @@ if sh -c 'echo -1 > /proc/self/oom_score_adj' 2>/dev/null; then echo "lower_oom=
 # not from a network namespace other than the kernel's first, as in a container).
 if [ -w /proc/sys/net/netfilter/nf_conntrack_max ]; then echo "conntrack_max=writable"; else echo "conntrack_max=fixed"; fi
 echo "cgroup_fs=$(stat -fc %T /sys/fs/cgroup 2>/dev/null)"
+# Whether this host holds an etcd member's data (it has been a member).
+if [ -f /etc/etcd.env ] && (. /etc/etcd.env 2>/dev/null; [ -n "$ETCD_DATA_DIR" ] && [ -d "$ETCD_DATA_DIR/member" ]); then echo "etcd_data=yes"; else echo "etcd_data=no"; fi
 echo "addresses=$(ip -o addr show 2>/dev/null | awk '{split($4,a,"/"); print a[1]}' | tr '\n' '|')"
 # Routes, without those a CNI of this cluster made (flannel, calico, the
 # bridge plugin): a re-run must not take the cluster's own pod routes for
@@ -107,6 +109,9 @@ pub struct Facts {
     pub conntrack_fixed: bool,
     /// The host runs cgroup v1 (or hybrid): `/sys/fs/cgroup` is not cgroup2.
     pub cgroup_v1: bool,
+    /// The host holds an etcd member's data (`$ETCD_DATA_DIR/member` of
+    /// its /etc/etcd.env): a new member joins a cluster that has one.
+    pub etcd_data: bool,
     pub addresses: Vec<String>,
     pub routes: Vec<String>,
     pub listening_ports: Vec<u16>,
@@ -151,6 +156,7 @@ impl Facts {
                 "lower_oom" => f.lower_oom = v == "yes",
                 "conntrack_max" => f.conntrack_fixed = v == "fixed",
                 "cgroup_fs" => f.cgroup_v1 = !v.is_empty() && v != "cgroup2fs",
+                "etcd_data" => f.etcd_data = v == "yes",
                 "addresses" => f.addresses = list(),
                 "images" => {
                     f.images = list()
@@ -246,8 +252,8 @@ mod tests {
 
     #[test]
     fn container_host_facts() {
-        let f = Facts::parse("lower_oom=no\nconntrack_max=fixed\ncgroup_fs=tmpfs\n");
-        assert!(!f.lower_oom && f.conntrack_fixed && f.cgroup_v1);
+        let f = Facts::parse("lower_oom=no\nconntrack_max=fixed\ncgroup_fs=tmpfs\netcd_data=yes\n");
+        assert!(!f.lower_oom && f.conntrack_fixed && f.cgroup_v1 && f.etcd_data);
         let f = Facts::parse("lower_oom=yes\nconntrack_max=writable\ncgroup_fs=cgroup2fs\n");
         assert!(f.lower_oom && !f.conntrack_fixed && !f.cgroup_v1);
     }

@@ -361,6 +361,7 @@ impl Phase for Etcd {
                 "/etc/systemd/system/etcd.service",
             ],
         );
+        ops.extend(etcd_join(node, inp));
         // Debian's etcd-server installs /usr/bin/etcd; the unit (legacy layout) runs /usr/local/bin/etcd.
         ops.push(Op::run_unless(
             "link the packaged etcd binary",
@@ -407,6 +408,7 @@ impl Phase for Etcd {
                  {etcdctl} endpoint health; systemctl status etcd --no-pager 2>&1 | tail -5; journalctl -u etcd -n 15 --no-pager 2>/dev/null; exit 1"
             ),
         ));
+        ops.push(etcd_join_settings_dropped());
         // Backups start once the member is healthy; a new script or unit
         // never restarts etcd.
         ops.extend(inp.file_ops(
@@ -421,6 +423,76 @@ impl Phase for Etcd {
         ));
         ops
     }
+}
+
+/// Where a joining member's start settings live: under /run, so they are
+/// gone at the next boot whatever happens, and removed once it is healthy.
+const ETCD_JOIN_ENV: &str = "/run/ksinstall-etcd-join.env";
+const ETCD_JOIN_DROPIN: &str = "/run/systemd/system/etcd.service.d/ksinstall-join.conf";
+
+/// A member that joins a running cluster (a host `add-nodes` adds, or the
+/// rest of a first start cut short): when this host holds no etcd data and
+/// another member does (facts), it is added with `member add` unless the
+/// cluster lists it already, before etcd first starts here; it then starts
+/// with the cluster's real membership and `existing` state, given by a
+/// runtime drop-in. etcd.env stays as rendered (every member, `new`), so a
+/// re-run changes nothing: etcd reads those settings only without data.
+/// Members join one at a time (`add-nodes` runs them so): a member added
+/// but not started yet counts against quorum.
+fn etcd_join(node: &Node, inp: &Inputs) -> Vec<Op> {
+    let has_data = |n: &Node| inp.facts.get(&n.name).is_some_and(|f| f.etcd_data);
+    if !node.has(Role::Etcd) || has_data(node) {
+        return Vec::new();
+    }
+    let peers: Vec<String> = (inp.cluster.nodes.iter())
+        .filter(|n| n.has(Role::Etcd) && n.name != node.name && has_data(n))
+        .filter_map(|n| n.access_ip.as_ref().or(n.ip.as_ref()))
+        .map(|a| format!("https://{a}:2379"))
+        .collect();
+    if peers.is_empty() {
+        return Vec::new();
+    }
+    let ctl = format!(
+        "ETCDCTL_API=3 etcdctl --endpoints={} --cacert=/etc/ssl/etcd/ssl/ca.pem --cert={} --key={} --dial-timeout=5s --command-timeout=30s",
+        sh_quote(&peers.join(",")),
+        sh_quote(&format!("/etc/ssl/etcd/ssl/admin-{}.pem", node.name)),
+        sh_quote(&format!("/etc/ssl/etcd/ssl/admin-{}-key.pem", node.name)),
+    );
+    let dropin_dir = ETCD_JOIN_DROPIN.rsplit_once('/').expect("a path").0;
+    // The list is read serializable where etcdctl can: once a member is
+    // added and not yet started, a small cluster has no quorum to spare.
+    let script = [
+        "set -e; set -a; . /etc/etcd.env; set +a; peer=$ETCD_INITIAL_ADVERTISE_PEER_URLS".to_string(),
+        format!("members() {{ {ctl} member list -w simple --consistency=s 2>/dev/null || {ctl} member list -w simple; }}"),
+        format!(
+            "list=$(members) || {{ echo \"no etcd member answers at {}: cannot add $ETCD_NAME\" >&2; exit 1; }}",
+            peers.join(",")
+        ),
+        format!(
+            "if ! printf '%s\\n' \"$list\" | grep -q \", $peer,\"; then {ctl} member add \"$ETCD_NAME\" --peer-urls=\"$peer\" >/dev/null; list=$(members); fi"
+        ),
+        "cluster=$(printf '%s\\n' \"$list\" | awk -F', ' -v me=\"$ETCD_NAME\" -v peer=\"$peer\" '{n = $3; if ($4 == peer) n = me; printf \"%s%s=%s\", sep, n, $4; sep = \",\"}')".to_string(),
+        format!("umask 077; mkdir -p {}", sh_quote(dropin_dir)),
+        format!("printf 'ETCD_INITIAL_CLUSTER=%s\\nETCD_INITIAL_CLUSTER_STATE=existing\\n' \"$cluster\" >{ETCD_JOIN_ENV}"),
+        format!("printf '[Service]\\nEnvironmentFile={ETCD_JOIN_ENV}\\n' >{ETCD_JOIN_DROPIN}; chmod 644 {ETCD_JOIN_DROPIN}"),
+        "systemctl daemon-reload".to_string(),
+    ]
+    .join("; ");
+    vec![Op::run_unless(
+        "join the running etcd cluster (member add)",
+        &script,
+        &format!("set -a; . /etc/etcd.env; test -d \"$ETCD_DATA_DIR/member\" || test -f {ETCD_JOIN_DROPIN}"),
+    )]
+}
+
+/// Once the member is healthy its data holds the membership: the join's
+/// drop-in goes (a no-op where there was none).
+fn etcd_join_settings_dropped() -> Op {
+    Op::run_unless(
+        "forget the etcd join settings",
+        &format!("rm -f {ETCD_JOIN_DROPIN} {ETCD_JOIN_ENV} && systemctl daemon-reload"),
+        &format!("test ! -e {ETCD_JOIN_DROPIN} && test ! -e {ETCD_JOIN_ENV}"),
+    )
 }
 
 /// The etcd phase's health wait (`etcd restore` runs it after its start).

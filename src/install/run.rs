@@ -67,6 +67,8 @@ pub struct RunOptions {
     pub bundle: Option<PathBuf>,
     /// `add-nodes`: only the hosts the cluster does not know get the install.
     pub add_nodes: bool,
+    /// add-nodes may add masters and etcd members (`--control-plane`).
+    pub add_control_plane: bool,
 }
 
 /// What every verb that changes hosts starts with: the installer
@@ -256,7 +258,9 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     report.extend(super::certs::expiring(&cluster, &certs));
     let scope = if opts.add_nodes {
         let known = scale::known_nodes(&engine, &cluster, &mut report);
-        known.map(|k| scale::Scope::from_known(&cluster, &k, &mut report))
+        known.map(|k| {
+            scale::Scope::from_known(&cluster, &k, &facts, opts.add_control_plane, &mut report)
+        })
     } else {
         None
     };
@@ -353,57 +357,66 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
                     && scope.as_ref().is_none_or(|s| s.runs(phase.name(), name))
             })
             .collect();
-        let heading = format!(
-            "== {}: {} ({} host{})",
-            phase.name(),
-            phase.title(),
-            hosts.len(),
-            if hosts.len() == 1 { "" } else { "s" }
-        );
-        if hosts.is_empty() {
+        // Usually one batch; add-nodes orders some (`Scope::batches`).
+        let mut batches = match &scope {
+            Some(s) => s.batches(phase.name(), hosts, &cluster),
+            None => vec![hosts],
+        };
+        batches.retain(|b| !b.is_empty());
+        if batches.is_empty() {
             // On the same stream as every other heading.
+            let heading = format!("== {}: {} (0 hosts)", phase.name(), phase.title());
             engine.progress.begin_step(&heading, 0);
             continue;
         }
-        let step = engine.step_headed(&heading, phase.name(), &hosts, |ctx| {
-            let node = ctx.node().clone();
-            let all = phase.ops(&node, &inputs);
-            match &scope {
-                Some(s) => ops::apply(ctx, &s.ops(phase.name(), &node.name, all)),
-                None => ops::apply(ctx, &all),
-            }
-        });
-        summary.add(phase.name(), &step);
-        let mut failed = Vec::new();
-        for h in &step.hosts {
-            *totals.entry(h.status.label()).or_default() += 1;
-            match h.status {
-                Status::Ok | Status::Changed => {
-                    if !dry {
-                        state.mark(phase.name(), &h.host);
-                    }
-                }
-                _ => failed.push(h),
-            }
-        }
-        if !dry {
-            state.save(&state_path)?;
-        }
-        // Hosts stopped by a signal are not errors to fix.
-        failed.retain(|h| h.kind != Some("Interrupted"));
-        if interrupt::requested() {
-            print_failures(phase.name(), &failed);
-            return Ok(stopped(phase.name(), &engine));
-        }
-        if !failed.is_empty() {
-            print!("\n{}", summary.render());
-            println!("failed!");
-            print_failures(phase.name(), &failed);
-            eprintln!(
-                "Fix the above, then continue with `ksinstall install --resume` (finished phases and hosts are skipped). Log: {}",
-                engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()
+        for hosts in batches {
+            let heading = format!(
+                "== {}: {} ({} host{})",
+                phase.name(),
+                phase.title(),
+                hosts.len(),
+                if hosts.len() == 1 { "" } else { "s" }
             );
-            return Ok(std::process::ExitCode::from(1));
+            let step = engine.step_headed(&heading, phase.name(), &hosts, |ctx| {
+                let node = ctx.node().clone();
+                let all = phase.ops(&node, &inputs);
+                match &scope {
+                    Some(s) => ops::apply(ctx, &s.ops(phase.name(), &node.name, all)),
+                    None => ops::apply(ctx, &all),
+                }
+            });
+            summary.add(phase.name(), &step);
+            let mut failed = Vec::new();
+            for h in &step.hosts {
+                *totals.entry(h.status.label()).or_default() += 1;
+                match h.status {
+                    Status::Ok | Status::Changed => {
+                        if !dry {
+                            state.mark(phase.name(), &h.host);
+                        }
+                    }
+                    _ => failed.push(h),
+                }
+            }
+            if !dry {
+                state.save(&state_path)?;
+            }
+            // Hosts stopped by a signal are not errors to fix.
+            failed.retain(|h| h.kind != Some("Interrupted"));
+            if interrupt::requested() {
+                print_failures(phase.name(), &failed);
+                return Ok(stopped(phase.name(), &engine));
+            }
+            if !failed.is_empty() {
+                print!("\n{}", summary.render());
+                println!("failed!");
+                print_failures(phase.name(), &failed);
+                eprintln!(
+                    "Fix the above, then continue with `ksinstall install --resume` (finished phases and hosts are skipped). Log: {}",
+                    engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()
+                );
+                return Ok(std::process::ExitCode::from(1));
+            }
         }
         pause_point(phase.name());
     }

@@ -251,13 +251,18 @@ pub fn leaf_fits(ca: &CertPair, pair: &CertPair, cn: &str, sans: &Sans) -> bool 
 }
 
 /// All certificates: the CA (given or new), `member-`/`admin-` for each etcd
-/// member, `node-` for each Kubernetes node. Leaves of `existing` that fit
-/// (`leaf_fits`) are kept; the others are signed by its CA.
+/// member, `node-` for each Kubernetes node. New leaves carry the legacy
+/// SANs (`sans`: every member and node). Leaves of `existing` are kept
+/// when they fit (`leaf_fits`) what their own host needs: `localhost`,
+/// 127.0.0.1 and the host's addresses (`own_ips`), which is all TLS checks
+/// of them. So a member or node added later, which widens `sans`, leaves
+/// every existing certificate (and so every etcd) untouched.
 pub fn generate(
     existing: Option<&EtcdCerts>,
     etcd_members: &[String],
     k8s_nodes: &[String],
     sans: &Sans,
+    own_ips: &dyn Fn(&str) -> Vec<std::net::IpAddr>,
 ) -> Result<EtcdCerts> {
     let ca = match existing {
         Some(e) => {
@@ -274,8 +279,14 @@ pub fn generate(
     for (kind, h) in wanted {
         let stem = format!("{kind}-{h}");
         let cn = format!("etcd-{kind}-{h}");
+        let mut ips = own_ips(h);
+        ips.push(std::net::Ipv4Addr::LOCALHOST.into());
+        let own = Sans {
+            dns: vec!["localhost".to_string()],
+            ips,
+        };
         let pair = match existing.and_then(|e| e.get(&stem)) {
-            Some(p) if leaf_fits(&ca, p, &cn, sans) => p.clone(),
+            Some(p) if leaf_fits(&ca, p, &cn, &own) => p.clone(),
             _ => leaf_once(&ca, &cn, sans)?,
         };
         leaves.push((stem, pair));
@@ -316,5 +327,39 @@ mod fit_tests {
             key_pem: other.key_pem.clone(),
         };
         assert!(!leaf_fits(&ca, &swapped, "etcd-member-n1", &s));
+    }
+
+    /// A member added later widens the legacy SANs of new leaves; the
+    /// leaves already issued still fit their own hosts and are kept, so
+    /// no existing etcd or API server gets a new certificate (and no
+    /// restart) for it.
+    #[test]
+    fn a_new_member_leaves_the_existing_certificates_as_they_are() {
+        let ips = |h: &str| -> Vec<std::net::IpAddr> {
+            match h {
+                "a" => vec!["10.0.0.1".parse().unwrap()],
+                "b" => vec!["10.0.0.2".parse().unwrap()],
+                _ => vec!["10.0.0.3".parse().unwrap()],
+            }
+        };
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let two = sans(&["10.0.0.1", "10.0.0.2", "127.0.0.1"]);
+        let before = generate(None, &names(&["a", "b"]), &names(&["a", "b"]), &two, &ips).unwrap();
+        let three = sans(&["10.0.0.1", "10.0.0.2", "10.0.0.3", "127.0.0.1"]);
+        let all = names(&["a", "b", "c"]);
+        let after = generate(Some(&before), &all, &all, &three, &ips).unwrap();
+        for stem in ["member-a", "admin-a", "node-a", "member-b", "node-b"] {
+            assert_eq!(before.get(stem), after.get(stem), "{stem} issued again");
+        }
+        let c = after.get("member-c").expect("a leaf for the new member");
+        assert!(leaf_fits(&after.ca, c, "etcd-member-c", &three));
+        // A host whose own address changed gets a new leaf.
+        let moved = |h: &str| match h {
+            "a" => vec!["10.0.0.9".parse().unwrap()],
+            _ => ips(h),
+        };
+        let again = generate(Some(&after), &all, &all, &three, &moved).unwrap();
+        assert_ne!(after.get("member-a"), again.get("member-a"));
+        assert_eq!(after.get("member-b"), again.get("member-b"));
     }
 }

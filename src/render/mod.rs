@@ -387,7 +387,15 @@ fn etcd_certs(cluster: &Cluster, ctx: &Ctx, facts: &Facts) -> Result<EtcdCerts> 
         .filter(|n| n.is_k8s())
         .map(|n| n.name.clone())
         .collect();
-    certs::generate(facts.etcd_certs.as_ref(), &members, &k8s, &sans)
+    let own_ips = |host: &str| -> Vec<std::net::IpAddr> {
+        ctx.nodes
+            .iter()
+            .filter(|n| n.name == host)
+            .flat_map(|n| [&n.address, &n.ip])
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    };
+    certs::generate(facts.etcd_certs.as_ref(), &members, &k8s, &sans, &own_ips)
 }
 
 fn cert_files(certs: &EtcdCerts, stem: &str) -> Vec<RenderedFile> {

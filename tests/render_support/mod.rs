@@ -106,7 +106,7 @@ pub fn shared_certs() -> &'static ksinstall::render::EtcdCerts {
             dns: vec!["localhost".into()],
             ips: vec!["127.0.0.1".parse().unwrap()],
         };
-        ksinstall::render::certs::generate(None, &names, &names, &sans).unwrap()
+        ksinstall::render::certs::generate(None, &names, &names, &sans, &|_| Vec::new()).unwrap()
     })
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Adds the new workers of conf/hosts.ini to the installed cluster, as the
 # legacy scripts/add-nodes.sh did (log: logs/Scale[…].log). Add the hosts
-# to [kube-node] only and rename none: the cluster, not a local file, says
-# which hosts are new, and only those get the install.
+# to [kube-node] and rename none: the cluster, not a local file, says
+# which hosts are new, and only those get the install. New masters and etcd
+# members too with KSINSTALL_ARGS=--control-plane.
 set -u
 
 BASE_FOLDER=$(dirname "$(readlink -f "$0")")

@@ -215,6 +215,75 @@ fn add_nodes_adds_masters_and_etcd_members_one_at_a_time() {
     assert!(!ops.iter().any(|o| o.contains("member add")), "{ops:#?}");
 }
 
+/// A member added makes every API server name it too: a master that is
+/// neither new nor first gets that alone (its manifest, then a bounded wait
+/// for the API server on the new list); the first master also stores the
+/// list in kubeadm's ClusterConfiguration for later joins and upgrades.
+#[test]
+fn a_new_etcd_member_reaches_every_api_server() {
+    let (c, files) = ha();
+    let mut r = Report::default();
+    let (known, facts) = cluster_knows(
+        &["master1", "master2", "master3", "node1", "node2", "node3"],
+        MASTERS,
+        &["master1", "master2"],
+    );
+    let s = Scope::from_known(&c, &known, &facts, true, &mut r);
+    assert!(!r.has_errors(), "{}", r.render());
+    assert_eq!(s.new, names(&["master3"]));
+    assert!(s.runs("control-plane", "master2"));
+    let inputs = ksinstall::install::phases::Inputs {
+        cluster: &c,
+        facts: &Default::default(),
+        files: &files,
+        offline: &Default::default(),
+    };
+    let cp = ksinstall::install::phases::ALL
+        [ksinstall::install::phases::by_name("control-plane").unwrap()];
+    let list =
+        "--etcd-servers=https://192.168.0.1:2379,https://192.168.0.2:2379,https://192.168.0.3:2379";
+    let kept = s.ops(
+        "control-plane",
+        "master2",
+        cp.ops(c.node("master2").unwrap(), &inputs),
+    );
+    let kept: Vec<String> = kept.iter().map(Op::summary).collect();
+    assert_eq!(kept.len(), 2, "{kept:#?}");
+    assert!(
+        kept[0].starts_with("run sed -i") && kept[0].contains(list),
+        "{kept:#?}"
+    );
+    assert!(
+        kept[1].contains("/readyz") && kept[1].ends_with("(on change)"),
+        "{kept:#?}"
+    );
+    let first: Vec<String> = s
+        .ops(
+            "control-plane",
+            "master1",
+            cp.ops(c.node("master1").unwrap(), &inputs),
+        )
+        .iter()
+        .map(Op::summary)
+        .collect();
+    let upload = position(&first, "upload-config kubeadm");
+    assert!(
+        first[upload].contains("- https://192.168.0.3:2379"),
+        "{}",
+        first[upload]
+    );
+    assert!(position(&first, "kubeadm init --config") < upload);
+    for o in first.iter().filter(|o| o.starts_with("run ")) {
+        parses(
+            o.trim_start_matches("run ")
+                .split(" unless ")
+                .next()
+                .unwrap()
+                .trim_end_matches(" (on change)"),
+        );
+    }
+}
+
 #[test]
 fn add_nodes_refuses_renamed_hosts_and_changed_roles() {
     let (c, _) = ha();

@@ -1,12 +1,15 @@
 //! A highly available cluster on the lab, end to end: five systemd lab
 //! hosts, node1–node3 masters and etcd members, node4 and node5 workers
 //! that reach the API servers through the internal load balancer (the OS's
-//! haproxy on each worker, the API domain pointing at 127.0.0.1). After the
-//! install: every node Ready, three API servers and a healthy three-member
-//! etcd. Then node1 is cut from the network: it turns NotReady while the
-//! workers stay Ready, the API answers through each worker's haproxy, and a
-//! new pod is scheduled and started. node1 back, a second run changes
-//! nothing.
+//! haproxy on each worker, the API domain pointing at 127.0.0.1). The
+//! install makes node1 and node2 masters, node1 the one etcd member;
+//! `add-nodes --control-plane` then adds node3 as a third master, and node2
+//! and node3 as etcd members, one after the other (`member add`, then each
+//! one's first start), and every worker's haproxy lists node3. Then: every node Ready, three API servers and a healthy
+//! three-member etcd. Then node1 is cut from the network: it turns NotReady
+//! while the workers stay Ready, the API answers through each worker's
+//! haproxy, and a new pod is scheduled and started. node1 back, a second
+//! run changes nothing (no etcd.env or certificate rewritten by the add).
 //!
 //! Needs root and the Kubernetes build (as tests/e2e_cluster.rs).
 
@@ -54,13 +57,68 @@ fn a_highly_available_cluster_survives_a_master_cut() {
     }
     let t0 = Instant::now();
     let mut c = prepare(&LAYOUT);
+    // node3 waits outside every group; node1 alone is an etcd member.
+    let full = std::fs::read_to_string(c.installer.join("conf/hosts.ini")).unwrap();
+    std::fs::write(
+        c.installer.join("conf/hosts.ini"),
+        full.replace(
+            "[kube-master]\nnode1\nnode2\nnode3\n",
+            "[kube-master]\nnode1\nnode2\n",
+        )
+        .replace("[etcd]\nnode1\nnode2\nnode3\n", "[etcd]\nnode1\n"),
+    )
+    .unwrap();
     let first = c.install();
     let out = text(&first);
     assert!(first.status.success(), "install failed:\n{out}");
-    c.wait("all five nodes Ready", Duration::from_secs(420), |c| {
-        c.nodes_ready(5)
+    c.wait("four nodes Ready", Duration::from_secs(420), |c| {
+        c.nodes_ready(4)
     });
     let ready_s = t0.elapsed();
+
+    // node3 joins as a master; node2 and node3 as etcd members.
+    std::fs::write(c.installer.join("conf/hosts.ini"), &full).unwrap();
+    let t_add = Instant::now();
+    let add = c.ks(
+        1800,
+        &[
+            "add-nodes",
+            "--control-plane",
+            "--yes",
+            "--bundle",
+            c.bundle.to_str().unwrap(),
+            "--ignore-errors",
+            "KubeSphereImage,StorageImage,Disk",
+        ],
+    );
+    let out = text(&add);
+    assert!(
+        add.status.success(),
+        "add-nodes --control-plane failed:\n{out}"
+    );
+    eprintln!("add-nodes --control-plane: {:?}", t_add.elapsed());
+    assert!(out.contains("New nodes to add: node2, node3"), "{out}");
+    // node1 (its etcd.env), then node2 and node3 one at a time.
+    assert_eq!(
+        out.matches("== etcd: etcd: certificates, members, health (1 host)")
+            .count(),
+        3,
+        "{out}"
+    );
+    for line in [
+        "== loadbalancer: API load balancer: a local proxy to the masters, or keepalived on them (5 hosts)",
+        "== control-plane: control plane: kubeadm init on the first master, join the others (1 host)",
+        "== control-plane: control plane: kubeadm init on the first master, join the others (2 hosts)",
+    ] {
+        assert!(out.contains(line), "no {line:?} in:\n{out}");
+    }
+    for w in ["node4", "node5"] {
+        let o = on(w, "grep -c '10.77.0.1[123]:6443' /etc/haproxy/haproxy.cfg");
+        assert_eq!(text(&o).trim(), "3", "{w}'s haproxy lists three masters");
+    }
+    c.wait("all five nodes Ready", Duration::from_secs(300), |c| {
+        c.nodes_ready(5)
+    });
     // 3 × (apiserver, controller-manager, scheduler) + 5 kube-proxy + CoreDNS.
     c.wait("kube-system pods Running", Duration::from_secs(300), |c| {
         c.kube_system_running(16)

@@ -650,6 +650,7 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
             "test -f /etc/kubernetes/kubelet.conf",
         ));
     }
+    ops.extend(etcd_servers_ops(inp, first, &config));
     if node.has(Role::Worker) {
         ops.push(Op::run_unless(
             "let the master run workloads",
@@ -657,6 +658,69 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
             &format!("! {KUBECTL} get node {} -o jsonpath='{{.spec.taints}}' | grep -q NoSchedule", sh_quote(&node.name)),
         ));
     }
+    ops
+}
+
+/// What the API servers and kubeadm's ClusterConfiguration name as etcd:
+/// every member, by the address other nodes use (as the rendered kubeadm
+/// config lists them).
+pub fn etcd_endpoints(c: &Cluster) -> Vec<String> {
+    c.nodes
+        .iter()
+        .filter(|n| n.has(Role::Etcd))
+        .filter_map(|n| n.access_ip.as_ref().or(n.ip.as_ref()))
+        .map(|a| format!("https://{a}:2379"))
+        .collect()
+}
+
+/// The name of the operations that keep the API servers on every etcd
+/// member (`add-nodes` gives them to masters that are not new).
+pub const ETCD_SERVERS: &str = "the API server uses every etcd member";
+
+/// An API server made while etcd had fewer members (a member added since)
+/// names only those: once they are gone, it is too, whatever etcd's
+/// quorum. Its manifest gets the whole list (the kubelet restarts it; the
+/// wait is bounded), and, on the first master, kubeadm's stored
+/// ClusterConfiguration too, which masters joining later and upgrades
+/// read. Where kubeadm wrote the list already (a fresh install), nothing
+/// changes.
+fn etcd_servers_ops(inp: &Inputs, first: bool, config: &str) -> Vec<Op> {
+    let list = etcd_endpoints(inp.cluster).join(",");
+    if list.is_empty() {
+        return Vec::new();
+    }
+    let manifest = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+    let flag = sh_quote(&format!("--etcd-servers={list}"));
+    let mut ops = Vec::new();
+    if first {
+        let each = etcd_endpoints(inp.cluster)
+            .iter()
+            .map(|e| format!("grep -qF -- {} \"$f\"", sh_quote(&format!("- {e}"))))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        ops.push(Op::run_unless(
+            ETCD_SERVERS,
+            &format!("kubeadm init phase upload-config kubeadm --config={} >/dev/null", sh_quote(config)),
+            &format!(
+                "f=$(mktemp); trap 'rm -f \"$f\"' EXIT; {KUBECTL} -n kube-system get configmap kubeadm-config -o jsonpath='{{.data.ClusterConfiguration}}' >\"$f\" && {each}"
+            ),
+        ));
+    }
+    ops.push(Op::run_unless(
+        ETCD_SERVERS,
+        &format!("sed -i \"s|--etcd-servers=.*|\"{flag}\"|\" {manifest}"),
+        &format!(
+            "! test -f {manifest} || grep -q -- {}\"$\" {manifest}",
+            flag
+        ),
+    ));
+    ops.push(Op::on_change(
+        ETCD_SERVERS,
+        &format!(
+            "end=$(($(date +%s) + 240)); until ps -eo args | grep -v grep | grep kube-apiserver | grep -qF -- {flag} && {KUBECTL} get --raw=/readyz >/dev/null 2>&1; do \
+             if [ $(date +%s) -ge $end ]; then echo 'the API server did not come back on every etcd member within 240 s' >&2; exit 1; fi; sleep 2; done"
+        ),
+    ));
     ops
 }
 

@@ -7,7 +7,8 @@
 //! masters and etcd members too with `--control-plane`. No host may be
 //! renamed or change its role. New hosts get every phase; the others get only what
 //! must list the new ones: their `/etc/hosts` block, the members' etcd.env
-//! (no restart), every load balancer's list of masters when one is added,
+//! (no restart) and every API server's etcd servers when a member is added,
+//! every load balancer's list of masters when a master is,
 //! and on the first master the join secrets renewed (a token lives 24
 //! hours, the uploaded certificates two). New etcd members join one at a
 //! time (`member add`, then start), so quorum is never short of more than
@@ -18,6 +19,7 @@ use std::sync::Mutex;
 
 use super::facts::Facts;
 use super::ops::Op;
+use super::phases::ETCD_SERVERS;
 use crate::diag::{Diagnostic, Report};
 use crate::exec::{Engine, HostFail};
 use crate::model::{Cluster, Role};
@@ -127,7 +129,8 @@ impl Scope {
     pub fn runs(&self, phase: &str, node: &str) -> bool {
         self.new.contains(node)
             || phase == "os"
-            || (phase == "control-plane" && node == self.first_master)
+            || (phase == "control-plane"
+                && (node == self.first_master || !self.new_etcd.is_empty()))
             || (phase == "etcd" && !self.new_etcd.is_empty())
             || (phase == "loadbalancer" && self.new_master)
     }
@@ -145,6 +148,10 @@ impl Scope {
             // reads the member list there only when it has no data), so a
             // later install finds it as rendered and restarts nothing.
             "etcd" => only(&|o| matches!(o, Op::File { path, .. } if path == "/etc/etcd.env")),
+            // Other masters: their API server on the new members too.
+            "control-plane" if node != self.first_master => {
+                only(&|o| matches!(o, Op::Command { describe, .. } if describe == ETCD_SERVERS))
+            }
             _ => ops,
         }
     }

@@ -132,7 +132,9 @@ fn add_nodes_adds_masters_and_etcd_members_one_at_a_time() {
         s.runs("loadbalancer", "node1"),
         "workers' haproxy lists the masters"
     );
-    assert!(s.runs("etcd", "master1") && !s.runs("workers", "node1"));
+    // What lists the members runs too: etcd's and calico's files.
+    assert!(s.runs("etcd", "master1") && s.runs("workers", "node1"));
+    assert!(s.runs("network", "master1") && !s.runs("storage", "master1"));
     let idx = |n: &str| c.nodes.iter().position(|x| x.name == n).unwrap();
     let (m1, m2, m3) = (idx("master1"), idx("master2"), idx("master3"));
     assert_eq!(
@@ -162,14 +164,35 @@ fn add_nodes_adds_masters_and_etcd_members_one_at_a_time() {
     };
     let etcd =
         ksinstall::install::phases::ALL[ksinstall::install::phases::by_name("etcd").unwrap()];
-    // The existing member: etcd.env rewritten, nothing restarted.
+    // The existing member (the first master too): etcd.env and
+    // etcdctl.env rewritten, nothing restarted.
     let kept = s.ops(
         "etcd",
         "master1",
         etcd.ops(c.node("master1").unwrap(), &inputs),
     );
-    assert_eq!(kept.len(), 1, "{kept:?}");
-    assert!(matches!(&kept[0], Op::File { path, .. } if path == "/etc/etcd.env"));
+    let paths: Vec<&str> = kept
+        .iter()
+        .map(|o| match o {
+            Op::File { path, .. } => path.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(paths, ["/etc/etcd.env", "/etc/etcdctl.env"]);
+    // An existing worker: calico's files alone (they name the members),
+    // where it has any.
+    let workers =
+        ksinstall::install::phases::ALL[ksinstall::install::phases::by_name("workers").unwrap()];
+    let kept = s.ops(
+        "workers",
+        "node1",
+        workers.ops(c.node("node1").unwrap(), &inputs),
+    );
+    assert!(
+        kept.iter()
+            .all(|o| matches!(o, Op::File { path, .. } if path.starts_with("/etc/calico/"))),
+        "{kept:?}"
+    );
     // The joining member: added before etcd first starts there, from the
     // member that holds data; its start settings forgotten once healthy.
     let ops: Vec<String> = s
@@ -247,7 +270,11 @@ fn a_new_etcd_member_reaches_every_api_server() {
         "master2",
         cp.ops(c.node("master2").unwrap(), &inputs),
     );
-    let kept: Vec<String> = kept.iter().map(Op::summary).collect();
+    let kept: Vec<String> = kept
+        .iter()
+        .map(Op::summary)
+        .filter(|o| !o.starts_with("file /etc/calico/"))
+        .collect();
     assert_eq!(kept.len(), 2, "{kept:#?}");
     assert!(
         kept[0].starts_with("run sed -i") && kept[0].contains(list),

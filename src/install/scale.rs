@@ -127,12 +127,17 @@ impl Scope {
 
     /// Does `phase` run on `node` at all?
     pub fn runs(&self, phase: &str, node: &str) -> bool {
+        let member_added = !self.new_etcd.is_empty();
         self.new.contains(node)
-            || phase == "os"
-            || (phase == "control-plane"
-                && (node == self.first_master || !self.new_etcd.is_empty()))
-            || (phase == "etcd" && !self.new_etcd.is_empty())
-            || (phase == "loadbalancer" && self.new_master)
+            || match phase {
+                "os" => true,
+                "control-plane" => node == self.first_master || member_added,
+                "loadbalancer" => self.new_master,
+                // What lists the etcd members: etcd's and calico's files,
+                // the API servers, KubeSphere's configuration.
+                "etcd" | "workers" | "network" | "kubesphere" => member_added,
+                _ => false,
+            }
     }
 
     /// The operations `node` gets of those the install would give it.
@@ -140,18 +145,25 @@ impl Scope {
         if self.new.contains(node) {
             return ops;
         }
+        let file_under = |o: &Op, dirs: &[&str]| matches!(o, Op::File { path, .. } if dirs.iter().any(|d| path.starts_with(d)));
         let only = |keep: &dyn Fn(&Op) -> bool| ops.iter().filter(|o| keep(o)).cloned().collect();
         match phase {
             // Their /etc/hosts block lists the new hosts.
             "os" => only(&|o| matches!(o, Op::Block { path, .. } if path == "/etc/hosts")),
-            // etcd.env lists every member: rewritten, with no restart (etcd
+            // etcd.env lists every member: rewritten with no restart (etcd
             // reads the member list there only when it has no data), so a
             // later install finds it as rendered and restarts nothing.
-            "etcd" => only(&|o| matches!(o, Op::File { path, .. } if path == "/etc/etcd.env")),
-            // Other masters: their API server on the new members too.
-            "control-plane" if node != self.first_master => {
-                only(&|o| matches!(o, Op::Command { describe, .. } if describe == ETCD_SERVERS))
-            }
+            "etcd" => only(&|o| file_under(o, &["/etc/etcd.env", "/etc/etcdctl.env"])),
+            // Other masters: their API server on every member; calico's
+            // configuration names the members too.
+            // The first master renews the join secrets, and stores the
+            // etcd members in kubeadm's configuration.
+            "control-plane" if node == self.first_master => ops,
+            "control-plane" => only(&|o| {
+                matches!(o, Op::Command { describe, .. } if describe == ETCD_SERVERS)
+                    || file_under(o, &["/etc/calico/"])
+            }),
+            "workers" => only(&|o| file_under(o, &["/etc/calico/"])),
             _ => ops,
         }
     }

@@ -253,9 +253,9 @@ pub fn leaf_fits(ca: &CertPair, pair: &CertPair, cn: &str, sans: &Sans) -> bool 
 /// All certificates: the CA (given or new), `member-`/`admin-` for each etcd
 /// member, `node-` for each Kubernetes node. New leaves carry the legacy
 /// SANs (`sans`: every member and node). Leaves of `existing` are kept
-/// when they fit (`leaf_fits`) what their own host needs: `localhost`,
-/// 127.0.0.1 and the host's addresses (`own_ips`), which is all TLS checks
-/// of them. So a member or node added later, which widens `sans`, leaves
+/// when they fit (`leaf_fits`) what their own host needs: a member's,
+/// `localhost`, 127.0.0.1 and the host's addresses (`own_ips`); a client
+/// certificate's, nothing. That is all TLS checks of them. So a member or node added later, which widens `sans`, leaves
 /// every existing certificate (and so every etcd) untouched.
 pub fn generate(
     existing: Option<&EtcdCerts>,
@@ -279,11 +279,19 @@ pub fn generate(
     for (kind, h) in wanted {
         let stem = format!("{kind}-{h}");
         let cn = format!("etcd-{kind}-{h}");
-        let mut ips = own_ips(h);
-        ips.push(std::net::Ipv4Addr::LOCALHOST.into());
-        let own = Sans {
-            dns: vec!["localhost".to_string()],
-            ips,
+        // A member's certificate serves its clients and peers: its own
+        // addresses. The others are client certificates, which no TLS
+        // check matches against names.
+        let own = match kind {
+            "member" => {
+                let mut ips = own_ips(h);
+                ips.push(std::net::Ipv4Addr::LOCALHOST.into());
+                Sans {
+                    dns: vec!["localhost".to_string()],
+                    ips,
+                }
+            }
+            _ => Sans::default(),
         };
         let pair = match existing.and_then(|e| e.get(&stem)) {
             Some(p) if leaf_fits(&ca, p, &cn, &own) => p.clone(),
@@ -360,6 +368,11 @@ mod fit_tests {
         };
         let again = generate(Some(&after), &all, &all, &three, &moved).unwrap();
         assert_ne!(after.get("member-a"), again.get("member-a"));
+        assert_eq!(
+            after.get("node-a"),
+            again.get("node-a"),
+            "a client's SANs matter to no one"
+        );
         assert_eq!(after.get("member-b"), again.get("member-b"));
     }
 }

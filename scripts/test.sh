@@ -11,7 +11,10 @@
 #
 # As root, scripts/deps.sh first installs what the tests need (Debian
 # packages, the venvs); otherwise .venv with ansible-core (the inventory
-# oracle) is created if missing, and tests whose tools are missing skip. Lab tests need root and skip without it (they fail under CI).
+# oracle) is created if missing, and tests whose tools are missing skip.
+# Lab tests need root and skip without it (they fail under CI). Under CI
+# (CI set, as root) the cargo target directory is kept in
+# /var/cache/ksinstall/cargo-target, beside the Kubernetes builds.
 # As root with Go, Kubernetes is built from its Go modules first (cached by
 # version under /var/cache/ksinstall: a second build copies files): whole at
 # KUBE_VERSION for the cluster e2e first; then, at the lowest CPU priority
@@ -35,6 +38,11 @@ elif [ ! -x .venv/bin/ansible-inventory ]; then
   .venv/bin/pip install --quiet 'ansible-core==2.19.14'
 fi
 export ANSIBLE_INVENTORY_BIN="$PWD/.venv/bin/ansible-inventory"
+# CI tests a fresh clone each time: the compiled dependencies are kept with
+# the other build caches (as Go's are), not rebuilt in every clone.
+if [ -n "${CI:-}" ] && [ -z "${CARGO_TARGET_DIR:-}" ] && [ "$(id -u)" = 0 ]; then
+  export CARGO_TARGET_DIR=/var/cache/ksinstall/cargo-target
+fi
 
 KUBE_VERSION=v1.34.4
 . scripts/kube/versions.sh

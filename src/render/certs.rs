@@ -262,7 +262,7 @@ pub fn generate(
     etcd_members: &[String],
     k8s_nodes: &[String],
     sans: &Sans,
-    own_ips: &dyn Fn(&str) -> Vec<std::net::IpAddr>,
+    own_ips: &(dyn Fn(&str) -> Vec<std::net::IpAddr> + Sync),
 ) -> Result<EtcdCerts> {
     let ca = match existing {
         Some(e) => {
@@ -271,34 +271,40 @@ pub fn generate(
         }
         None => new_ca()?,
     };
-    let wanted = etcd_members
+    let wanted: Vec<(&str, &String)> = etcd_members
         .iter()
         .flat_map(|h| [("member", h), ("admin", h)])
-        .chain(k8s_nodes.iter().map(|h| ("node", h)));
-    let mut leaves = Vec::new();
-    for (kind, h) in wanted {
-        let stem = format!("{kind}-{h}");
-        let cn = format!("etcd-{kind}-{h}");
-        // A member's certificate serves its clients and peers: its own
-        // addresses. The others are client certificates, which no TLS
-        // check matches against names.
-        let own = match kind {
-            "member" => {
-                let mut ips = own_ips(h);
-                ips.push(std::net::Ipv4Addr::LOCALHOST.into());
-                Sans {
-                    dns: vec!["localhost".to_string()],
-                    ips,
+        .chain(k8s_nodes.iter().map(|h| ("node", h)))
+        .collect();
+    // RSA key generation is nearly all of a render's time (a third of a
+    // second a key on a slow core, one key a node): made on every core.
+    use rayon::prelude::*;
+    let leaves = wanted
+        .par_iter()
+        .map(|&(kind, h)| -> Result<(String, CertPair)> {
+            let stem = format!("{kind}-{h}");
+            let cn = format!("etcd-{kind}-{h}");
+            // A member's certificate serves its clients and peers: its own
+            // addresses. The others are client certificates, which no TLS
+            // check matches against names.
+            let own = match kind {
+                "member" => {
+                    let mut ips = own_ips(h);
+                    ips.push(std::net::Ipv4Addr::LOCALHOST.into());
+                    Sans {
+                        dns: vec!["localhost".to_string()],
+                        ips,
+                    }
                 }
-            }
-            _ => Sans::default(),
-        };
-        let pair = match existing.and_then(|e| e.get(&stem)) {
-            Some(p) if leaf_fits(&ca, p, &cn, &own) => p.clone(),
-            _ => leaf_once(&ca, &cn, sans)?,
-        };
-        leaves.push((stem, pair));
-    }
+                _ => Sans::default(),
+            };
+            let pair = match existing.and_then(|e| e.get(&stem)) {
+                Some(p) if leaf_fits(&ca, p, &cn, &own) => p.clone(),
+                _ => leaf_once(&ca, &cn, sans)?,
+            };
+            Ok((stem, pair))
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(EtcdCerts { ca, leaves })
 }
 

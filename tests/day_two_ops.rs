@@ -506,19 +506,19 @@ fn bad_etcd_paths_and_backup_keys_are_named() {
 }
 
 #[test]
-fn remove_node_takes_workers_only_and_force_is_named() {
+fn remove_node_keeps_the_first_master_and_force_is_named() {
     let (c, _) = ha();
     let mut r = Report::default();
-    let names: Vec<String> = ["node2", "master3", "ghost"]
+    let names: Vec<String> = ["node2", "master3", "ghost", "master1"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     let t = ksinstall::install::remove::targets(&c, &names, &mut r);
-    assert_eq!(t.len(), 1);
-    assert_eq!(c.nodes[t[0]].name, "node2");
+    let taken: Vec<&str> = t.iter().map(|&i| c.nodes[i].name.as_str()).collect();
+    assert_eq!(taken, ["node2", "master3"]);
     let text = r.render();
     assert!(
-        text.contains("[ERROR RemoveMaster]") && text.contains("'master3'"),
+        text.contains("[ERROR RemoveFirstMaster]") && text.contains("'master1'"),
         "{text}"
     );
     assert!(
@@ -535,6 +535,75 @@ fn remove_node_takes_workers_only_and_force_is_named() {
     assert!(
         plain.contains("unless ! kubectl --kubeconfig /etc/kubernetes/admin.conf get node node2"),
         "{plain}"
+    );
+}
+
+/// A master and etcd member leaves: refused unless the members that stay
+/// keep a quorum; the others first learn the layout without it (etcd.env
+/// and etcdctl.env with no restart, every API server's etcd servers, the
+/// load balancers' masters), then `member remove` by its peer URL.
+#[test]
+fn remove_node_of_a_member_keeps_quorum_and_rewrites_what_lists_it() {
+    use ksinstall::install::remove;
+    let (c, _) = ha();
+    let quorum = remove::quorum_kept(&c, "master3", "master1").summary();
+    assert!(
+        quorum.contains("https://192.168.0.1:2379 https://192.168.0.2:2379;")
+            && quorum.contains("-ge 2 ]")
+            && !quorum.contains("192.168.0.3"),
+        "{quorum}"
+    );
+    parses(quorum.trim_start_matches("check "));
+    let gone = remove::member_removed("master3", "https://192.168.0.3:2380", "master1").summary();
+    assert!(
+        gone.contains("member remove \"$id\"") && gone.contains("admin-master1.pem"),
+        "{gone}"
+    );
+    parses(
+        gone.trim_start_matches("run ")
+            .split(" unless ")
+            .next()
+            .unwrap(),
+    );
+    // The hosts that stay, with master3's roles taken away.
+    let mut rest = c.clone();
+    let t = rest.nodes.iter().position(|n| n.name == "master3").unwrap();
+    rest.nodes[t].roles.clear();
+    let s = Scope::leaving(&rest, true, true);
+    assert!(s.new.is_empty());
+    for (phase, host) in [
+        ("etcd", "master1"),
+        ("loadbalancer", "node1"),
+        ("control-plane", "master2"),
+        ("network", "master1"),
+    ] {
+        assert!(s.runs(phase, host), "{phase} on {host}");
+    }
+    assert!(!s.runs("packages", "node1") && !s.runs("storage", "master1"));
+    let rest_files = host_files(&ksinstall::render::render_all(&rest, &fixed_facts()).unwrap());
+    let inputs = ksinstall::install::phases::Inputs {
+        cluster: &rest,
+        facts: &Default::default(),
+        files: &rest_files,
+        offline: &Default::default(),
+    };
+    let cp = ksinstall::install::phases::ALL
+        [ksinstall::install::phases::by_name("control-plane").unwrap()];
+    let kept: Vec<String> = s
+        .ops(
+            "control-plane",
+            "master2",
+            cp.ops(rest.node("master2").unwrap(), &inputs),
+        )
+        .iter()
+        .map(Op::summary)
+        .filter(|o| o.starts_with("run sed"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:#?}");
+    assert!(
+        kept[0].contains("--etcd-servers=https://192.168.0.1:2379,https://192.168.0.2:2379\"|"),
+        "{}",
+        kept[0]
     );
 }
 

@@ -10,6 +10,8 @@
 //! while the workers stay Ready, the API answers through each worker's
 //! haproxy, and a new pod is scheduled and started. node1 back, a second
 //! run changes nothing (no etcd.env or certificate rewritten by the add).
+//! Last, `remove-node node3` takes the master and etcd member away again:
+//! two members left, every API server and haproxy on the two others.
 //!
 //! Needs root and the Kubernetes build (as tests/e2e_cluster.rs).
 
@@ -225,6 +227,52 @@ fn a_highly_available_cluster_survives_a_master_cut() {
         c.nodes_ready(5)
     });
     c.rerun_changes_nothing();
+
+    // node3 leaves again: a master and etcd member. The others first learn
+    // the layout without it, then etcd's member remove, then its reset.
+    let t_rm = Instant::now();
+    let rm = c.ks(900, &["remove-node", "node3", "--yes"]);
+    let out = text(&rm);
+    assert!(rm.status.success(), "remove-node node3:\n{out}");
+    eprintln!(
+        "remove-node node3 (master + etcd member): {:?}",
+        t_rm.elapsed()
+    );
+    let o = on(
+        "node1",
+        "set -a; . /etc/etcdctl.env; set +a; etcdctl member list -w simple",
+    );
+    let members = text(&o);
+    assert!(
+        o.status.success()
+            && members
+                .lines()
+                .filter(|l| l.contains(", started, "))
+                .count()
+                == 2
+            && !members.contains("node3"),
+        "{members}"
+    );
+    for w in ["node4", "node5"] {
+        let o = on(w, "grep -c '10.77.0.1[123]:6443' /etc/haproxy/haproxy.cfg");
+        assert_eq!(text(&o).trim(), "2", "{w}'s haproxy lists two masters");
+    }
+    for m in ["node1", "node2"] {
+        let o = on(m, "grep -c -- '--etcd-servers=https://10.77.0.11:2379,https://10.77.0.12:2379$' /etc/kubernetes/manifests/kube-apiserver.yaml");
+        assert_eq!(
+            text(&o).trim(),
+            "1",
+            "{m}'s API server on the two members left"
+        );
+    }
+    c.wait("the four nodes left Ready", Duration::from_secs(180), |c| {
+        let n = c.node_ready()?;
+        (n.len() == 4 && n.iter().all(|e| e.ends_with("=True")))
+            .then_some(())
+            .ok_or(n.join(" "))
+    });
+    let o = on("node3", "! systemctl is-active --quiet etcd && ! systemctl is-active --quiet kubelet && test ! -e /etc/kubernetes");
+    assert!(o.status.success(), "node3 not left clean: {}", text(&o));
     lab(&["down"]);
     eprintln!(
         "HA e2e: all nodes Ready {ready_s:?} after start, total {:?}",

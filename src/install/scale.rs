@@ -31,8 +31,10 @@ pub struct Scope {
     pub new: BTreeSet<String>,
     /// etcd members to add, in inventory order: they join one at a time.
     new_etcd: Vec<String>,
-    /// A master is added: every load balancer must list it.
-    new_master: bool,
+    /// etcd's members change: what lists them is rewritten.
+    members_change: bool,
+    /// The masters change: every load balancer lists them.
+    masters_change: bool,
     first_master: String,
 }
 
@@ -113,29 +115,42 @@ impl Scope {
                 ),
             ));
         }
-        let new_master = c
+        let masters_change = c
             .nodes
             .iter()
             .any(|n| n.has(Role::Master) && new.contains(&n.name));
         Scope {
             new,
+            members_change: !new_etcd.is_empty(),
             new_etcd,
-            new_master,
+            masters_change,
             first_master,
+        }
+    }
+
+    /// The hosts that stay when a master or an etcd member leaves
+    /// (`remove-node`): nothing is new; what lists the members or the
+    /// masters is rewritten, as when one is added.
+    pub fn leaving(c: &Cluster, member: bool, master: bool) -> Scope {
+        Scope {
+            new: BTreeSet::new(),
+            new_etcd: Vec::new(),
+            members_change: member,
+            masters_change: master,
+            first_master: c.first_master().map(|m| m.name.clone()).unwrap_or_default(),
         }
     }
 
     /// Does `phase` run on `node` at all?
     pub fn runs(&self, phase: &str, node: &str) -> bool {
-        let member_added = !self.new_etcd.is_empty();
         self.new.contains(node)
             || match phase {
                 "os" => true,
-                "control-plane" => node == self.first_master || member_added,
-                "loadbalancer" => self.new_master,
+                "control-plane" => node == self.first_master || self.members_change,
+                "loadbalancer" => self.masters_change,
                 // What lists the etcd members: etcd's and calico's files,
                 // the API servers, KubeSphere's configuration.
-                "etcd" | "workers" | "network" | "kubesphere" => member_added,
+                "etcd" | "workers" | "network" | "kubesphere" => self.members_change,
                 _ => false,
             }
     }

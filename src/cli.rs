@@ -130,13 +130,15 @@ pub enum Verb {
         #[arg(short = 'y', long)]
         yes: bool,
     },
-    /// Take workers out of the cluster: drain, reset the host, delete the node.
+    /// Take nodes out of the cluster: drain, reset the host, delete the node;
+    /// for a master or etcd member, the others rewritten without it and
+    /// etcd's member remove first (quorum kept).
     RemoveNode {
         #[command(flatten)]
         src: SourceArgs,
         #[command(flatten)]
         conn: crate::exec::verbs::ConnArgs,
-        /// The workers, by their hosts.ini names.
+        /// The nodes, by their hosts.ini names (not the first master).
         #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
         /// Also delete pods no controller manages (they are lost), and delete

@@ -236,6 +236,7 @@ pub fn run(
         .into());
     }
     fill_ips(&mut cluster, &facts);
+    let members_before = cluster.nodes.iter().filter(|n| n.has(Role::Etcd)).count();
     let prepared = super::files::prepare(
         &engine,
         &cluster,
@@ -336,6 +337,10 @@ pub fn run(
         "successsful!\nRemoved {}. Delete them from hosts.ini, or keep them there to add them back with add-nodes.",
         gone.join(", ")
     );
+    let members = cluster.nodes.iter().filter(|n| n.has(Role::Etcd)).count();
+    if members < members_before && members % 2 == 0 {
+        println!("etcd now has {members} members, an even number, which `check` refuses (EtcdOddCount): add one with `add-nodes --control-plane`, or remove another.");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

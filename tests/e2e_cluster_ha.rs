@@ -238,6 +238,10 @@ fn a_highly_available_cluster_survives_a_master_cut() {
         "remove-node node3 (master + etcd member): {:?}",
         t_rm.elapsed()
     );
+    assert!(
+        out.contains("etcd now has 2 members, an even number"),
+        "{out}"
+    );
     let o = on(
         "node1",
         "set -a; . /etc/etcdctl.env; set +a; etcdctl member list -w simple",

@@ -317,11 +317,7 @@ pub fn run(
         }
         if !is_down {
             let files = prepared.files.get(&name).map(Vec::as_slice).unwrap_or(&[]);
-            if let Some(f) = on(
-                &engine,
-                t,
-                &super::reset::ops(&was_cluster(&cluster, t, &was), files),
-            ) {
+            if let Some(f) = on(&engine, t, &super::reset::ops(&cluster, files)) {
                 return failed(f);
             }
         }
@@ -342,12 +338,4 @@ pub fn run(
         println!("etcd now has {members} members, an even number, which `check` refuses (EtcdOddCount): add one with `add-nodes --control-plane`, or remove another.");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The cluster as it was for `t` (its roles back): its reset takes back
-/// what its roles made.
-fn was_cluster(c: &Cluster, t: usize, was: &crate::model::Node) -> Cluster {
-    let mut c = c.clone();
-    c.nodes[t] = was.clone();
-    c
 }

@@ -461,6 +461,8 @@ fn etcd_join(node: &Node, inp: &Inputs) -> Vec<Op> {
     let dropin_dir = ETCD_JOIN_DROPIN.rsplit_once('/').expect("a path").0;
     // The list is read serializable where etcdctl can: once a member is
     // added and not yet started, a small cluster has no quorum to spare.
+    // etcd refuses an add ("unhealthy cluster") until the member that joined
+    // just before has been connected a few seconds: tried again, bounded.
     let script = [
         "set -e; set -a; . /etc/etcd.env; set +a; peer=$ETCD_INITIAL_ADVERTISE_PEER_URLS".to_string(),
         format!("members() {{ {ctl} member list -w simple --consistency=s 2>/dev/null || {ctl} member list -w simple; }}"),
@@ -469,7 +471,9 @@ fn etcd_join(node: &Node, inp: &Inputs) -> Vec<Op> {
             peers.join(",")
         ),
         format!(
-            "if ! printf '%s\\n' \"$list\" | grep -q \", $peer,\"; then {ctl} member add \"$ETCD_NAME\" --peer-urls=\"$peer\" >/dev/null; list=$(members); fi"
+            "i=0; until printf '%s\\n' \"$list\" | grep -q \", $peer,\"; do i=$((i + 1)); \
+             if [ $i -gt 30 ]; then echo \"etcd did not take $ETCD_NAME as a member within 60 s: $out\" >&2; exit 1; fi; \
+             out=$({ctl} member add \"$ETCD_NAME\" --peer-urls=\"$peer\" 2>&1) || sleep 2; list=$(members); done"
         ),
         "cluster=$(printf '%s\\n' \"$list\" | awk -F', ' -v me=\"$ETCD_NAME\" -v peer=\"$peer\" '{n = $3; if ($4 == peer) n = me; printf \"%s%s=%s\", sep, n, $4; sep = \",\"}')".to_string(),
         format!("umask 077; mkdir -p {}", sh_quote(dropin_dir)),

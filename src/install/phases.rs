@@ -446,8 +446,7 @@ fn etcd_join(node: &Node, inp: &Inputs) -> Vec<Op> {
     }
     let peers: Vec<String> = (inp.cluster.nodes.iter())
         .filter(|n| n.has(Role::Etcd) && n.name != node.name && has_data(n))
-        .filter_map(|n| n.access_ip.as_ref().or(n.ip.as_ref()))
-        .map(|a| format!("https://{a}:2379"))
+        .filter_map(|n| etcd_url(n, 2379))
         .collect();
     if peers.is_empty() {
         return Vec::new();
@@ -665,15 +664,19 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
     ops
 }
 
+/// A member's URL on `port` (2379 clients, 2380 peers), by the address
+/// other nodes use (`access_ip`, else `ip`), as its etcd.env advertises.
+pub fn etcd_url(n: &Node, port: u16) -> Option<String> {
+    let a = n.access_ip.as_ref().or(n.ip.as_ref())?;
+    Some(format!("https://{a}:{port}"))
+}
+
 /// What the API servers and kubeadm's ClusterConfiguration name as etcd:
-/// every member, by the address other nodes use (as the rendered kubeadm
-/// config lists them).
+/// every member (as the rendered kubeadm config lists them).
 pub fn etcd_endpoints(c: &Cluster) -> Vec<String> {
-    c.nodes
-        .iter()
+    (c.nodes.iter())
         .filter(|n| n.has(Role::Etcd))
-        .filter_map(|n| n.access_ip.as_ref().or(n.ip.as_ref()))
-        .map(|a| format!("https://{a}:2379"))
+        .filter_map(|n| etcd_url(n, 2379))
         .collect()
 }
 

@@ -65,8 +65,7 @@ pub fn quorum_kept(c: &Cluster, leaving: &str, admin: &str) -> Op {
         .nodes
         .iter()
         .filter(|n| n.has(Role::Etcd) && n.name != leaving)
-        .filter_map(|n| n.access_ip.as_ref().or(n.ip.as_ref()))
-        .map(|a| format!("https://{a}:2379"))
+        .filter_map(|n| phases::etcd_url(n, 2379))
         .collect();
     let need = stay.len() / 2 + 1;
     Op::check(
@@ -300,17 +299,8 @@ pub fn run(
         }
         if member {
             let a = admin.expect("checked above");
-            let addr = was
-                .access_ip
-                .as_ref()
-                .or(was.ip.as_ref())
-                .cloned()
-                .unwrap_or_default();
-            let op = member_removed(
-                &name,
-                &format!("https://{addr}:2380"),
-                &cluster.nodes[a].name,
-            );
+            let peer = phases::etcd_url(&was, 2380).unwrap_or_default();
+            let op = member_removed(&name, &peer, &cluster.nodes[a].name);
             if let Some(f) = on(&engine, a, &[op]) {
                 return failed(f);
             }

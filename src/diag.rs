@@ -95,6 +95,17 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Checks that keep a value safe to put in a host's command or file (a
+/// host name, an address, a path of plain characters, a whole number): no
+/// `--ignore-errors` lets such a value through.
+pub const NEVER_IGNORED: &[&str] = &[
+    "Hostname",
+    "Address",
+    "MaskedAddress",
+    "EtcdPath",
+    "EtcdBackup",
+];
+
 /// A list of diagnostics, with kubeadm's rule that named errors can be
 /// downgraded to warnings by the operator (`--ignore-errors NAME,...`, or `all`).
 #[derive(Debug, Default, Clone)]
@@ -131,10 +142,22 @@ impl Report {
         (Report { items: errors }, Report { items: warnings })
     }
 
+    /// Turns the named errors (or `all`) into warnings, but for
+    /// [`NEVER_IGNORED`].
     pub fn ignore(&mut self, names: &[String]) {
         let all = names.iter().any(|n| n.eq_ignore_ascii_case("all"));
         for d in &mut self.items {
-            if d.is_error() && (all || names.iter().any(|n| n.eq_ignore_ascii_case(&d.name))) {
+            if !d.is_error() {
+                continue;
+            }
+            let named = names.iter().any(|n| n.eq_ignore_ascii_case(&d.name));
+            if NEVER_IGNORED.contains(&d.name.as_str()) {
+                if all || named {
+                    d.message.push_str(" (--ignore-errors cannot ignore this: the value reaches host commands and files)");
+                }
+                continue;
+            }
+            if all || named {
                 d.severity = Severity::Warning;
                 d.message.push_str(" (ignored by --ignore-errors)");
             }

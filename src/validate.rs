@@ -190,8 +190,10 @@ fn names(c: &Cluster, r: &mut Report) {
     }
 }
 
+/// An address exactly as written: one with blanks around it would be
+/// written so into etcd.env and /etc/hosts.
 fn parse_ip(s: &str) -> Option<IpAddr> {
-    s.trim().parse().ok()
+    s.parse().ok()
 }
 
 fn addresses(c: &Cluster, r: &mut Report) {

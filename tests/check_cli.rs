@@ -182,11 +182,27 @@ fn ignore_errors_downgrades_named_checks() {
     ]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2));
+    // A host name reaches commands and files: it stays an error.
     assert!(
-        err.ends_with("1 error found; nothing was changed on any host\n"),
+        err.ends_with("2 errors found; nothing was changed on any host\n"),
         "{err}"
     );
     assert!(err.contains("[ERROR DefaultStorageClass]"));
+    assert!(
+        err.lines().any(|l| l.starts_with("[ERROR Hostname]")
+            && l.contains("--ignore-errors cannot ignore this")),
+        "{err}"
+    );
+    let all = ksinstall(&[
+        "check",
+        "--conf",
+        "tests/fixtures/bad-mix",
+        "--ignore-errors",
+        "all",
+    ]);
+    let (_, err) = text(&all);
+    assert_eq!(all.status.code(), Some(2), "{err}");
+    assert!(err.contains("[ERROR Hostname]"), "{err}");
 }
 
 #[test]

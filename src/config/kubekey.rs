@@ -13,7 +13,7 @@ use crate::inventory::hostpattern;
 
 /// A file is a KubeKey cluster file when it declares roleGroups.
 pub fn looks_like_kubekey(path: &Path) -> bool {
-    std::fs::read_to_string(path)
+    super::limits::read(path)
         .map(|t| t.lines().any(|l| l.trim_start().starts_with("roleGroups:")))
         .unwrap_or(false)
 }
@@ -158,7 +158,7 @@ fn strings(v: Option<&Yaml>) -> Vec<String> {
 }
 
 pub fn read(path: &Path) -> Result<KkFile, Diagnostic> {
-    let text_all = std::fs::read_to_string(path).map_err(|e| {
+    let text_all = super::limits::read(path).map_err(|e| {
         Diagnostic::error("InventoryFile", format!("cannot read: {e}")).at(path, None)
     })?;
     parse(path, &text_all)
@@ -168,6 +168,9 @@ pub fn parse(path: &Path, source: &str) -> Result<KkFile, Diagnostic> {
     let bad = |msg: &str, line: Option<usize>| {
         Diagnostic::error("KubeKeyConfig", msg.to_string()).at(path, line)
     };
+    if let Some(d) = super::brackets_too_deep("KubeKeyConfig", path, source) {
+        return Err(d);
+    }
     let doc: Yaml = serde_yaml::from_str(source).map_err(|e| {
         mistakes::tab_error("KubeKeyConfig", path, source).unwrap_or_else(|| {
             Diagnostic::error("KubeKeyConfig", format!("not valid YAML: {e}"))

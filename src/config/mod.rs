@@ -9,6 +9,7 @@
 
 pub mod keys;
 pub mod kubekey;
+pub mod limits;
 pub mod mistakes;
 
 use std::collections::BTreeMap;
@@ -336,7 +337,7 @@ pub fn load_dir(dir: &Path, report: &mut Report) -> Option<Config> {
     }
     let mut raw: Vec<(PathBuf, String)> = Vec::new();
     for f in &files {
-        match std::fs::read_to_string(f) {
+        match limits::read(f) {
             Ok(text) => raw.push((f.clone(), text)),
             Err(e) => report
                 .push(Diagnostic::error("ConfigFile", format!("cannot read: {e}")).at(f, None)),
@@ -460,6 +461,9 @@ fn nested_known_keys(path: &Path, text: &str, map: &[(String, Yaml)]) -> Vec<Dia
 }
 
 fn parse_mapping(path: &Path, text: &str) -> Result<Vec<(String, Yaml)>, Diagnostic> {
+    if let Some(d) = brackets_too_deep("ConfigSyntax", path, text) {
+        return Err(d);
+    }
     let doc: Yaml = serde_yaml::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
         mistakes::tab_error("ConfigSyntax", path, text).unwrap_or_else(|| {
@@ -488,6 +492,22 @@ fn parse_mapping(path: &Path, text: &str) -> Result<Vec<(String, Yaml)>, Diagnos
 }
 
 /// Line of each top-level key (keys start at column 0 in these files).
+/// The error for brackets nested past [`limits::MAX_FLOW_DEPTH`], found
+/// before the YAML parser would spend minutes on them.
+pub fn brackets_too_deep(name: &str, path: &Path, text: &str) -> Option<Diagnostic> {
+    let line = limits::too_deep(text)?;
+    Some(
+        Diagnostic::error(
+            name,
+            format!(
+                "`[` and `{{` nested more than {} deep: not a configuration value; write the setting as the sample shows",
+                limits::MAX_FLOW_DEPTH
+            ),
+        )
+        .at(path, Some(line)),
+    )
+}
+
 fn key_lines(text: &str) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
@@ -514,6 +534,7 @@ fn resolve_templates(settings: &mut BTreeMap<String, Setting>, report: &mut Repo
             .collect();
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_fuel(Some(limits::TEMPLATE_FUEL));
         let mut changed = false;
         for (key, s) in settings.iter_mut() {
             let Yaml::String(text) = &s.value else {
@@ -533,9 +554,14 @@ fn resolve_templates(settings: &mut BTreeMap<String, Setting>, report: &mut Repo
                 Ok(_) => {}
                 Err(e) if e.kind() == minijinja::ErrorKind::UndefinedError => {}
                 Err(e) => {
+                    let why = if e.kind() == minijinja::ErrorKind::OutOfFuel {
+                        format!("it takes more than {} steps, so it was stopped: a setting's value is a plain value or a short `{{{{ other_setting }}}}` reference", limits::TEMPLATE_FUEL)
+                    } else {
+                        e.to_string()
+                    };
                     let d = Diagnostic::error(
                         "ConfigTemplate",
-                        format!("'{key}': cannot evaluate the expression: {e}"),
+                        format!("'{key}': cannot evaluate the expression: {why}"),
                     );
                     report.push(match &s.file {
                         Some(f) => d.at(f, s.line),
@@ -848,6 +874,40 @@ mod tests {
         let (c, _) = load("cluster_name: corp.local\ndns_domain: \"{{ cluster_name }}\"\nlocal_release_dir: \"{{ ansible_env.HOME }}/r\"\n");
         assert_eq!(c.network.dns_domain, "corp.local");
         assert_eq!(c.text("local_release_dir"), "{{ ansible_env.HOME }}/r");
+    }
+
+    #[test]
+    fn a_runaway_expression_is_stopped_with_a_named_error() {
+        // Before the fuel limit this ran for minutes.
+        let (_, r) = load("x: \"{% for a in range(100000) %}{% for b in range(100000) %}y{% endfor %}{% endfor %}\"\n");
+        let e = r
+            .errors()
+            .find(|d| d.name == "ConfigTemplate")
+            .expect("an error");
+        assert!(
+            e.message.contains("more than 100000 steps"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn brackets_nested_too_deep_are_refused_before_the_parser() {
+        let (_, r) = load(&format!(
+            "a: 1\nx: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        ));
+        let e = r
+            .errors()
+            .find(|d| d.name == "ConfigSyntax")
+            .expect("an error");
+        assert!(
+            e.message.contains("nested more than 64 deep"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.location.as_ref().unwrap().line, Some(2));
     }
 
     #[test]

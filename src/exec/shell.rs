@@ -289,29 +289,7 @@ impl Shell {
                 }
                 Some(0) => {
                     let detail = text.replace(prompt.as_str(), "").trim().to_string();
-                    return Err(if sudo {
-                        if detail.contains("sudo: not found")
-                            || detail.contains("sudo: command not found")
-                        {
-                            ExecError::SudoFailed {
-                                user: user.to_string(),
-                                detail: "sudo is not installed".to_string(),
-                            }
-                        } else {
-                            ExecError::SudoFailed {
-                                user: user.to_string(),
-                                detail: if detail.is_empty() {
-                                    "sudo exited".to_string()
-                                } else {
-                                    detail
-                                },
-                            }
-                        }
-                    } else {
-                        ExecError::ConnectionLost {
-                            detail: format!("the remote shell exited: {detail}"),
-                        }
-                    });
+                    return Err(shell_exited(user, sudo, &detail));
                 }
                 Some(n) => self.buf.extend_from_slice(&chunk[..n]),
             }
@@ -459,6 +437,35 @@ impl Shell {
     }
 }
 
+/// The error for a remote shell that ended before its first answer. Empty
+/// output, or nologin's words, mean the login shell runs no command.
+fn shell_exited(user: &str, sudo: bool, detail: &str) -> ExecError {
+    if sudo && (detail.contains("sudo: not found") || detail.contains("sudo: command not found")) {
+        return ExecError::SudoFailed {
+            user: user.to_string(),
+            detail: "sudo is not installed".to_string(),
+        };
+    }
+    let detail = if detail.is_empty() || detail.contains("account is currently not available") {
+        format!(
+            "the login shell of '{user}' ran no command{}: is it /bin/false or nologin? ksinstall's commands run through it; give '{user}' a shell such as /bin/bash (`getent passwd {user}` shows it)",
+            if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+        )
+    } else {
+        detail.to_string()
+    };
+    if sudo {
+        ExecError::SudoFailed {
+            user: user.to_string(),
+            detail,
+        }
+    } else {
+        ExecError::ConnectionLost {
+            detail: format!("the remote shell exited: {detail}"),
+        }
+    }
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -473,6 +480,22 @@ mod tests {
         assert_eq!(sh_quote("a b"), "'a b'");
         assert_eq!(sh_quote("it's"), "'it'\\''s'");
         assert_eq!(sh_quote(""), "''");
+    }
+
+    #[test]
+    fn a_login_shell_that_runs_nothing_is_named() {
+        for sudo in [false, true] {
+            for said in ["", "This account is currently not available."] {
+                let e = shell_exited("deploy", sudo, said).to_string();
+                assert!(
+                    e.contains("the login shell of 'deploy' ran no command")
+                        && e.contains("getent passwd deploy"),
+                    "{e}"
+                );
+            }
+        }
+        let e = shell_exited("deploy", true, "sudo: command not found").to_string();
+        assert!(e.ends_with("sudo is not installed"), "{e}");
     }
 
     #[test]

@@ -132,11 +132,20 @@ pub fn cluster_hosts(c: &Cluster) -> Vec<usize> {
     indices(c, in_cluster)
 }
 
-/// Don't let package installs start services with their default config:
+const POLICY_RC: &str = "/usr/sbin/policy-rc.d";
+
+/// Runs `body` with services kept from starting on package installs:
 /// the phase that owns a service configures it first, then starts it.
-const NO_AUTOSTART: &str =
-    "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d";
-const AUTOSTART_BACK: &str = "rm -f /usr/sbin/policy-rc.d";
+/// An operator's own `policy-rc.d` is put aside and back (one put aside
+/// by a run that died is kept, not overwritten by ours).
+fn without_autostart(policy: &str, body: &str) -> String {
+    let p = sh_quote(policy);
+    let kept = sh_quote(&format!("{policy}.ksinstall-kept"));
+    format!(
+        "{{ test -e {kept} || ! test -e {p} || mv {p} {kept}; }} && printf '#!/bin/sh\\nexit 101\\n' > {p} && chmod 755 {p} && ( {body} ); rc=$?; \
+         rm -f {p}; if test -e {kept}; then mv {kept} {p}; fi; exit $rc"
+    )
+}
 
 pub struct OsPrep;
 impl Phase for OsPrep {
@@ -230,10 +239,13 @@ impl Phase for Packages {
             .join(" ");
         ops.push(Op::run_unless(
             &format!("install {names} from the bundle"),
-            &format!(
-                "mkdir -p {dirs} && {NO_AUTOSTART} && export DEBIAN_FRONTEND=noninteractive && \
-                 apt-get {opts} -qq update && apt-get {opts} -qq install -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold {names}; rc=$?; {AUTOSTART_BACK}; exit $rc",
-                dirs = apt.dirs().join(" ")
+            &without_autostart(
+                POLICY_RC,
+                &format!(
+                    "mkdir -p {dirs} && export DEBIAN_FRONTEND=noninteractive && \
+                     apt-get {opts} -qq update && apt-get {opts} -qq install -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold {names}",
+                    dirs = apt.dirs().join(" ")
+                ),
             ),
             &format!("for p in {names}; do dpkg-query -W -f='${{Status}}' \"$p\" 2>/dev/null | grep -q 'install ok installed' || exit 1; done"),
         ));
@@ -466,8 +478,8 @@ fn etcd_join(node: &Node, inp: &Inputs) -> Vec<Op> {
         "set -e; set -a; . /etc/etcd.env; set +a; peer=$ETCD_INITIAL_ADVERTISE_PEER_URLS".to_string(),
         format!("members() {{ {ctl} member list -w simple --consistency=s 2>/dev/null || {ctl} member list -w simple; }}"),
         format!(
-            "list=$(members) || {{ echo \"no etcd member answers at {}: cannot add $ETCD_NAME\" >&2; exit 1; }}",
-            peers.join(",")
+            "peers={}; list=$(members) || {{ echo \"no etcd member answers at $peers: cannot add $ETCD_NAME\" >&2; exit 1; }}",
+            sh_quote(&peers.join(","))
         ),
         format!(
             "i=0; until printf '%s\\n' \"$list\" | grep -q \", $peer,\"; do i=$((i + 1)); \
@@ -713,9 +725,16 @@ fn etcd_servers_ops(inp: &Inputs, first: bool, config: &str) -> Vec<Op> {
             ),
         ));
     }
+    // The kubelet gives the old API server 30 s to stop, and it takes them
+    // all (seen on the lab: it stops listening at once, then hangs). Once
+    // the kubelet has seen the new manifest (inotify; 2 s), the old one is
+    // stopped with 3 s of grace: a restart takes about 18 s, not 42.
     ops.push(Op::run_unless(
         ETCD_SERVERS,
-        &format!("sed -i \"s|--etcd-servers=.*|\"{flag}\"|\" {manifest}"),
+        &format!(
+            "old=$(crictl ps -q --name '^kube-apiserver$'); sed -i \"s|--etcd-servers=.*|\"{flag}\"|\" {manifest} && \
+             sleep 2 && for c in $old; do crictl stop --timeout 3 \"$c\" >/dev/null 2>&1 || true; done"
+        ),
         &format!(
             "! test -f {manifest} || grep -q -- {}\"$\" {manifest}",
             flag
@@ -954,4 +973,51 @@ pub fn by_name(name: &str) -> Option<usize> {
 
 pub fn names() -> String {
     ALL.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `without_autostart` on this machine against a policy file in a
+    /// temp directory: `body` sees ours, the operator's comes back.
+    fn autostart_run(dir: &std::path::Path, body: &str) -> (i32, String) {
+        let policy = dir.join("policy-rc.d");
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(without_autostart(policy.to_str().unwrap(), body))
+            .output()
+            .unwrap();
+        let now = std::fs::read_to_string(&policy).unwrap_or_default();
+        (
+            o.status.code().unwrap(),
+            format!("{}|{now}", String::from_utf8_lossy(&o.stdout)),
+        )
+    }
+
+    #[test]
+    fn an_operators_policy_rc_is_put_back_after_the_packages() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy-rc.d");
+        let body = format!("cat {}; exit 3", policy.display());
+        std::fs::write(&policy, "#!/bin/sh\nexit 0 # the operator's\n").unwrap();
+        let (rc, out) = autostart_run(dir.path(), &body);
+        assert_eq!(rc, 3, "the body's status");
+        assert_eq!(
+            out,
+            "#!/bin/sh\nexit 101\n|#!/bin/sh\nexit 0 # the operator's\n"
+        );
+        // A run that died left ours in place and the operator's aside.
+        std::fs::rename(&policy, dir.path().join("policy-rc.d.ksinstall-kept")).unwrap();
+        std::fs::write(&policy, "#!/bin/sh\nexit 101\n").unwrap();
+        let (rc, out) = autostart_run(dir.path(), "true");
+        assert_eq!(
+            (rc, out.as_str()),
+            (0, "|#!/bin/sh\nexit 0 # the operator's\n")
+        );
+        // No policy of the operator's: none is left.
+        std::fs::remove_file(&policy).unwrap();
+        let (rc, out) = autostart_run(dir.path(), "true");
+        assert_eq!((rc, out.as_str()), (0, "|"));
+    }
 }

@@ -71,8 +71,9 @@ pub fn quorum_kept(c: &Cluster, leaving: &str, admin: &str) -> Op {
     Op::check(
         &format!("the etcd members left keep a quorum without {leaving}"),
         &format!(
-            "n=0; for e in {}; do {} --endpoints=\"$e\" endpoint health >/dev/null 2>&1 && n=$((n + 1)); done; \
-             [ $n -ge {need} ] || {{ echo \"only $n of the {} etcd members that stay answer: without {leaving} etcd would lose its quorum ({need} needed). Bring them back first\" >&2; exit 1; }}",
+            "leaving={}; n=0; for e in {}; do {} --endpoints=\"$e\" endpoint health >/dev/null 2>&1 && n=$((n + 1)); done; \
+             [ $n -ge {need} ] || {{ echo \"only $n of the {} etcd members that stay answer: without $leaving etcd would lose its quorum ({need} needed). Bring them back first\" >&2; exit 1; }}",
+            sh_quote(leaving),
             stay.iter().map(|e| sh_quote(e)).collect::<Vec<_>>().join(" "),
             etcdctl(admin),
             stay.len()

@@ -15,8 +15,9 @@ use super::ops::{self, Op};
 use super::phases::HostFile;
 use super::run::{begin, facts_of_all, RunOptions};
 use crate::bundle::select::{HOST_APT_STATE_DIR, HOST_REPO_DIR};
+use crate::config::KubeVersion;
 use crate::exec::shell::sh_quote;
-use crate::model::Cluster;
+use crate::model::{versions, Cluster};
 
 /// Resets every host of the cluster, then moves the installer's record of
 /// it (`state/`, `kubesphere/`) aside, so the next install starts afresh.
@@ -165,7 +166,7 @@ pub fn ops(c: &Cluster, files: &[HostFile]) -> Vec<Op> {
     if files.iter().any(|f| f.path == "/etc/etcd.env") {
         ops.push(etcd_data_aside(&c.config.text("etcd_data_dir")));
     }
-    ops.push(kubeadm_reset());
+    ops.push(kubeadm_reset(&c.config.kube_version));
     ops.push(Op::run_unless(
         "unmount the kubelet's volumes",
         "awk '$2 ~ \"^/var/lib/kubelet/\" {print $2}' /proc/mounts | sort -r | while read -r m; do umount \"$m\" || umount -l \"$m\"; done",
@@ -184,11 +185,14 @@ pub fn ops(c: &Cluster, files: &[HostFile]) -> Vec<Op> {
     ops
 }
 
-fn kubeadm_reset() -> Op {
+fn kubeadm_reset(v: &KubeVersion) -> Op {
     Op::run_unless(
         "stop the kubelet, kubeadm reset",
-        "systemctl disable --now kubelet >/dev/null 2>&1; \
-         if command -v kubeadm >/dev/null; then timeout -k 10s 180s kubeadm reset -f || echo 'kubeadm reset failed; the files are removed below' >&2; fi; true",
+        &format!(
+            "systemctl disable --now kubelet >/dev/null 2>&1; \
+             if command -v kubeadm >/dev/null; then timeout -k 10s 180s {} || echo 'kubeadm reset failed; the files are removed below' >&2; fi; true",
+            versions::kubeadm_reset(v)
+        ),
         "! systemctl is-active --quiet kubelet && ! test -e /etc/kubernetes/kubelet.conf && ! test -e /etc/kubernetes/admin.conf",
     )
 }
@@ -211,8 +215,8 @@ fn etcd_data_aside(dir: &str) -> Op {
     Op::run_unless(
         &format!("move the etcd data {dir} aside"),
         &format!(
-            "t=$(date +%Y%m%d%H%M%S); if mountpoint -q {d}; then mkdir -p {d}.reset-$t && mv {d}/member {d}.reset-$t/ && echo \"etcd data kept in {d}.reset-$t\"; \
-             else mv {d} {d}.reset-$t && echo \"etcd data kept in {d}.reset-$t\"; fi"
+            "t=$(date +%Y%m%d%H%M%S); if mountpoint -q {d}; then mkdir -p {d}.reset-$t && mv {d}/member {d}.reset-$t/ && echo etcd data kept in {d}.reset-$t; \
+             else mv {d} {d}.reset-$t && echo etcd data kept in {d}.reset-$t; fi"
         ),
         &format!("! test -d {d}/member"),
     )

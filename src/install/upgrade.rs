@@ -375,10 +375,10 @@ pub fn back_in(node: &str, target: &str) -> Vec<Op> {
         Op::check(
             &format!("{node} Ready at {target}"),
             &format!(
-                "end=$(($(date +%s) + 300)); while :; do \
+                "node={n}; end=$(($(date +%s) + 300)); while :; do \
                  s=$({KUBECTL} get node {n} -o jsonpath='{{.status.nodeInfo.kubeletVersion}} {{.status.conditions[?(@.type==\"Ready\")].status}}' 2>/dev/null); \
                  [ \"$s\" = {} ] && exit 0; \
-                 if [ $(date +%s) -ge $end ]; then echo \"{node} is not Ready at {target} after 300 s: $s\" >&2; exit 1; fi; sleep 2; done",
+                 if [ $(date +%s) -ge $end ]; then echo \"$node is not Ready at {target} after 300 s: $s\" >&2; exit 1; fi; sleep 2; done",
                 sh_quote(&format!("{target} True"))
             ),
         ),

@@ -278,6 +278,18 @@ pub fn kubeadm_certs_renew(v: &KubeVersion) -> &'static str {
     }
 }
 
+/// kubeadm's reset, leaving etcd to ksinstall. etcd is external here, yet
+/// kubeadm's `remove-etcd-member` phase (a workflow phase from 1.15) takes
+/// it for a stacked member: it waits a minute for endpoints it cannot
+/// read, then empties `/var/lib/etcd` (kubernetes/kubeadm#3225).
+/// `remove-node` removes the member itself, by its peer URL.
+pub fn kubeadm_reset(v: &KubeVersion) -> &'static str {
+    match minor(v) {
+        ..=14 => "kubeadm reset -f",
+        _ => "kubeadm reset -f --skip-phases remove-etcd-member",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ pub mod context;
 pub mod engine;
 pub mod filters;
 pub mod merge;
+pub mod text;
 pub mod versions;
 
 use std::collections::BTreeMap;
@@ -677,7 +678,12 @@ fn host_files(
         let text = engine.render(&o.template, &ctx.for_node(n, &o.extra))?;
         let (content, merge) = match o.kind {
             Kind::HostsBlock => (
-                text,
+                {
+                    text::check("/etc/hosts", &text).map_err(|e| {
+                        anyhow::anyhow!("templates/{} rendered /etc/hosts for {} that cannot be written as it is: {e}", o.template, n.name)
+                    })?;
+                    text
+                },
                 Merge::Block {
                     begin: HOSTS_BEGIN.into(),
                     end: HOSTS_END.into(),
@@ -720,7 +726,17 @@ fn host_files(
                 })?;
                 (text, Merge::Replace)
             }
-            Kind::Text => (text, Merge::Replace),
+            Kind::Text => {
+                text::check(&o.path, &text).map_err(|e| {
+                    anyhow::anyhow!(
+                        "templates/{} rendered {} for {} that cannot be written as it is: {e}",
+                        o.template,
+                        o.path,
+                        n.name
+                    )
+                })?;
+                (text, Merge::Replace)
+            }
         };
         files.push(RenderedFile {
             path: o.path,

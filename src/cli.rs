@@ -374,10 +374,27 @@ impl SourceArgs {
     /// Loads and validates the cluster. Warnings are printed; errors (after
     /// `--ignore-errors`) fail with every diagnostic listed.
     pub fn load_valid(&self) -> anyhow::Result<Cluster> {
+        self.load_checked(false)
+    }
+
+    /// As `load_valid`, for a verb that acts on a running cluster: an even
+    /// etcd (left by `remove-node`) is a warning there, not a refusal, so
+    /// the cluster can still be backed up, renewed or grown to odd again.
+    pub fn load_running(&self) -> anyhow::Result<Cluster> {
+        self.load_checked(true)
+    }
+
+    fn load_checked(&self, running: bool) -> anyhow::Result<Cluster> {
         let mut report = Report::default();
         let cluster = model::load(&self.sources(), &mut report);
         if let Some(c) = &cluster {
             report.extend(validate::check(c).items);
+        }
+        if running {
+            report.soften(
+                "EtcdOddCount",
+                "; the cluster runs, but tolerates no more failed members than with one fewer: add one with `ksinstall add-nodes --control-plane`",
+            );
         }
         report.ignore(&self.ignore_errors);
         match cluster {
@@ -464,7 +481,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             control_plane,
             yes,
         } => {
-            let cluster = src.load_valid()?;
+            let cluster = src.load_running()?;
             if !yes && !conn.dry_run {
                 confirm(&cluster)?;
             }
@@ -487,7 +504,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             yes,
         } => {
-            let cluster = src.load_valid()?;
+            let cluster = src.load_running()?;
             if !yes && !conn.dry_run {
                 ask(&format!(
                     "Remove {} from the cluster (drain, reset the host{}, delete the node)?",
@@ -509,7 +526,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             yes,
         } => {
-            let cluster = src.load_valid()?;
+            let cluster = src.load_running()?;
             let phases = PhaseArgs {
                 bundle,
                 ..PhaseArgs::default()
@@ -522,7 +539,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
         }
         Verb::Reset { src, conn, yes } => {
-            let cluster = src.load_valid()?;
+            let cluster = src.load_running()?;
             if !yes && !conn.dry_run {
                 confirm_reset()?;
             }
@@ -530,28 +547,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::install::reset::run(cluster, &opts)
         }
         Verb::Kubeconfig { src, conn, output } => {
-            let cluster = src.load_valid()?;
+            let cluster = src.load_running()?;
             let opts = run_options(&src, conn, PhaseArgs::default());
             crate::install::result::kubeconfig(&cluster, &opts, output.as_deref())
         }
         Verb::Certs {
             what: CertsVerb::Check { src, conn },
         } => {
-            let cluster = src.load_valid()?;
+            let cluster = src.load_running()?;
             let opts = run_options(&src, conn, PhaseArgs::default());
             crate::install::certs::check(cluster, &opts)
         }
         Verb::Certs {
             what: CertsVerb::Renew { src, conn },
         } => {
-            let cluster = src.load_valid()?;
+            let cluster = src.load_running()?;
             let opts = run_options(&src, conn, PhaseArgs::default());
             crate::install::renew::run(cluster, &opts)
         }
         Verb::Etcd {
             what: EtcdVerb::Backup { src, conn, output },
         } => {
-            let cluster = src.load_valid()?;
+            let cluster = src.load_running()?;
             let opts = run_options(&src, conn, PhaseArgs::default());
             crate::install::backup::run(cluster, &opts, output)
         }
@@ -564,7 +581,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     yes,
                 },
         } => {
-            let cluster = src.load_valid()?;
+            let cluster = src.load_running()?;
             if !yes && !conn.dry_run {
                 ask_yes(
                     &format!(
@@ -606,18 +623,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Passwords may be in it: 0600 from the start, even over an existing
+/// file of another mode (a new file renamed over it).
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
+    crate::install::state::write_private(path, text.as_bytes())
 }
 
 /// The cluster as a KubeKey file: the same hosts, roles and endpoint.

@@ -142,6 +142,19 @@ impl Report {
         (Report { items: errors }, Report { items: warnings })
     }
 
+    /// Turns the errors named `name` into warnings, their message ending
+    /// with `why`.
+    pub fn soften(&mut self, name: &str, why: &str) {
+        for d in self
+            .items
+            .iter_mut()
+            .filter(|d| d.is_error() && d.name == name)
+        {
+            d.severity = Severity::Warning;
+            d.message.push_str(why);
+        }
+    }
+
     /// Turns the named errors (or `all`) into warnings, but for
     /// [`NEVER_IGNORED`].
     pub fn ignore(&mut self, names: &[String]) {
@@ -238,6 +251,21 @@ impl std::error::Error for Invalid {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn soften_turns_the_named_errors_into_warnings_with_the_reason() {
+        let mut r = Report::default();
+        r.push(Diagnostic::error("EtcdOddCount", "two members"));
+        r.push(Diagnostic::error("Hostname", "bad"));
+        r.soften("EtcdOddCount", "; it runs");
+        let names: Vec<(&str, bool)> = r
+            .items
+            .iter()
+            .map(|d| (d.name.as_str(), d.is_error()))
+            .collect();
+        assert_eq!(names, [("EtcdOddCount", false), ("Hostname", true)]);
+        assert_eq!(r.items[0].message, "two members; it runs");
+    }
 
     #[test]
     fn one_finding_on_many_hosts_is_one_line() {

@@ -102,6 +102,12 @@ fn convert_round_trips_through_kubekey() {
     let dir = std::env::temp_dir().join(format!("ksinstall-convert-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("config-sample.yaml");
+    // Over a file others may read: the passwords must not stay readable.
+    std::fs::write(&out, "old").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let o = ksinstall(&[
         "convert",
         "--conf",
@@ -203,6 +209,52 @@ fn ignore_errors_downgrades_named_checks() {
     let (_, err) = text(&all);
     assert_eq!(all.status.code(), Some(2), "{err}");
     assert!(err.contains("[ERROR Hostname]"), "{err}");
+}
+
+#[test]
+fn hostile_host_names_are_refused_even_under_ignore_errors_all() {
+    let dir = std::env::temp_dir().join(format!("ksinstall-hostile-{}", std::process::id()));
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("hosts.ini"),
+        "[all]\n../../escaped ansible_host=127.0.0.1 ansible_user=root\nn1$(touch${IFS}pwned) ansible_host=127.0.0.2 ansible_user=root\n[kube-master]\n../../escaped\n[kube-node]\nn1$(touch${IFS}pwned)\n[etcd]\n../../escaped\n[k8s-cluster:children]\nkube-master\nkube-node\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let render = ksinstall(&[
+        "render",
+        "--conf",
+        conf.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--ignore-errors",
+        "all",
+    ]);
+    let (_, err) = text(&render);
+    assert_eq!(render.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[ERROR Hostname]") && err.contains("cannot ignore this"),
+        "{err}"
+    );
+    let install = ksinstall(&[
+        "install",
+        "--conf",
+        conf.to_str().unwrap(),
+        "--yes",
+        "--ignore-errors",
+        "all",
+    ]);
+    let (_, err) = text(&install);
+    assert_eq!(install.status.code(), Some(2), "{err}");
+    assert!(err.contains("[ERROR Hostname]"), "{err}");
+    assert!(
+        !dir.join("escaped").exists()
+            && !std::env::temp_dir().join("escaped").exists()
+            && !out.exists()
+    );
+    assert!(!std::path::Path::new("pwned").exists());
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

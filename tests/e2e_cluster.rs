@@ -168,6 +168,36 @@ fn a_real_cluster_on_the_lab() {
     // A second run changes nothing.
     c.rerun_changes_nothing();
 
+    // Workers joined pinning the cluster CA, never skipping its check.
+    let o = on(
+        "node2",
+        "grep -A1 caCertHashes /etc/kubernetes/kubeadm-client.conf && ! grep -q 'unsafeSkipCAVerification: true' /etc/kubernetes/kubeadm-client.conf",
+    );
+    assert!(
+        o.status.success() && text(&o).contains("sha256:"),
+        "node2's join config: {}",
+        text(&o)
+    );
+
+    // kubeadm printed the join token and the certificate key (the join
+    // command after init): no log holds them.
+    let secrets = std::fs::read_to_string(c.installer.join("state/kubeadm.json")).unwrap();
+    let secrets: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&secrets).unwrap();
+    let mut logs = 0;
+    for e in std::fs::read_dir(c.installer.join("logs")).unwrap() {
+        let log = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        logs += 1;
+        for (name, value) in &secrets {
+            assert!(!log.contains(value.as_str()), "the {name} is in a log");
+        }
+    }
+    assert!(
+        logs > 0 && secrets.len() == 2,
+        "{logs} logs, {:?}",
+        secrets.keys()
+    );
+
     lab(&["down"]);
     eprintln!(
         "cluster e2e: install {:?}, all nodes Ready {:?} after install start, total {:?}",

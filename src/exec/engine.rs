@@ -168,8 +168,8 @@ pub struct Engine {
 
 /// Every secret the nodes carry, for redaction.
 pub fn redactor_for(nodes: &[Node], opts: &ConnectOptions) -> Redactor {
-    let mut r = Redactor::new();
-    fn target(r: &mut Redactor, t: &crate::model::SshTarget) {
+    let r = Redactor::new();
+    fn target(r: &Redactor, t: &crate::model::SshTarget) {
         if let Some(p) = &t.password {
             r.add(p);
         }
@@ -179,7 +179,7 @@ pub fn redactor_for(nodes: &[Node], opts: &ConnectOptions) -> Redactor {
     }
     for n in nodes {
         if let Connection::Ssh(t) = &n.connection {
-            target(&mut r, t);
+            target(&r, t);
         }
         if let Some(b) = &n.become_ {
             if let Some(p) = &b.password {
@@ -200,7 +200,9 @@ impl Engine {
         log: RunLog,
         progress: Progress,
     ) -> Result<Engine, ExecError> {
-        let redactor = redactor_for(&nodes, &opts.connect);
+        // The log's own set, so what the run learns reaches the log too.
+        let redactor = log.redactor().clone();
+        redactor.extend(&redactor_for(&nodes, &opts.connect));
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(opts.forks.max(1))
             // Workers only wait on sockets: small stacks keep RSS low.

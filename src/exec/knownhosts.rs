@@ -220,14 +220,22 @@ impl KnownHosts {
             }),
             _ => {
                 let line_text = format!("{token} {key_type} {}\n", base64_encode(key));
+                // As ssh makes them: the file 0600, a directory made here
+                // 0700 (one that exists keeps its mode).
                 if let Some(dir) = self.path.parent() {
                     if !dir.as_os_str().is_empty() {
-                        let _ = std::fs::create_dir_all(dir);
+                        use std::os::unix::fs::DirBuilderExt;
+                        let _ = std::fs::DirBuilder::new()
+                            .recursive(true)
+                            .mode(0o700)
+                            .create(dir);
                     }
                 }
+                use std::os::unix::fs::OpenOptionsExt;
                 let mut f = OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o600)
                     .open(&self.path)
                     .map_err(|e| {
                         ExecError::Other(format!(
@@ -406,6 +414,19 @@ mod tests {
         let mac = hmac_sha1(b"key", b"The quick brown fox jumps over the lazy dog");
         let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9");
+    }
+
+    #[test]
+    fn a_new_known_hosts_is_private_as_ssh_makes_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ssh").join("known_hosts");
+        let key = [&[0, 0, 0, 11][..], b"ssh-ed25519", &[1, 2, 3]].concat();
+        let kh = KnownHosts::load(&path, HostKeyPolicy::TrustOnFirstUse).unwrap();
+        kh.check("h", 22, "node1", &key).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
     }
 
     #[test]

@@ -71,6 +71,11 @@ impl RunLog {
         })
     }
 
+    /// The secrets this log keeps out (shared with the engine's).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
     pub fn disabled(redactor: Redactor) -> RunLog {
         RunLog {
             path: None,

@@ -265,6 +265,9 @@ pub fn prepare_with(
             s
         }
     };
+    // kubeadm prints both (the join command after init): never in the log.
+    engine.redactor().add_str(&secrets.bootstrap_token);
+    engine.redactor().add_str(&secrets.certificate_key);
     let kube_ca = kube_ca(c, &found)?;
     rfacts.ca_cert_hash = Some(render::certs::spki_sha256(&kube_ca.cert_pem)?);
     rfacts.bootstrap_token = Some(secrets.bootstrap_token);

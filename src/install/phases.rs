@@ -9,6 +9,7 @@ use super::ops::Op;
 use crate::bundle::select::LocalApt;
 use crate::exec::shell::sh_quote;
 use crate::exec::Blob;
+use crate::model::node::{etcd_url, ETCD_CLIENT};
 use crate::model::{versions, Cluster, Node, Role};
 use crate::render::{ETCD_BACKUP_SCRIPT, JOIN_HOSTS};
 
@@ -402,10 +403,7 @@ impl Phase for Etcd {
                 .get(&node.name)
                 .and_then(|f| f.default_ipv4().map(str::to_string))
         });
-        let endpoint = sh_quote(&format!(
-            "https://{}:2379",
-            ip.unwrap_or_else(|| "127.0.0.1".into())
-        ));
+        let endpoint = sh_quote(&etcd_url(ip.as_deref().unwrap_or("127.0.0.1"), ETCD_CLIENT));
         let certs = format!(
             "--cacert=/etc/ssl/etcd/ssl/ca.pem --cert={} --key={}",
             sh_quote(&format!("/etc/ssl/etcd/ssl/admin-{}.pem", node.name)),
@@ -458,7 +456,7 @@ fn etcd_join(node: &Node, inp: &Inputs) -> Vec<Op> {
     }
     let peers: Vec<String> = (inp.cluster.nodes.iter())
         .filter(|n| n.has(Role::Etcd) && n.name != node.name && has_data(n))
-        .filter_map(|n| etcd_url(n, 2379))
+        .filter_map(|n| n.etcd_url(ETCD_CLIENT))
         .collect();
     if peers.is_empty() {
         return Vec::new();
@@ -676,22 +674,6 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
     ops
 }
 
-/// A member's URL on `port` (2379 clients, 2380 peers), by the address
-/// other nodes use (`access_ip`, else `ip`), as its etcd.env advertises.
-pub fn etcd_url(n: &Node, port: u16) -> Option<String> {
-    let a = n.access_ip.as_ref().or(n.ip.as_ref())?;
-    Some(format!("https://{a}:{port}"))
-}
-
-/// What the API servers and kubeadm's ClusterConfiguration name as etcd:
-/// every member (as the rendered kubeadm config lists them).
-pub fn etcd_endpoints(c: &Cluster) -> Vec<String> {
-    (c.nodes.iter())
-        .filter(|n| n.has(Role::Etcd))
-        .filter_map(|n| etcd_url(n, 2379))
-        .collect()
-}
-
 /// The name of the operations that keep the API servers on every etcd
 /// member (`add-nodes` gives them to masters that are not new).
 pub const ETCD_SERVERS: &str = "the API server uses every etcd member";
@@ -704,7 +686,7 @@ pub const ETCD_SERVERS: &str = "the API server uses every etcd member";
 /// read. Where kubeadm wrote the list already (a fresh install), nothing
 /// changes.
 fn etcd_servers_ops(inp: &Inputs, first: bool, config: &str) -> Vec<Op> {
-    let list = etcd_endpoints(inp.cluster).join(",");
+    let list = inp.cluster.etcd_endpoints().join(",");
     if list.is_empty() {
         return Vec::new();
     }
@@ -712,7 +694,9 @@ fn etcd_servers_ops(inp: &Inputs, first: bool, config: &str) -> Vec<Op> {
     let flag = sh_quote(&format!("--etcd-servers={list}"));
     let mut ops = Vec::new();
     if first {
-        let each = etcd_endpoints(inp.cluster)
+        let each = inp
+            .cluster
+            .etcd_endpoints()
             .iter()
             .map(|e| format!("grep -qF -- {} \"$f\"", sh_quote(&format!("- {e}"))))
             .collect::<Vec<_>>()

@@ -23,6 +23,7 @@ use super::scale::Scope;
 use crate::diag::{Diagnostic, Invalid, Report};
 use crate::exec::shell::sh_quote;
 use crate::exec::Engine;
+use crate::model::node::{ETCD_CLIENT, ETCD_PEER};
 use crate::model::{Cluster, Role};
 
 const KUBECTL: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
@@ -65,7 +66,7 @@ pub fn quorum_kept(c: &Cluster, leaving: &str, admin: &str) -> Op {
         .nodes
         .iter()
         .filter(|n| n.has(Role::Etcd) && n.name != leaving)
-        .filter_map(|n| phases::etcd_url(n, 2379))
+        .filter_map(|n| n.etcd_url(ETCD_CLIENT))
         .collect();
     let need = stay.len() / 2 + 1;
     Op::check(
@@ -300,7 +301,7 @@ pub fn run(
         }
         if member {
             let a = admin.expect("checked above");
-            let peer = phases::etcd_url(&was, 2380).unwrap_or_default();
+            let peer = was.etcd_url(ETCD_PEER).unwrap_or_default();
             let op = member_removed(&name, &peer, &cluster.nodes[a].name);
             if let Some(f) = on(&engine, a, &[op]) {
                 return failed(f);
@@ -326,7 +327,7 @@ pub fn run(
     );
     let members = cluster.nodes.iter().filter(|n| n.has(Role::Etcd)).count();
     if members < members_before && members % 2 == 0 {
-        println!("etcd now has {members} members, an even number, which `check` refuses (EtcdOddCount): add one with `add-nodes --control-plane`, or remove another.");
+        println!("etcd now has {members} members, an even number: it tolerates no more failed members than {} would. `install` and `check` refuse such an inventory (EtcdOddCount); the verbs that act on the running cluster only warn. Add a member with `add-nodes --control-plane`, or remove another.", members - 1);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -58,6 +58,15 @@ impl Cluster {
         self.with_role(Role::Worker).collect()
     }
 
+    /// Every member's client URL, in `[etcd]` order: what the API servers
+    /// and kubeadm's ClusterConfiguration name (as the render lists them).
+    pub fn etcd_endpoints(&self) -> Vec<String> {
+        self.etcd()
+            .iter()
+            .filter_map(|n| n.etcd_url(super::node::ETCD_CLIENT))
+            .collect()
+    }
+
     pub fn etcd(&self) -> Vec<&Node> {
         self.with_role(Role::Etcd).collect()
     }

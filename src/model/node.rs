@@ -103,9 +103,32 @@ pub struct Node {
     pub line: Option<usize>,
 }
 
+/// etcd's port for clients.
+pub const ETCD_CLIENT: u16 = 2379;
+/// etcd's port for its peers.
+pub const ETCD_PEER: u16 = 2380;
+
+/// An etcd member's URL: the one form every list of members takes
+/// (etcd.env and etcdctl.env, the API servers, kubeadm's configuration,
+/// `member add` and `member remove`).
+pub fn etcd_url(address: &str, port: u16) -> String {
+    format!("https://{address}:{port}")
+}
+
 impl Node {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// The address an etcd member advertises to the others: `access_ip`,
+    /// else `ip` (filled from the host's facts before any install).
+    pub fn member_address(&self) -> Option<&str> {
+        self.access_ip.as_deref().or(self.ip.as_deref())
+    }
+
+    /// This member's URL on `port`, when its address is known.
+    pub fn etcd_url(&self, port: u16) -> Option<String> {
+        self.member_address().map(|a| etcd_url(a, port))
     }
 
     /// The address other members use: `access_ip`, else `ip`, else the SSH address.

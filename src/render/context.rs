@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::{versions, Facts};
 use crate::config::{yaml_text, Config, StorageKind};
 use crate::model::lb::{self, LbMode, Proxy};
+use crate::model::node::{etcd_url, ETCD_CLIENT, ETCD_PEER};
 use crate::model::{Cluster, Connection, Mode, Node, Role};
 
 /// RFC 5737 documentation address: the `ip` of a node that has none in the
@@ -301,15 +302,15 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
 
     let etcd_endpoints: Vec<String> = etcd
         .iter()
-        .map(|n| format!("https://{}:2379", n.address))
+        .map(|n| etcd_url(&n.address, ETCD_CLIENT))
         .collect();
     let etcd_initial_cluster = etcd
         .iter()
         .map(|n| {
             format!(
-                "{}=https://{}:2380",
+                "{}={}",
                 n.etcd_name.as_deref().unwrap_or(&n.name),
-                n.address
+                etcd_url(&n.address, ETCD_PEER)
             )
         })
         .collect::<Vec<_>>()

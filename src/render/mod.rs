@@ -234,8 +234,24 @@ impl Rendered {
             Ok(())
         };
         for h in &self.hosts {
+            // Validation refuses such names; this holds whatever it let by.
+            if !crate::bundle::verify::safe_rel(&h.host) || h.host.contains('/') {
+                anyhow::bail!(
+                    "host name {:?} cannot name a directory under {}",
+                    h.host,
+                    dir.display()
+                );
+            }
             for f in &h.files {
                 let rel = f.path.trim_start_matches('/');
+                if !crate::bundle::verify::safe_rel(rel) {
+                    anyhow::bail!(
+                        "{}: {:?} cannot be written under {}",
+                        h.host,
+                        f.path,
+                        dir.display()
+                    );
+                }
                 let content = match &f.merge {
                     Merge::Replace => f.content.clone(),
                     Merge::Block { begin, end } => format!("{begin}\n{}{end}\n", f.content),

@@ -105,11 +105,19 @@ targets_but() {
   done
   echo "${out[@]}"
 }
+# run_stress: the SSH engine's stress test (large uploads to 3 hosts of
+# its own sshd at once; #[ignore]d, as its full 200 rounds take about 17
+# minutes), bounded to KSI_STRESS_ROUNDS (20) rounds here. Needs root.
+run_stress() {
+  [ "$(id -u)" = 0 ] || return 0
+  KSI_STRESS_ROUNDS="${KSI_STRESS_ROUNDS:-20}" cargo test --test exec_stress -- --ignored
+}
 # run_others LOG: every test but the lab's, then (once built) the oracles.
 run_others() {
   local rc=0
   # shellcheck disable=SC2046
   cargo test --no-fail-fast $(targets_but "${LAB_TESTS[@]}" e2e_upgrade "${ORACLE_TESTS[@]}") || rc=$?
+  run_stress || rc=$?
   await_mark "$built_mark" || { echo "the oracles' builds failed" >&2; return 1; }
   local oracles=(); for t in "${ORACLE_TESTS[@]}"; do oracles+=(--test "$t"); done
   cargo test --no-fail-fast "${oracles[@]}" || rc=$?
@@ -122,6 +130,7 @@ if [ $# -gt 0 ]; then
   cargo test "$@" || rc=$?
 elif [ -z "$builds_pid" ]; then
   cargo test --all-targets --no-fail-fast || rc=$?
+  run_stress || rc=$?
   echo "== the lab smoke test (tests/lab_smoke.sh)"
   tests/lab_smoke.sh || rc=$?
 else

@@ -452,7 +452,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let text = kubekey::write(&to_kubekey(&c));
             match output {
                 Some(path) => {
-                    write_private(&path, &text)?;
+                    // Passwords may be in it: 0600 even over an existing
+                    // file of another mode (a new file renamed over it).
+                    crate::install::state::write_private(&path, text.as_bytes())?;
                     eprintln!(
                         "wrote {} (mode 0600: it holds the SSH passwords)",
                         path.display()
@@ -621,12 +623,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// Passwords may be in it: 0600 from the start, even over an existing
-/// file of another mode (a new file renamed over it).
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    crate::install::state::write_private(path, text.as_bytes())
 }
 
 /// The cluster as a KubeKey file: the same hosts, roles and endpoint.

@@ -29,21 +29,20 @@ pub fn check(c: &Cluster) -> Report {
 /// `model::lb`'s decision, so `check` refuses what the render would.
 fn load_balancer(c: &Cluster, r: &mut Report) {
     let cfg = &c.config;
-    let key = if cfg.text("keepalived_vip").trim().is_empty() {
-        "loadbalancer_apiserver_type"
-    } else {
-        "keepalived_vip"
-    };
-    if let Err(e) = crate::model::lb::decide(c) {
-        r.push(cfg.diag_at(Diagnostic::error("ApiLoadBalancer", e), key));
-    } else if cfg.text("loadbalancer_apiserver_type") == "haproxy-pod" {
-        r.push(cfg.diag_at(
+    match crate::model::lb::decide(c) {
+        Err(e) => {
+            // The error begins with the key to fix.
+            let key = e.split([' ', ':']).next().unwrap_or_default().to_string();
+            r.push(cfg.diag_at(Diagnostic::error("ApiLoadBalancer", e), &key));
+        }
+        Ok(_) if cfg.text("loadbalancer_apiserver_type") == "haproxy-pod" => r.push(cfg.diag_at(
             Diagnostic::warning(
                 "LbStaticPod",
                 "loadbalancer_apiserver_type haproxy-pod: haproxy runs as the OS's service instead of a static pod, since workers join through it before their kubelet runs",
             ),
             "loadbalancer_apiserver_type",
-        ));
+        )),
+        Ok(_) => {}
     }
 }
 
@@ -417,7 +416,11 @@ fn networks(c: &Cluster, r: &mut Report) {
                     net.service_cidr, net.pod_cidr
                 ),
             ),
-            "kube_pods_subnet",
+            // Where the operator set one (the other may be a default).
+            ["kube_pods_subnet", "kube_service_addresses"]
+                .into_iter()
+                .find(|k| c.config.settings.get(*k).is_some_and(|s| s.file.is_some()))
+                .unwrap_or("kube_pods_subnet"),
         ));
     }
     let mut node_addrs: Vec<(String, &str, IpAddr)> = Vec::new();

@@ -20,7 +20,10 @@ use render_support::{conf_with, fixed_facts, load};
 
 fn ha() -> (Cluster, std::collections::BTreeMap<String, Vec<HostFile>>) {
     let c = load(&conf_with("seed-ha", ""));
-    let files = host_files(&ksinstall::render::render_all(&c, &fixed_facts()).unwrap());
+    let files = host_files(
+        &c,
+        &ksinstall::render::render_all(&c, &fixed_facts()).unwrap(),
+    );
     (c, files)
 }
 
@@ -102,12 +105,22 @@ fn add_nodes_gives_new_workers_everything_and_the_others_their_hosts_block() {
         offline: &Default::default(),
     };
     let node1 = c.node("node1").unwrap();
-    let kept = s.ops("os", "node1", os.ops(node1, &inputs));
+    let kept = s.ops(
+        "os",
+        "node1",
+        inputs.host_files("node1"),
+        os.ops(node1, &inputs),
+    );
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(matches!(&kept[0], Op::Block { path, .. } if path == "/etc/hosts"));
     let node3 = c.node("node3").unwrap();
     assert_eq!(
-        s.ops("os", "node3", os.ops(node3, &inputs)),
+        s.ops(
+            "os",
+            "node3",
+            inputs.host_files("node3"),
+            os.ops(node3, &inputs)
+        ),
         os.ops(node3, &inputs)
     );
 }
@@ -169,6 +182,7 @@ fn add_nodes_adds_masters_and_etcd_members_one_at_a_time() {
     let kept = s.ops(
         "etcd",
         "master1",
+        inputs.host_files("master1"),
         etcd.ops(c.node("master1").unwrap(), &inputs),
     );
     let paths: Vec<&str> = kept
@@ -186,6 +200,7 @@ fn add_nodes_adds_masters_and_etcd_members_one_at_a_time() {
     let kept = s.ops(
         "workers",
         "node1",
+        inputs.host_files("node1"),
         workers.ops(c.node("node1").unwrap(), &inputs),
     );
     assert!(
@@ -199,6 +214,7 @@ fn add_nodes_adds_masters_and_etcd_members_one_at_a_time() {
         .ops(
             "etcd",
             "master2",
+            inputs.host_files("master2"),
             etcd.ops(c.node("master2").unwrap(), &inputs),
         )
         .iter()
@@ -268,6 +284,7 @@ fn a_new_etcd_member_reaches_every_api_server() {
     let kept = s.ops(
         "control-plane",
         "master2",
+        inputs.host_files("master2"),
         cp.ops(c.node("master2").unwrap(), &inputs),
     );
     let kept: Vec<String> = kept
@@ -291,6 +308,7 @@ fn a_new_etcd_member_reaches_every_api_server() {
         .ops(
             "control-plane",
             "master1",
+            inputs.host_files("master1"),
             cp.ops(c.node("master1").unwrap(), &inputs),
         )
         .iter()
@@ -434,7 +452,10 @@ fn etcd_backups_follow_the_legacy_keys_on_every_member() {
         "seed-ha",
         "etcd_backup_period: 15\nkeep_backup_number: 3\netcd_backup_dir: /data/etcd-bk\n",
     ));
-    let files = host_files(&ksinstall::render::render_all(&c, &fixed_facts()).unwrap());
+    let files = host_files(
+        &c,
+        &ksinstall::render::render_all(&c, &fixed_facts()).unwrap(),
+    );
     let get = |host: &str, path: &str| {
         files[host]
             .iter()
@@ -589,7 +610,10 @@ fn remove_node_of_a_member_keeps_quorum_and_rewrites_what_lists_it() {
         assert!(s.runs(phase, host), "{phase} on {host}");
     }
     assert!(!s.runs("packages", "node1") && !s.runs("storage", "master1"));
-    let rest_files = host_files(&ksinstall::render::render_all(&rest, &fixed_facts()).unwrap());
+    let rest_files = host_files(
+        &rest,
+        &ksinstall::render::render_all(&rest, &fixed_facts()).unwrap(),
+    );
     let inputs = ksinstall::install::phases::Inputs {
         cluster: &rest,
         facts: &Default::default(),
@@ -602,6 +626,7 @@ fn remove_node_of_a_member_keeps_quorum_and_rewrites_what_lists_it() {
         .ops(
             "control-plane",
             "master2",
+            inputs.host_files("master2"),
             cp.ops(rest.node("master2").unwrap(), &inputs),
         )
         .iter()
@@ -637,7 +662,7 @@ fn every_rendered_file_is_pushed_by_a_phase_of_its_host() {
                 },
             );
         }
-        let files = host_files(&ksinstall::render::render_all(&c, &facts).unwrap());
+        let files = host_files(&c, &ksinstall::render::render_all(&c, &facts).unwrap());
         let inputs = Inputs {
             cluster: &c,
             facts: &Default::default(),
@@ -951,7 +976,7 @@ fn upgrade_of_a_node_goes_kubeadm_drain_kubelet_uncordon() {
             },
         );
     }
-    let files = host_files(&ksinstall::render::render_all(&c, &facts).unwrap());
+    let files = host_files(&c, &ksinstall::render::render_all(&c, &facts).unwrap());
     let blob = |s: &str| ksinstall::exec::Blob::from(s.as_bytes().to_vec());
     let mut offline = ksinstall::install::phases::Offline {
         repo_dir: "/var/lib/ksinstall/repo".into(),
@@ -1240,7 +1265,10 @@ fn upgrade_moves_etcd_with_etcd_version() {
         "seed-ha",
         "kube_version: v1.34.4\netcd_version: v3.6.9\n",
     ));
-    let files = host_files(&ksinstall::render::render_all(&c, &fixed_facts()).unwrap());
+    let files = host_files(
+        &c,
+        &ksinstall::render::render_all(&c, &fixed_facts()).unwrap(),
+    );
     let mut offline = ksinstall::install::phases::Offline {
         repo_dir: "/var/lib/ksinstall/repo".into(),
         ..Default::default()

@@ -11,6 +11,7 @@ use ksinstall::install::facts::Facts;
 use ksinstall::install::ops::Op;
 use ksinstall::install::phases::{self, HostFile, Inputs, Offline, Phase};
 use ksinstall::model::{self, Cluster, Mode, Role, Sources};
+use ksinstall::render::Component;
 
 fn cluster(fixture: &str) -> Cluster {
     let src = Sources {
@@ -40,12 +41,13 @@ fn facts(c: &Cluster, swap_on: &str) -> BTreeMap<String, Facts> {
         .collect()
 }
 
-fn file(path: &str, body: &str) -> HostFile {
+fn file(component: Component, path: &str, body: &str) -> HostFile {
     HostFile {
         path: path.into(),
         content: body.as_bytes().to_vec(),
         mode: 0o644,
         block: None,
+        component,
     }
 }
 
@@ -107,6 +109,7 @@ fn os_phase_sets_hostname_swap_sysctl_and_hosts_block() {
             n.name.clone(),
             vec![
                 file(
+                    Component::Kernel,
                     "/etc/sysctl.d/99-kubernetes.conf",
                     "net.ipv4.ip_forward = 1\n",
                 ),
@@ -115,7 +118,7 @@ fn os_phase_sets_hostname_swap_sysctl_and_hosts_block() {
                         "# Ansible inventory hosts BEGIN".into(),
                         "# Ansible inventory hosts END".into(),
                     )),
-                    ..file("/etc/hosts", "192.168.0.1 master1\n")
+                    ..file(Component::Hosts, "/etc/hosts", "192.168.0.1 master1\n")
                 },
             ],
         );
@@ -206,6 +209,7 @@ fn kubeadm_phases_init_the_first_master_and_join_the_rest() {
         files.insert(
             n.name.clone(),
             vec![file(
+                Component::Kubeadm,
                 "/etc/kubernetes/kubeadm-config.yaml",
                 "kind: InitConfiguration\n",
             )],
@@ -259,6 +263,7 @@ fn kubeadm_phases_init_the_first_master_and_join_the_rest() {
     // kubeadm join reads the rendered lines that lead to the first master,
     // in a mount namespace of its own (the host's /etc/hosts stays).
     files.get_mut("master2").unwrap().push(file(
+        Component::JoinHosts,
         ksinstall::render::JOIN_HOSTS,
         "192.168.0.1 lb.kubesphere.local\n",
     ));
@@ -372,7 +377,11 @@ fn host_values_reach_commands_quoted() {
     let mut files = BTreeMap::new();
     files.insert(
         evil.to_string(),
-        vec![file("/etc/kubernetes/kubeadm-config $(id).yaml", "x")],
+        vec![file(
+            Component::Kubeadm,
+            "/etc/kubernetes/kubeadm-config $(id).yaml",
+            "x",
+        )],
     );
     let inp = Inputs {
         cluster: &c,

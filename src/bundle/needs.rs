@@ -114,7 +114,7 @@ impl When {
         let cfg = &c.config;
         match self {
             When::Always => true,
-            When::Docker => cfg.text("container_manager").trim() != "containerd",
+            When::Docker => cfg.runtime == crate::config::Runtime::Docker,
             When::Calico => cfg.network.plugin == NetworkPlugin::Calico,
             When::Flannel => cfg.network.plugin == NetworkPlugin::Flannel,
             When::EtcdPackage => !versions::etcd_from_release(&cfg.etcd_version),

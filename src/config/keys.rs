@@ -263,6 +263,7 @@ pub const OPTIONAL_KEYS: &[&str] = &[
     "loadbalancer_apiserver_type",
     "keepalived_vip",
     "keepalived_interface",
+    "keepalived_router_id",
     "docker_registry_mirrors",
     "docker_insecure_registries",
     "containerd_registry_mirrors",

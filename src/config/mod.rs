@@ -68,6 +68,24 @@ impl KubeVersion {
     }
 }
 
+/// The container runtime (`container_manager`), decided once here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// The legacy default; through cri-dockerd from Kubernetes 1.24.
+    Docker,
+    Containerd,
+}
+
+impl Runtime {
+    /// Its systemd service, and the value of `container_manager`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Docker => "docker",
+            Runtime::Containerd => "containerd",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetworkPlugin {
     Calico,
@@ -187,6 +205,7 @@ pub struct Config {
     pub kube_version: KubeVersion,
     pub etcd_version: String,
     pub network: Network,
+    pub runtime: Runtime,
     pub load_balancer: Option<LoadBalancer>,
     /// Enabled storage classes, in the legacy order.
     pub storage: Vec<StorageClass>,
@@ -630,6 +649,15 @@ pub fn apply_kubekey(
     typed(files, settings, report)
 }
 
+/// `[v]MAJOR.MINOR[.PATCH]`, digits only.
+fn ks_version_like(v: &str) -> bool {
+    let parts: Vec<&str> = v.trim().trim_start_matches('v').split('.').collect();
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn typed(files: Vec<PathBuf>, settings: BTreeMap<String, Setting>, report: &mut Report) -> Config {
     let mut cfg = Config {
         files,
@@ -650,11 +678,25 @@ fn typed(files: Vec<PathBuf>, settings: BTreeMap<String, Setting>, report: &mut 
             max_pods: 110,
             dns_domain: "cluster.local".into(),
         },
+        runtime: Runtime::Docker,
         load_balancer: None,
         storage: Vec::new(),
         console_port: 30880,
     };
     cfg.ks_version = cfg.text("ks_version");
+    // The ks-installer image's tag comes from it, unless given.
+    if !ks_version_like(&cfg.ks_version) && cfg.text("ks_installer_tag").trim().is_empty() {
+        report.push(cfg.diag_at(
+            Diagnostic::error(
+                "KsVersion",
+                format!(
+                    "ks_version {:?} is not a KubeSphere version like v2.1.1 or v3.1.1 (the ks-installer image's tag comes from it); set a version, or ks_installer_tag",
+                    cfg.ks_version
+                ),
+            ),
+            "ks_version",
+        ));
+    }
     cfg.etcd_version = cfg.text("etcd_version");
     match KubeVersion::parse(&cfg.text("kube_version")) {
         Some(v) => {
@@ -689,6 +731,17 @@ fn typed(files: Vec<PathBuf>, settings: BTreeMap<String, Setting>, report: &mut 
                 format!("kube_network_plugin {other:?} is not supported: use calico or flannel"),
             ),
             "kube_network_plugin",
+        )),
+    }
+    match cfg.text("container_manager").trim() {
+        "" | "docker" => cfg.runtime = Runtime::Docker,
+        "containerd" => cfg.runtime = Runtime::Containerd,
+        other => report.push(cfg.diag_at(
+            Diagnostic::error(
+                "ContainerManager",
+                format!("container_manager {other:?} is not supported: use docker or containerd"),
+            ),
+            "container_manager",
         )),
     }
     for (key, slot) in [("kube_service_addresses", 0), ("kube_pods_subnet", 1)] {

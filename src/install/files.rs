@@ -268,46 +268,20 @@ pub fn prepare_with(
     // kubeadm prints both (the join command after init): never in the log.
     engine.redactor().add_str(&secrets.bootstrap_token);
     engine.redactor().add_str(&secrets.certificate_key);
-    let kube_ca = kube_ca(c, &found)?;
-    rfacts.ca_cert_hash = Some(render::certs::spki_sha256(&kube_ca.cert_pem)?);
+    rfacts.kube_ca = Some(kube_ca(c, &found)?);
     rfacts.bootstrap_token = Some(secrets.bootstrap_token);
     rfacts.certificate_key = Some(secrets.certificate_key);
     let rendered = render::render_all(c, &rfacts)?;
-    let mut files = host_files(&rendered);
-    for m in c.masters() {
-        let entry = files.entry(m.name.clone()).or_default();
-        entry.push(HostFile {
-            path: KUBE_CA_CRT.into(),
-            content: kube_ca.cert_pem.clone().into_bytes(),
-            mode: 0o644,
-            block: None,
-        });
-        entry.push(HostFile {
-            path: KUBE_CA_KEY.into(),
-            content: kube_ca.key_pem.clone().into_bytes(),
-            mode: 0o600,
-            block: None,
-        });
-    }
-    if let Some(first) = c.first_master() {
-        let entry = files.entry(first.name.clone()).or_default();
-        for m in &rendered.manifests {
-            entry.push(HostFile {
-                path: format!("{}/{}", manifest_dir(&m.name), m.name),
-                content: m.content.clone().into_bytes(),
-                mode: 0o644,
-                block: None,
-            });
-        }
-    }
+    let files = host_files(c, &rendered);
     Ok(Prepared {
         files,
         notes: rendered.notes,
     })
 }
 
-/// Each host's rendered files as the phases push them.
-pub fn host_files(rendered: &render::Rendered) -> BTreeMap<String, Vec<HostFile>> {
+/// Each host's rendered files as the phases push them, and the manifests
+/// on the first master (each in its component's directory).
+pub fn host_files(c: &Cluster, rendered: &render::Rendered) -> BTreeMap<String, Vec<HostFile>> {
     let mut files: BTreeMap<String, Vec<HostFile>> = BTreeMap::new();
     for h in &rendered.hosts {
         let list = h
@@ -321,9 +295,26 @@ pub fn host_files(rendered: &render::Rendered) -> BTreeMap<String, Vec<HostFile>
                     Merge::Replace => None,
                     Merge::Block { begin, end } => Some((begin.clone(), end.clone())),
                 },
+                component: f.component,
             })
             .collect();
         files.insert(h.host.clone(), list);
+    }
+    if let Some(first) = c.first_master() {
+        let entry = files.entry(first.name.clone()).or_default();
+        for m in &rendered.manifests {
+            let dir = m
+                .component
+                .manifest_dir()
+                .expect("a manifest's component has a directory");
+            entry.push(HostFile {
+                path: format!("{dir}/{}", m.name),
+                content: m.content.clone().into_bytes(),
+                mode: 0o644,
+                block: None,
+                component: m.component,
+            });
+        }
     }
     files
 }
@@ -350,15 +341,6 @@ fn kube_ca(
             Ok(pair)
         }
         None => render::certs::new_kube_ca(),
-    }
-}
-
-/// Manifests are numbered by concern: 1x network, 2x storage, 3x KubeSphere.
-pub fn manifest_dir(name: &str) -> &'static str {
-    match name.as_bytes().first() {
-        Some(b'1') => "/etc/kubernetes/addons/network",
-        Some(b'2') => "/etc/kubernetes/addons/storage",
-        _ => "/etc/kubesphere/ks-installer",
     }
 }
 
@@ -451,22 +433,6 @@ mod tests {
         assert!(
             e.contains("master1, master2 / master3") || e.contains("master3 / master1, master2"),
             "{e}"
-        );
-    }
-
-    #[test]
-    fn manifests_go_where_their_phase_applies_them() {
-        assert_eq!(
-            manifest_dir("10-calico.yaml"),
-            "/etc/kubernetes/addons/network"
-        );
-        assert_eq!(
-            manifest_dir("20-storage-nfs.yaml"),
-            "/etc/kubernetes/addons/storage"
-        );
-        assert_eq!(
-            manifest_dir("30-ks-installer.yaml"),
-            "/etc/kubesphere/ks-installer"
         );
     }
 }

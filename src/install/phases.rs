@@ -11,7 +11,7 @@ use crate::exec::shell::sh_quote;
 use crate::exec::Blob;
 use crate::model::node::{etcd_url, ETCD_CLIENT};
 use crate::model::{versions, Cluster, Node, Role};
-use crate::render::{ETCD_BACKUP_SCRIPT, JOIN_HOSTS};
+use crate::render::{Component, LbService, JOIN_HOSTS};
 
 /// A file rendered for a host (path on the host, content, mode).
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +21,8 @@ pub struct HostFile {
     pub mode: u32,
     /// Marker lines when the content is a block inside a shared file.
     pub block: Option<(String, String)>,
+    /// What it belongs to (decided by the renderer): phases select by it.
+    pub component: Component,
 }
 
 /// Packages and images the bundle holds for each host, and where the
@@ -48,21 +50,21 @@ pub struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
-    /// The rendered files for `host` under any of `prefixes`.
-    pub fn files_under(&self, host: &str, prefixes: &[&str]) -> Vec<&HostFile> {
-        self.files
-            .get(host)
-            .map(|fs| {
-                fs.iter()
-                    .filter(|f| prefixes.iter().any(|p| f.path.starts_with(p)))
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// Every rendered file of `host`.
+    pub fn host_files(&self, host: &str) -> &[HostFile] {
+        self.files.get(host).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The rendered files of `host` that belong to any of `components`.
+    pub fn files_of(&self, host: &str, components: &[Component]) -> Vec<&HostFile> {
+        (self.host_files(host).iter())
+            .filter(|f| components.contains(&f.component))
+            .collect()
     }
 
     /// Those files as operations (a block or a whole file each).
-    pub fn file_ops(&self, host: &str, prefixes: &[&str]) -> Vec<Op> {
-        self.files_under(host, prefixes)
+    pub fn file_ops(&self, host: &str, components: &[Component]) -> Vec<Op> {
+        self.files_of(host, components)
             .into_iter()
             .map(|f| match &f.block {
                 None => Op::File {
@@ -176,7 +178,7 @@ impl Phase for OsPrep {
                 "swapoff -a && sed -i '/^[^#].*[[:space:]]swap[[:space:]]/s/^/#/' /etc/fstab",
             ));
         }
-        ops.extend(inp.file_ops(name, &["/etc/modules-load.d/", "/etc/sysctl.d/"]));
+        ops.extend(inp.file_ops(name, &[Component::Kernel]));
         ops.push(Op::on_change_unless(
             "load kernel modules and apply sysctl",
             "for m in $(cat /etc/modules-load.d/kubernetes.conf 2>/dev/null | grep -v '^#'); do modprobe \"$m\" 2>/dev/null || echo \"module $m not loaded\" >&2; done; \
@@ -185,7 +187,7 @@ impl Phase for OsPrep {
              else echo 'kernel settings are read-only here (a container): they must be set on its host' >&2; fi",
             "test \"$(sysctl -n net.ipv4.ip_forward)\" = 1 || test ! -w /proc/sys/net/ipv4/ip_forward",
         ));
-        ops.extend(inp.file_ops(name, &["/etc/hosts"]));
+        ops.extend(inp.file_ops(name, &[Component::Hosts]));
         ops
     }
 }
@@ -297,17 +299,8 @@ impl Phase for Runtime {
         indices(c, |n| n.has(Role::Master) || n.has(Role::Worker))
     }
     fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
-        let docker = !inp.files_under(&node.name, &["/etc/docker/"]).is_empty();
-        let service = if docker { "docker" } else { "containerd" };
-        let mut ops = inp.file_ops(
-            &node.name,
-            &[
-                "/etc/containerd/",
-                "/etc/docker/",
-                "/etc/crictl.yaml",
-                "/etc/systemd/system/cri-docker",
-            ],
-        );
+        let service = inp.cluster.config.runtime.name();
+        let mut ops = inp.file_ops(&node.name, &[Component::Runtime]);
         ops.push(Op::on_change(
             &format!("restart {service}"),
             &format!("systemctl daemon-reload && systemctl restart {service}"),
@@ -367,12 +360,7 @@ impl Phase for Etcd {
     fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
         let mut ops = inp.file_ops(
             &node.name,
-            &[
-                "/etc/ssl/etcd/",
-                "/etc/etcd.env",
-                "/etc/etcdctl.env",
-                "/etc/systemd/system/etcd.service",
-            ],
+            &[Component::EtcdPki, Component::EtcdEnv, Component::EtcdUnit],
         );
         ops.extend(etcd_join(node, inp));
         // Debian's etcd-server installs /usr/bin/etcd; the unit (legacy layout) runs /usr/local/bin/etcd.
@@ -421,10 +409,7 @@ impl Phase for Etcd {
         ops.push(etcd_join_settings_dropped());
         // Backups start once the member is healthy; a new script or unit
         // never restarts etcd.
-        ops.extend(inp.file_ops(
-            &node.name,
-            &[ETCD_BACKUP_SCRIPT, "/etc/systemd/system/etcd-backup."],
-        ));
+        ops.extend(inp.file_ops(&node.name, &[Component::EtcdBackup]));
         ops.push(Op::run_unless(
             "start the etcd backup timer",
             "systemctl daemon-reload && systemctl enable --now etcd-backup.timer",
@@ -532,8 +517,9 @@ impl Phase for LoadBalancer {
         // The proxy runs as the OS's service: it must work before kubelet
         // does, since workers join through it.
         let mut ops = Vec::new();
-        for (dir, service) in LB_SERVICES {
-            let files = inp.file_ops(&node.name, &[dir]);
+        for lb in LbService::ALL {
+            let service = lb.service();
+            let files = inp.file_ops(&node.name, &[Component::Lb(lb)]);
             if files.is_empty() {
                 continue;
             }
@@ -551,14 +537,6 @@ impl Phase for LoadBalancer {
         ops
     }
 }
-
-/// The load balancer's services, each with the directory of its rendered
-/// config (reset stops the same ones).
-pub const LB_SERVICES: [(&str, &str); 3] = [
-    ("/etc/haproxy/", "haproxy"),
-    ("/etc/nginx/", "nginx"),
-    ("/etc/keepalived/", "keepalived"),
-];
 
 /// Phases that need Kubernetes binaries (kubeadm, kubelet, kubectl).
 pub struct Kubeadm {
@@ -602,18 +580,17 @@ fn first_master(c: &Cluster) -> Vec<usize> {
 
 /// The kubeadm configuration rendered for the node (its name says the API version).
 fn kubeadm_config(node: &Node, inp: &Inputs) -> String {
-    inp.files_under(&node.name, &["/etc/kubernetes/kubeadm"])
+    inp.files_of(&node.name, &[Component::Kubeadm])
         .first()
         .map(|f| f.path.clone())
         .unwrap_or_else(|| "/etc/kubernetes/kubeadm-config.yaml".into())
 }
 
 /// The files a kubelet runs from (its unit, kubeadm's config).
-pub const KUBELET_FILES: &[&str] = &[
-    "/etc/kubernetes/kubeadm",
-    "/etc/systemd/system/kubelet.service",
-    "/etc/calico/",
-];
+/// What a Kubernetes node's kubelet runs from (control-plane, workers,
+/// upgrade).
+pub const KUBELET_FILES: &[Component] =
+    &[Component::Kubeadm, Component::Kubelet, Component::Calico];
 
 /// The etcd client certificate and CA a node that is not an etcd member
 /// reads from its own disk (a master's API server; calico-node on every
@@ -621,7 +598,7 @@ pub const KUBELET_FILES: &[&str] = &[
 pub fn etcd_client_files(node: &Node, inp: &Inputs) -> Vec<Op> {
     match node.has(Role::Etcd) {
         true => Vec::new(),
-        false => inp.file_ops(&node.name, &["/etc/ssl/etcd/"]),
+        false => inp.file_ops(&node.name, &[Component::EtcdClient]),
     }
 }
 
@@ -636,7 +613,7 @@ fn kubelet_enabled() -> Op {
 }
 
 fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
-    let mut ops = inp.file_ops(&node.name, &["/etc/kubernetes/ssl/ca."]);
+    let mut ops = inp.file_ops(&node.name, &[Component::KubeCa]);
     ops.extend(etcd_client_files(node, inp));
     ops.extend(inp.file_ops(&node.name, KUBELET_FILES));
     ops.push(kubelet_enabled());
@@ -653,12 +630,12 @@ fn control_plane_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
         ));
         ops.extend(join_secrets_fresh(&config));
     } else {
-        ops.extend(inp.file_ops(&node.name, &[JOIN_HOSTS]));
+        ops.extend(inp.file_ops(&node.name, &[Component::JoinHosts]));
         ops.push(Op::run_unless(
             "join as a control-plane node",
             &control_plane_join(
                 &config,
-                !inp.files_under(&node.name, &[JOIN_HOSTS]).is_empty(),
+                !inp.files_of(&node.name, &[Component::JoinHosts]).is_empty(),
             ),
             "test -f /etc/kubernetes/kubelet.conf",
         ));
@@ -792,8 +769,9 @@ fn worker_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
 }
 
 /// Cluster-wide manifests applied from the first master.
-fn apply_manifests(node: &Node, inp: &Inputs, dir: &str, what: &str) -> Vec<Op> {
-    let mut ops = inp.file_ops(&node.name, &[dir]);
+fn apply_manifests(node: &Node, inp: &Inputs, component: Component, what: &str) -> Vec<Op> {
+    let dir = component.manifest_dir().unwrap_or_default();
+    let mut ops = inp.file_ops(&node.name, &[component]);
     // One file at a time in name order, each one's CRDs established before
     // the next file uses their kinds (ks-installer's CRD, then its object).
     ops.push(Op::on_change(
@@ -801,19 +779,14 @@ fn apply_manifests(node: &Node, inp: &Inputs, dir: &str, what: &str) -> Vec<Op> 
         &format!(
             "for f in $(ls {d}/*.yaml | sort); do {KUBECTL} apply -f \"$f\" || exit 1; \
              {KUBECTL} wait --for=condition=established --timeout=60s crd --all >/dev/null 2>&1 || true; done",
-            d = sh_quote(dir.trim_end_matches('/'))
+            d = sh_quote(dir)
         ),
     ));
     ops
 }
 
 fn network_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
-    let mut ops = apply_manifests(
-        node,
-        inp,
-        "/etc/kubernetes/addons/network/",
-        "network plugin",
-    );
+    let mut ops = apply_manifests(node, inp, Component::Network, "network plugin");
     // How many nodes there are is the inventory's to say: just after the
     // workers phase their Node objects may not be registered yet.
     let nodes = (inp.cluster.nodes.iter())
@@ -870,11 +843,11 @@ pub fn coredns_spread(inp: &Inputs, expected: usize) -> Op {
 }
 
 fn storage_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
-    apply_manifests(node, inp, "/etc/kubernetes/addons/storage/", "storage")
+    apply_manifests(node, inp, Component::Storage, "storage")
 }
 
 fn kubesphere_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
-    let mut ops = apply_manifests(node, inp, "/etc/kubesphere/ks-installer/", "ks-installer");
+    let mut ops = apply_manifests(node, inp, Component::KubeSphere, "ks-installer");
     // Bounded; an image that cannot be had ends the wait at once (the end
     // of the run then says the console is not up, and prints no banner),
     // and so does a cluster with no Ready node after 30 s, where the pod

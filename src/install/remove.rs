@@ -169,7 +169,12 @@ fn relayout(
                 let node = ctx.node().clone();
                 ops::apply(
                     ctx,
-                    &scope.ops(phase.name(), &node.name, phase.ops(&node, &inp)),
+                    &scope.ops(
+                        phase.name(),
+                        &node.name,
+                        inp.host_files(&node.name),
+                        phase.ops(&node, &inp),
+                    ),
                 )
             });
             let failure = step

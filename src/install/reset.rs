@@ -18,6 +18,7 @@ use crate::bundle::select::{HOST_APT_STATE_DIR, HOST_REPO_DIR};
 use crate::config::KubeVersion;
 use crate::exec::shell::sh_quote;
 use crate::model::{versions, Cluster};
+use crate::render::{Component, LbService};
 
 /// Resets every host of the cluster, then moves the installer's record of
 /// it (`state/`, `kubesphere/`) aside, so the next install starts afresh.
@@ -154,16 +155,18 @@ pub fn ops(c: &Cluster, files: &[HostFile]) -> Vec<Op> {
     // a kubeadm config it takes etcd for a local one and empties its
     // default data directory (/var/lib/etcd).
     let mut ops = Vec::new();
+    let has = |c: Component| files.iter().any(|f| f.component == c);
     let etcd = [
-        ("/etc/systemd/system/etcd-backup.timer", "etcd-backup.timer"),
-        ("/etc/etcd.env", "etcd"),
+        (Component::EtcdBackup, "etcd-backup.timer"),
+        (Component::EtcdUnit, "etcd"),
     ];
-    for (marker, service) in etcd.into_iter().chain(super::phases::LB_SERVICES) {
-        if files.iter().any(|f| f.path.starts_with(marker)) {
+    let lb = LbService::ALL.map(|s| (Component::Lb(s), s.service()));
+    for (component, service) in etcd.into_iter().chain(lb) {
+        if has(component) {
             ops.push(service_stopped(service));
         }
     }
-    if files.iter().any(|f| f.path == "/etc/etcd.env") {
+    if has(Component::EtcdUnit) {
         ops.push(etcd_data_aside(&c.config.text("etcd_data_dir")));
     }
     ops.push(kubeadm_reset(&c.config.kube_version));

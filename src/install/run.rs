@@ -381,7 +381,10 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
                 let node = ctx.node().clone();
                 let all = phase.ops(&node, &inputs);
                 match &scope {
-                    Some(s) => ops::apply(ctx, &s.ops(phase.name(), &node.name, all)),
+                    Some(s) => {
+                        let files = inputs.host_files(&node.name);
+                        ops::apply(ctx, &s.ops(phase.name(), &node.name, files, all))
+                    }
                     None => ops::apply(ctx, &all),
                 }
             });

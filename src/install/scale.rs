@@ -19,10 +19,11 @@ use std::sync::Mutex;
 
 use super::facts::Facts;
 use super::ops::Op;
-use super::phases::ETCD_SERVERS;
+use super::phases::{HostFile, ETCD_SERVERS};
 use crate::diag::{Diagnostic, Report};
 use crate::exec::{Engine, HostFail};
 use crate::model::{Cluster, Role};
+use crate::render::Component;
 
 /// Who is new, and so which phases and operations run where.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,20 +156,28 @@ impl Scope {
             }
     }
 
-    /// The operations `node` gets of those the install would give it.
-    pub fn ops(&self, phase: &str, node: &str, ops: Vec<Op>) -> Vec<Op> {
+    /// The operations `node` gets of those the install would give it
+    /// (`files`: the node's rendered files, which say what each file
+    /// operation writes).
+    pub fn ops(&self, phase: &str, node: &str, files: &[HostFile], ops: Vec<Op>) -> Vec<Op> {
         if self.new.contains(node) {
             return ops;
         }
-        let file_under = |o: &Op, dirs: &[&str]| matches!(o, Op::File { path, .. } if dirs.iter().any(|d| path.starts_with(d)));
         let only = |keep: &dyn Fn(&Op) -> bool| ops.iter().filter(|o| keep(o)).cloned().collect();
+        let file_of = |o: &Op, components: &[Component]| {
+            let path = match o {
+                Op::File { path, .. } | Op::Block { path, .. } => path,
+                _ => return false,
+            };
+            (files.iter()).any(|f| &f.path == path && components.contains(&f.component))
+        };
         match phase {
             // Their /etc/hosts block lists the new hosts.
-            "os" => only(&|o| matches!(o, Op::Block { path, .. } if path == "/etc/hosts")),
+            "os" => only(&|o| file_of(o, &[Component::Hosts])),
             // etcd.env lists every member: rewritten with no restart (etcd
             // reads the member list there only when it has no data), so a
             // later install finds it as rendered and restarts nothing.
-            "etcd" => only(&|o| file_under(o, &["/etc/etcd.env", "/etc/etcdctl.env"])),
+            "etcd" => only(&|o| file_of(o, &[Component::EtcdEnv])),
             // Other masters: their API server on every member; calico's
             // configuration names the members too.
             // The first master renews the join secrets, and stores the
@@ -176,9 +185,9 @@ impl Scope {
             "control-plane" if node == self.first_master => ops,
             "control-plane" => only(&|o| {
                 matches!(o, Op::Command { describe, .. } if describe == ETCD_SERVERS)
-                    || file_under(o, &["/etc/calico/"])
+                    || file_of(o, &[Component::Calico])
             }),
-            "workers" => only(&|o| file_under(o, &["/etc/calico/"])),
+            "workers" => only(&|o| file_of(o, &[Component::Calico])),
             _ => ops,
         }
     }

@@ -38,13 +38,16 @@ pub struct ApiLb {
     pub address: Option<String>,
     /// The port of the control-plane endpoint.
     pub port: u16,
+    /// keepalived's `virtual_router_id` (`keepalived_router_id`, 51 unset):
+    /// VRRP allows 1 to 255.
+    pub router_id: u8,
 }
 
 pub fn apiserver_port(cfg: &Config) -> u16 {
     cfg.text("kube_apiserver_port").parse().unwrap_or(6443)
 }
 
-/// The decision; an error names the key to fix.
+/// The decision; an error begins with the key to fix.
 pub fn decide(c: &Cluster) -> Result<ApiLb, String> {
     let cfg = &c.config;
     let apiserver = apiserver_port(cfg);
@@ -58,11 +61,23 @@ pub fn decide(c: &Cluster) -> Result<ApiLb, String> {
             ))
         }
     };
+    let router_id = match cfg.text("keepalived_router_id").trim() {
+        "" => 51,
+        t => match t.parse::<u8>() {
+            Ok(id) if id > 0 => id,
+            _ => {
+                return Err(format!(
+                    "keepalived_router_id {t:?} is not a VRRP router id: use a number from 1 to 255, the same on every master and unused by other keepalived clusters on the network"
+                ))
+            }
+        },
+    };
     let lb = |mode, address, port| ApiLb {
         mode,
         proxy,
         address,
         port,
+        router_id,
     };
     let vip = cfg.text("keepalived_vip");
     if !vip.trim().is_empty() {

@@ -11,7 +11,7 @@ use minijinja::Value;
 use serde::Serialize;
 
 use super::{versions, Facts};
-use crate::config::{yaml_text, Config, StorageKind};
+use crate::config::{yaml_text, Config, Runtime, StorageKind};
 use crate::model::lb::{self, LbMode, Proxy};
 use crate::model::node::{etcd_url, ETCD_CLIENT, ETCD_PEER};
 use crate::model::{Cluster, Connection, Mode, Node, Role};
@@ -68,7 +68,7 @@ pub struct LbCtx {
     /// The proxy program, `haproxy` or `nginx` (both OS services).
     pub kind: &'static str,
     pub interface: String,
-    pub router_id: u32,
+    pub router_id: u8,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -220,7 +220,7 @@ fn lb(c: &Cluster) -> Result<LbCtx> {
         } else {
             interface
         },
-        router_id: cfg.text("keepalived_router_id").parse().unwrap_or(51),
+        router_id: d.router_id,
     })
 }
 
@@ -250,13 +250,9 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     let lb = lb(c)?;
     let port = apiserver_port(cfg);
 
-    let runtime = match cfg.text("container_manager").as_str() {
-        "" | "docker" => "docker",
-        "containerd" => "containerd",
-        other => bail!("container_manager {other:?} is not supported: use docker or containerd"),
-    };
+    let runtime = cfg.runtime;
     let minor = versions::minor(kv);
-    if runtime == "docker" && minor >= 24 {
+    if runtime == Runtime::Docker && minor >= 24 {
         notes.push(format!(
             "Kubernetes {kv} has no dockershim: docker is used through cri-dockerd (unit files rendered; the binary comes from the bundle)"
         ));
@@ -356,7 +352,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     set("kube_minor", v(minor));
     set("kubeadm_api_version", v(versions::kubeadm_api(kv)));
     set("kube_apiserver_port", v(port));
-    set("container_manager", v(runtime));
+    set("container_manager", v(runtime.name()));
     set("cri_socket", v(versions::cri_socket(kv, runtime)));
     set("control_plane_endpoint", v(&control_plane_endpoint));
     set("lb", v(&lb));

@@ -8,6 +8,7 @@
 //! overrides any of them by relative name.
 
 pub mod certs;
+pub mod component;
 pub mod context;
 pub mod engine;
 pub mod filters;
@@ -22,9 +23,10 @@ use anyhow::{Context, Result};
 use minijinja::Value;
 
 pub use certs::{CertPair, EtcdCerts};
+pub use component::{Component, LbService};
 use context::{Ctx, NodeCtx};
 
-use crate::config::{NetworkPlugin, StorageKind};
+use crate::config::{NetworkPlugin, Runtime, StorageKind};
 use crate::model::lb::{LbMode, Proxy};
 use crate::model::storage::Manifest as StorageManifest;
 use crate::model::Cluster;
@@ -102,6 +104,9 @@ pub struct Facts {
     /// `sha256:<hex>` of the cluster CA's public key, for join discovery;
     /// without it joins skip CA pinning, as the legacy installer did.
     pub ca_cert_hash: Option<String>,
+    /// The cluster CA, rendered onto every master; its public key's hash
+    /// becomes `ca_cert_hash` when that is not given.
+    pub kube_ca: Option<CertPair>,
     /// The etcd PKI of an existing cluster: its CA signs any certificate
     /// missing here, and the leaves present are kept as they are (a
     /// re-render does not re-issue them). `None`: a new CA and new leaves.
@@ -154,6 +159,8 @@ pub struct RenderedFile {
     pub merge: Merge,
     /// The template it came from (`None` for certificates).
     pub template: Option<String>,
+    /// What it belongs to: the phase that owns that pushes it.
+    pub component: Component,
 }
 
 /// Content is not printed: files hold keys and tokens.
@@ -164,6 +171,7 @@ impl std::fmt::Debug for RenderedFile {
             .field("mode", &format_args!("{:04o}", self.mode))
             .field("merge", &self.merge)
             .field("template", &self.template)
+            .field("component", &self.component)
             .field("content", &format_args!("<{} bytes>", self.content.len()))
             .finish()
     }
@@ -181,6 +189,8 @@ pub struct Manifest {
     pub name: String,
     pub content: String,
     pub template: String,
+    /// Network, Storage or KubeSphere: the phase that applies it.
+    pub component: Component,
 }
 
 /// Content is not printed: manifests hold storage secrets.
@@ -299,6 +309,7 @@ type Extra = Vec<(&'static str, Value)>;
 
 /// One file to render for a host.
 struct Out {
+    component: Component,
     template: String,
     path: String,
     mode: u32,
@@ -318,8 +329,9 @@ enum Kind {
     HostsBlock,
 }
 
-fn out(template: &str, path: &str, mode: u32, kind: Kind) -> Out {
+fn out(component: Component, template: &str, path: &str, mode: u32, kind: Kind) -> Out {
     Out {
+        component,
         template: template.into(),
         path: path.into(),
         mode,
@@ -339,6 +351,9 @@ pub fn render_all(cluster: &Cluster, facts: &Facts) -> Result<Rendered> {
     }
     if facts.certificate_key.is_none() {
         facts.certificate_key = Some(random_hex(32)?);
+    }
+    if let (None, Some(ca)) = (&facts.ca_cert_hash, &facts.kube_ca) {
+        facts.ca_cert_hash = Some(certs::spki_sha256(&ca.cert_pem)?);
     }
     let ctx = context::build(cluster, &facts)?;
     let engine = engine::Engine::new(facts.templates_dir.clone());
@@ -415,7 +430,7 @@ fn etcd_certs(cluster: &Cluster, ctx: &Ctx, facts: &Facts) -> Result<EtcdCerts> 
     certs::generate(facts.etcd_certs.as_ref(), &members, &k8s, &sans, &own_ips)
 }
 
-fn cert_files(certs: &EtcdCerts, stem: &str) -> Vec<RenderedFile> {
+fn cert_files(certs: &EtcdCerts, stem: &str, component: Component) -> Vec<RenderedFile> {
     let Some(p) = certs.get(stem) else {
         return Vec::new();
     };
@@ -426,6 +441,7 @@ fn cert_files(certs: &EtcdCerts, stem: &str) -> Vec<RenderedFile> {
             mode: 0o644,
             merge: Merge::Replace,
             template: None,
+            component,
         },
         RenderedFile {
             path: format!("{ETCD_CERT_DIR}/{stem}-key.pem"),
@@ -433,6 +449,7 @@ fn cert_files(certs: &EtcdCerts, stem: &str) -> Vec<RenderedFile> {
             mode: 0o600,
             merge: Merge::Replace,
             template: None,
+            component,
         },
     ]
 }
@@ -441,7 +458,6 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
     let cfg = &cluster.config;
     let api = versions::kubeadm_api(&cfg.kube_version);
     let minor = versions::minor(&cfg.kube_version);
-    let runtime = cfg.text("container_manager");
     let mut v = Vec::new();
 
     // /etc/hosts: which address this node uses for the API domain.
@@ -454,7 +470,13 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
         }),
         _ => None,
     };
-    let mut hosts = out("hosts/hosts.j2", "/etc/hosts", 0o644, Kind::HostsBlock);
+    let mut hosts = out(
+        Component::Hosts,
+        "hosts/hosts.j2",
+        "/etc/hosts",
+        0o644,
+        Kind::HostsBlock,
+    );
     hosts
         .extra
         .push(("lb_hosts_ip", Value::from_serialize(&lb_ip)));
@@ -462,25 +484,29 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
 
     if n.is_k8s() {
         v.push(out(
+            Component::Kernel,
             "node/sysctl.conf.j2",
             "/etc/sysctl.d/99-kubernetes.conf",
             0o644,
             Kind::Text,
         ));
         v.push(out(
+            Component::Kernel,
             "node/modules.conf.j2",
             "/etc/modules-load.d/kubernetes.conf",
             0o644,
             Kind::Text,
         ));
         v.push(out(
+            Component::Runtime,
             "node/crictl.yaml.j2",
             "/etc/crictl.yaml",
             0o644,
             Kind::Text,
         ));
-        if runtime == "containerd" {
+        if cfg.runtime == Runtime::Containerd {
             v.push(out(
+                Component::Runtime,
                 "containerd/config.toml.j2",
                 "/etc/containerd/config.toml",
                 0o644,
@@ -488,6 +514,7 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
             ));
             for (registry, server, mirrors, insecure) in registries(cluster) {
                 let mut o = out(
+                    Component::Runtime,
                     "containerd/hosts.toml.j2",
                     &format!("/etc/containerd/certs.d/{registry}/hosts.toml"),
                     0o644,
@@ -502,6 +529,7 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
             }
         } else {
             v.push(out(
+                Component::Runtime,
                 "docker/daemon.json.j2",
                 "/etc/docker/daemon.json",
                 0o644,
@@ -509,12 +537,14 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
             ));
             if minor >= 24 {
                 v.push(out(
+                    Component::Runtime,
                     "docker/cri-docker.service.j2",
                     "/etc/systemd/system/cri-docker.service",
                     0o644,
                     Kind::Text,
                 ));
                 v.push(out(
+                    Component::Runtime,
                     "docker/cri-docker.socket.j2",
                     "/etc/systemd/system/cri-docker.socket",
                     0o644,
@@ -523,12 +553,14 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
             }
         }
         v.push(out(
+            Component::Kubelet,
             "kubelet/kubelet.service.j2",
             "/etc/systemd/system/kubelet.service",
             0o644,
             Kind::Text,
         ));
         v.push(out(
+            Component::Kubelet,
             "kubelet/10-kubeadm.conf.j2",
             "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
             0o644,
@@ -541,6 +573,7 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
         };
         if n.is_first_master {
             v.push(out(
+                Component::Kubeadm,
                 &format!("{family}init.yaml.j2"),
                 &format!("/etc/kubernetes/kubeadm-config.{api}.yaml"),
                 0o600,
@@ -548,6 +581,7 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
             ));
         } else {
             v.push(out(
+                Component::Kubeadm,
                 &format!("{family}join.yaml.j2"),
                 "/etc/kubernetes/kubeadm-client.conf",
                 0o600,
@@ -555,11 +589,18 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
             ));
             // A master's API domain is itself, not up until it has joined.
             if n.is_master && ctx.lb.lb_mode == LbMode::Internal {
-                v.push(out("kubeadm/join-hosts.j2", JOIN_HOSTS, 0o644, Kind::Text));
+                v.push(out(
+                    Component::JoinHosts,
+                    "kubeadm/join-hosts.j2",
+                    JOIN_HOSTS,
+                    0o644,
+                    Kind::Text,
+                ));
             }
         }
         if n.is_master && cfg.network.plugin == NetworkPlugin::Calico {
             v.push(out(
+                Component::Calico,
                 "calico/calicoctl.cfg.j2",
                 "/etc/calico/calicoctl.cfg",
                 0o644,
@@ -567,6 +608,7 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
             ));
             if n.is_first_master {
                 v.push(out(
+                    Component::Calico,
                     "calico/ippool.yaml.j2",
                     "/etc/calico/ippool.yaml",
                     0o644,
@@ -578,12 +620,14 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
     // The API proxy on this node (model::lb decides which, and where).
     match (ctx.lb.lb_mode, ctx.lb.proxy) {
         (LbMode::Internal, Proxy::Nginx) if n.is_k8s() && !n.is_master => v.push(out(
+            Component::Lb(LbService::Nginx),
             "lb/nginx.conf.j2",
             "/etc/nginx/nginx.conf",
             0o644,
             Kind::Text,
         )),
         (LbMode::Internal, _) if n.is_k8s() && !n.is_master => v.push(out(
+            Component::Lb(LbService::Haproxy),
             "lb/haproxy.cfg.j2",
             "/etc/haproxy/haproxy.cfg",
             0o644,
@@ -591,12 +635,14 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
         )),
         (LbMode::Keepalived, _) if n.is_master => {
             v.push(out(
+                Component::Lb(LbService::Keepalived),
                 "lb/keepalived.conf.j2",
                 "/etc/keepalived/keepalived.conf",
                 0o644,
                 Kind::Text,
             ));
             v.push(out(
+                Component::Lb(LbService::Haproxy),
                 "lb/haproxy.cfg.j2",
                 "/etc/haproxy/haproxy.cfg",
                 0o644,
@@ -606,14 +652,22 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
         _ => {}
     }
     if n.is_etcd {
-        v.push(out("etcd/etcd.env.j2", "/etc/etcd.env", 0o640, Kind::Text));
         v.push(out(
+            Component::EtcdEnv,
+            "etcd/etcd.env.j2",
+            "/etc/etcd.env",
+            0o640,
+            Kind::Text,
+        ));
+        v.push(out(
+            Component::EtcdUnit,
             "etcd/etcd.service.j2",
             "/etc/systemd/system/etcd.service",
             0o644,
             Kind::Text,
         ));
         v.push(out(
+            Component::EtcdEnv,
             "etcd/etcdctl.env.j2",
             "/etc/etcdctl.env",
             0o644,
@@ -621,6 +675,7 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
         ));
         // The legacy etcd_backup_* keys: a snapshot every period, on each member.
         v.push(out(
+            Component::EtcdBackup,
             "etcd/etcd-backup.sh.j2",
             ETCD_BACKUP_SCRIPT,
             0o755,
@@ -628,6 +683,7 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
         ));
         for unit in ["service", "timer"] {
             v.push(out(
+                Component::EtcdBackup,
                 &format!("etcd/etcd-backup.{unit}.j2"),
                 &format!("/etc/systemd/system/etcd-backup.{unit}"),
                 0o644,
@@ -760,18 +816,31 @@ fn host_files(
             mode: o.mode,
             merge,
             template: Some(o.template),
+            component: o.component,
         });
     }
-    // etcd certificates in the legacy layout.
-    let ca = RenderedFile {
-        path: format!("{ETCD_CERT_DIR}/ca.pem"),
-        content: certs.ca.cert_pem.clone(),
-        mode: 0o644,
-        merge: Merge::Replace,
-        template: None,
+    files.extend(etcd_cert_files(ctx, n, certs));
+    files.extend(kube_ca_files(n, facts));
+    Ok(files)
+}
+
+/// The etcd certificates in the legacy layout: a member's are pushed by the
+/// etcd phase, a Kubernetes node's that is not a member by its kubeadm phase.
+fn etcd_cert_files(ctx: &Ctx, n: &NodeCtx, certs: &EtcdCerts) -> Vec<RenderedFile> {
+    let component = match n.is_etcd {
+        true => Component::EtcdPki,
+        false => Component::EtcdClient,
     };
+    let mut files = Vec::new();
     if n.is_etcd || n.is_k8s() {
-        files.push(ca);
+        files.push(RenderedFile {
+            path: format!("{ETCD_CERT_DIR}/ca.pem"),
+            content: certs.ca.cert_pem.clone(),
+            mode: 0o644,
+            merge: Merge::Replace,
+            template: None,
+            component,
+        });
     }
     if n.is_etcd {
         let first_etcd = ctx.nodes.iter().find(|m| m.is_etcd).map(|m| &m.name) == Some(&n.name);
@@ -782,22 +851,49 @@ fn host_files(
                 mode: 0o600,
                 merge: Merge::Replace,
                 template: None,
+                component,
             });
         }
-        files.extend(cert_files(certs, &format!("member-{}", n.name)));
-        files.extend(cert_files(certs, &format!("admin-{}", n.name)));
+        files.extend(cert_files(certs, &format!("member-{}", n.name), component));
+        files.extend(cert_files(certs, &format!("admin-{}", n.name), component));
     }
     if n.is_k8s() {
-        files.extend(cert_files(certs, &format!("node-{}", n.name)));
+        files.extend(cert_files(certs, &format!("node-{}", n.name), component));
     }
     if n.is_master && !n.is_first_master {
         // The API servers' etcd client certificate named in the shared
         // ClusterConfiguration: the first master's.
         if let Some(first) = ctx.nodes.iter().find(|m| m.is_first_master) {
-            files.extend(cert_files(certs, &format!("node-{}", first.name)));
+            files.extend(cert_files(
+                certs,
+                &format!("node-{}", first.name),
+                component,
+            ));
         }
     }
-    Ok(files)
+    files
+}
+
+/// The cluster CA on every master (kubeadm's `certificatesDir`), when the
+/// install supplies it (read back from the first master, or new).
+fn kube_ca_files(n: &NodeCtx, facts: &Facts) -> Vec<RenderedFile> {
+    let Some(ca) = facts.kube_ca.as_ref().filter(|_| n.is_master) else {
+        return Vec::new();
+    };
+    [
+        ("ca.crt", &ca.cert_pem, 0o644),
+        ("ca.key", &ca.key_pem, 0o600),
+    ]
+    .into_iter()
+    .map(|(name, pem, mode)| RenderedFile {
+        path: format!("{KUBE_CERT_DIR}/{name}"),
+        content: pem.clone(),
+        mode,
+        merge: Merge::Replace,
+        template: None,
+        component: Component::KubeCa,
+    })
+    .collect()
 }
 
 /// Every document parses as YAML; on error, the offending lines are shown.
@@ -838,14 +934,16 @@ fn manifests(
     notes: &mut Vec<String>,
 ) -> Result<Vec<Manifest>> {
     let cfg = &cluster.config;
-    let mut list: Vec<(String, String, Extra)> = Vec::new();
+    let mut list: Vec<(Component, String, String, Extra)> = Vec::new();
     match cfg.network.plugin {
         NetworkPlugin::Calico => list.push((
+            Component::Network,
             "10-calico.yaml".into(),
             "calico/calico.yaml.j2".into(),
             vec![],
         )),
         NetworkPlugin::Flannel => list.push((
+            Component::Network,
             "10-flannel.yaml".into(),
             "flannel/flannel.yaml.j2".into(),
             vec![],
@@ -853,6 +951,7 @@ fn manifests(
     }
     if cfg.flag("enable_nodelocaldns") {
         list.push((
+            Component::Network,
             "15-nodelocaldns.yaml".into(),
             "dns/nodelocaldns.yaml.j2".into(),
             vec![],
@@ -862,6 +961,7 @@ fn manifests(
         let kind = context::kind_name(sc.kind);
         match storage_template(cluster, sc.kind) {
             Some(t) => list.push((
+                Component::Storage,
                 format!("20-storage-{kind}.yaml"),
                 t.into(),
                 vec![
@@ -915,25 +1015,28 @@ fn manifests(
         ));
     }
     list.push((
+        Component::KubeSphere,
         "30-ks-installer.yaml".into(),
         "kubesphere/ks-installer.yaml.j2".into(),
         vec![],
     ));
     if ks_major >= 3 {
         list.push((
+            Component::KubeSphere,
             "31-ks-cluster-configuration.yaml".into(),
             "kubesphere/cluster-configuration.yaml.j2".into(),
             vec![],
         ));
     } else {
         list.push((
+            Component::KubeSphere,
             "31-ks-config.yaml".into(),
             "kubesphere/ks-config.yaml.j2".into(),
             vec![],
         ));
     }
     let mut out = Vec::new();
-    for (name, template, extra) in list {
+    for (component, name, template, extra) in list {
         let content = engine.render(&template, &ctx.cluster(&extra))?;
         check_yaml(&content)
             .with_context(|| format!("templates/{template} rendered invalid YAML ({name})"))?;
@@ -941,6 +1044,7 @@ fn manifests(
             name,
             content,
             template,
+            component,
         });
     }
     Ok(out)

@@ -2,17 +2,17 @@
 //! artifact versions (those are `model::versions`, the one table): the CRI
 //! socket, the API versions of objects that moved between groups, taints.
 
-use crate::config::KubeVersion;
+use crate::config::{KubeVersion, Runtime};
 
 pub use crate::model::versions::{kubeadm_api, minor};
 
 /// The CRI socket for kubeadm's `nodeRegistration.criSocket`: dockershim
 /// before 1.24, cri-dockerd for docker from 1.24 on, containerd's socket
 /// otherwise. From 1.24 kubeadm expects a URL (`unix://`).
-pub fn cri_socket(v: &KubeVersion, runtime: &str) -> String {
+pub fn cri_socket(v: &KubeVersion, runtime: Runtime) -> String {
     let url = minor(v) >= 24;
     let path = match runtime {
-        "containerd" => "/run/containerd/containerd.sock",
+        Runtime::Containerd => "/run/containerd/containerd.sock",
         _ if !url => "/var/run/dockershim.sock",
         _ => "/run/cri-dockerd.sock",
     };
@@ -64,19 +64,19 @@ mod tests {
     #[test]
     fn cri_sockets() {
         assert_eq!(
-            cri_socket(&v("1.16.7"), "docker"),
+            cri_socket(&v("1.16.7"), Runtime::Docker),
             "/var/run/dockershim.sock"
         );
         assert_eq!(
-            cri_socket(&v("1.16.7"), "containerd"),
+            cri_socket(&v("1.16.7"), Runtime::Containerd),
             "/run/containerd/containerd.sock"
         );
         assert_eq!(
-            cri_socket(&v("1.28.0"), "docker"),
+            cri_socket(&v("1.28.0"), Runtime::Docker),
             "unix:///run/cri-dockerd.sock"
         );
         assert_eq!(
-            cri_socket(&v("1.28.0"), "containerd"),
+            cri_socket(&v("1.28.0"), Runtime::Containerd),
             "unix:///run/containerd/containerd.sock"
         );
     }

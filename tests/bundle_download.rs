@@ -490,6 +490,28 @@ fn images_are_pulled_from_a_registry_into_oci_tarballs() {
         "{names:?}"
     );
     assert!(names.contains(&"oci-layout".to_string()) && names.contains(&"index.json".to_string()));
+    // And docker-archive's manifest, which `docker load` reads: the config
+    // and the layer, by the blobs' paths.
+    let mut tar = tar::Archive::new(std::fs::File::open(out.join(&pause.path)).unwrap());
+    let docker: serde_json::Value = tar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap().to_str() == Some("manifest.json"))
+        .map(|e| serde_json::from_reader(e).unwrap())
+        .expect("manifest.json in the tarball");
+    let blob = |v: &serde_json::Value| names.contains(&v.as_str().unwrap_or_default().to_string());
+    assert!(blob(&docker[0]["Config"]), "{docker}");
+    assert_eq!(
+        docker[0]["Layers"].as_array().map(|l| l.len()),
+        Some(1),
+        "{docker}"
+    );
+    assert!(blob(&docker[0]["Layers"][0]), "{docker}");
+    assert!(
+        docker[0]["RepoTags"][0].as_str().unwrap().contains("pause"),
+        "{docker}"
+    );
     let o = ksinstall(&["bundle", "verify", s(&out), "--conf", s(&conf)]);
     assert!(o.status.success(), "{}", text(&o).1);
 }

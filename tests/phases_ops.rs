@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use ksinstall::config::Runtime;
 use ksinstall::diag::Report;
 use ksinstall::install::facts::Facts;
 use ksinstall::install::ops::Op;
@@ -334,6 +335,44 @@ fn etcd_health_uses_the_member_address_and_admin_cert() {
     );
 }
 
+/// Images go into the store of the runtime that runs them: docker's own
+/// with docker (cri-dockerd reads it), containerd's `k8s.io` namespace
+/// otherwise. Every image was imported with `ctr` before, which a docker
+/// node's kubelet never sees.
+#[test]
+fn images_are_imported_into_the_runtime_that_runs_them() {
+    for (runtime, want) in [
+        (Runtime::Docker, "docker load -q -i /images/pause.tar "),
+        (
+            Runtime::Containerd,
+            "ctr -n k8s.io images import /images/pause.tar ",
+        ),
+    ] {
+        let mut c = cluster("seed-root");
+        c.config.runtime = runtime;
+        let f = facts(&c, "");
+        let files = BTreeMap::new();
+        let mut off = Offline::default();
+        off.images.insert(
+            "node1".into(),
+            vec![("pause.tar".into(), b"tar".to_vec().into())],
+        );
+        let inp = Inputs {
+            cluster: &c,
+            facts: &f,
+            files: &files,
+            offline: &off,
+        };
+        let rt = ops_of(
+            phases::ALL[phases::by_name("runtime").unwrap()],
+            &c,
+            &inp,
+            "node1",
+        );
+        assert!(rt.iter().any(|o| o.contains(want)), "{runtime:?}: {rt:?}");
+    }
+}
+
 #[test]
 fn host_values_reach_commands_quoted() {
     // A name the shell would split or run is passed as one word.
@@ -365,14 +404,13 @@ fn host_values_reach_commands_quoted() {
         &inp,
         evil,
     );
-    let import = rt
-        .iter()
-        .find(|o| o.contains("ctr -n k8s.io images import"))
-        .unwrap();
+    // seed-root runs docker (the legacy default): its own image store.
+    let import = rt.iter().find(|o| o.contains("docker load")).unwrap();
     assert!(
-        import.contains("import '/images/x $(reboot).tar'"),
+        import.contains("docker load -q -i '/images/x $(reboot).tar'"),
         "{import}"
     );
+    assert!(!rt.iter().any(|o| o.contains("ctr ")), "{rt:?}");
     // The worker's kubeadm config path, as any path, is one quoted word.
     let mut files = BTreeMap::new();
     files.insert(

@@ -6,8 +6,8 @@
 //! index is narrowed to `linux/<arch>`; every blob is checked against its
 //! digest. The tarball keeps the registry's bytes unchanged (`blobs/sha256/...`)
 //! and names the image in `index.json` (`io.containerd.image.name`,
-//! `org.opencontainers.image.ref.name`), which `ctr images import` and
-//! Docker ≥ 25 `docker load` read.
+//! `org.opencontainers.image.ref.name`), which `ctr images import` reads;
+//! docker-archive's `manifest.json` beside it is what `docker load` reads.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -340,6 +340,15 @@ fn write_oci_tar(
     add("index.json", index.to_string().as_bytes()).map_err(err)?;
     let mhex = manifest_digest.trim_start_matches("sha256:");
     add(&format!("blobs/sha256/{mhex}"), manifest).map_err(err)?;
+    // docker-archive's index beside the OCI one: `docker load` before
+    // Docker 25 reads only this (a docker-runtime cluster loads with it).
+    let path = |d: &String| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let docker = serde_json::json!([{
+        "Config": blobs.first().map(path),
+        "RepoTags": [reference],
+        "Layers": blobs.iter().skip(1).map(path).collect::<Vec<_>>(),
+    }]);
+    add("manifest.json", docker.to_string().as_bytes()).map_err(err)?;
     let mut done = std::collections::BTreeSet::new();
     for d in blobs {
         let hex = d.trim_start_matches("sha256:");

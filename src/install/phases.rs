@@ -318,8 +318,13 @@ impl Phase for Runtime {
 }
 
 /// The bundle's images for `node`: each pushed and imported into the
-/// runtime, again whenever the tarball changes.
+/// runtime that runs them (docker keeps its own image store, which the
+/// kubelet uses through cri-dockerd), again whenever the tarball changes.
 pub fn image_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
+    let import = match inp.cluster.config.runtime {
+        crate::config::Runtime::Docker => "docker load -q -i",
+        crate::config::Runtime::Containerd => "ctr -n k8s.io images import",
+    };
     let mut ops = Vec::new();
     for (name, content) in inp.offline.images.get(&node.name).into_iter().flatten() {
         let path = format!("{}/images/{name}", inp.offline.repo_dir);
@@ -327,7 +332,7 @@ pub fn image_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
         let (p, stamp) = (sh_quote(&path), sh_quote(&format!("{path}.imported")));
         ops.push(Op::run_unless(
             &format!("import image {name}"),
-            &format!("ctr -n k8s.io images import {p} && touch {stamp}"),
+            &format!("{import} {p} >/dev/null && touch {stamp}"),
             &format!("test {stamp} -nt {p}"),
         ));
     }

@@ -734,3 +734,45 @@ fn a_strict_conf_leaves_cgroup_v1_refused() {
     }
     std::fs::remove_dir_all(&conf).ok();
 }
+
+/// Volumes of a storage kind are mounted by the kubelet with the host's
+/// client: the bundle plan carries it, for the Kubernetes nodes, exactly
+/// when a class of that kind is enabled (the plan carried none of them).
+#[test]
+fn the_bundle_plan_carries_each_storage_kinds_client() {
+    use ksinstall::bundle::needs::{self, Kind, PlanOptions};
+    let clients = ["nfs-common", "ceph-common", "glusterfs-client"];
+    let debs = |extra: &str| -> Vec<(String, Vec<String>)> {
+        let c = load(&conf_with("seed-ha", extra));
+        let plan = needs::plan(&c, &PlanOptions::default()).unwrap();
+        (plan.needs.into_iter())
+            .filter(|n| n.kind == Kind::Deb && clients.contains(&n.name.as_str()))
+            .map(|n| (n.name, n.hosts))
+            .collect()
+    };
+    // seed-ha: Ceph RBD alone.
+    let ceph = debs("");
+    assert_eq!(ceph.len(), 1, "{ceph:?}");
+    assert_eq!(ceph[0].0, "ceph-common");
+    assert_eq!(ceph[0].1.len(), 6, "every Kubernetes node: {ceph:?}");
+    let nfs = debs("ceph_rbd_enabled: false\nceph_rbd_is_default_class: false\nnfs_client_enabled: true\nnfs_server: 192.168.0.200\nnfs_path: /exports\nnfs_client_is_default_class: true\n");
+    assert_eq!(nfs.len(), 1, "{nfs:?}");
+    assert_eq!(nfs[0].0, "nfs-common");
+    let gluster = debs("glusterfs_provisioner_enabled: true\nglusterfs_provisioner_resturl: http://192.168.0.30:8080\nglusterfs_provisioner_clusterid: 6a6792ed25405eaa6302da99f2f5e24b\njwt_admin_key: '123456'\n");
+    assert!(
+        gluster.iter().any(|d| d.0 == "glusterfs-client"),
+        "{gluster:?}"
+    );
+    let all: Vec<String> = debs(render_support_all_storage())
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
+    assert_eq!(all.len(), 3, "{all:?}");
+    for c in clients {
+        assert!(all.contains(&c.to_string()), "{c} missing from {all:?}");
+    }
+}
+
+fn render_support_all_storage() -> &'static str {
+    VARIANTS.iter().find(|v| v.name == "storage").unwrap().extra
+}

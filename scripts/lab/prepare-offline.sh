@@ -19,9 +19,13 @@ root=$(readlink -f "$here/../..")
 LAB_DIR=${LAB_DIR:-/var/tmp/ksinstall-lab}
 mkdir -p "$dir/images" "$dir/installer/conf" "$dir/installer/scripts" "$dir/installer/bin"
 
-if [ ! -f "$dir/debs/.complete" ]; then
-  "$here/fetch-debs.sh" "$dir/debs" etcd-server etcd-client containerd runc haproxy socat conntrack ipset ebtables ipvsadm chrony >/dev/null
-  touch "$dir/debs/.complete"
+# Every package either conf below makes the bundle plan ask for (nfs-common:
+# the NFS class's client). .complete records the list: a new one refetches.
+debs="etcd-server etcd-client containerd runc haproxy socat conntrack ipset ebtables ipvsadm chrony nfs-common"
+if [ "$(cat "$dir/debs/.complete" 2>/dev/null)" != "$debs" ]; then
+  # shellcheck disable=SC2086
+  "$here/fetch-debs.sh" "$dir/debs" $debs >/dev/null
+  echo "$debs" > "$dir/debs/.complete"
 fi
 [ -f "$dir/images/busybox.tar" ] || "$here/busybox-image.sh" "$dir/images/busybox.tar" >/dev/null
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::NetworkPlugin;
+use crate::config::{NetworkPlugin, StorageKind};
 use crate::model::lb::{self, LbMode, Proxy};
 use crate::model::{versions, Cluster, Node, Role};
 
@@ -107,6 +107,11 @@ pub enum When {
     Helm2,
     /// The inventory has a `[local-registry]` host.
     LocalRegistry,
+    /// A storage class of this kind: its volumes are mounted by the
+    /// kubelet on the node, with the host's client.
+    Storage(StorageKind),
+    /// NFS volumes: the NFS client class or the in-cluster NFS server.
+    NfsMounts,
 }
 
 impl When {
@@ -136,6 +141,9 @@ impl When {
             When::NodeLocalDns => cfg.flag("enable_nodelocaldns"),
             When::Helm2 => ks_major(&cfg.ks_version) < 3,
             When::LocalRegistry => c.with_role(Role::LocalRegistry).next().is_some(),
+            When::Storage(kind) => cfg.storage.iter().any(|s| s.kind == kind),
+            When::NfsMounts => (cfg.storage.iter())
+                .any(|s| matches!(s.kind, StorageKind::NfsClient | StorageKind::NfsServer)),
         }
     }
 }
@@ -229,6 +237,9 @@ pub const PACKAGES: &[PackageRow] = &[
     PackageRow { deb: "libnginx-mod-stream", rpm: "nginx-mod-stream", who: Who::K8sNodes, when: When::InternalNginx },
     PackageRow { deb: "haproxy", rpm: "haproxy", who: Who::Masters, when: When::Keepalived },
     PackageRow { deb: "keepalived", rpm: "keepalived", who: Who::Masters, when: When::Keepalived },
+    PackageRow { deb: "nfs-common", rpm: "nfs-utils", who: Who::K8sNodes, when: When::NfsMounts },
+    PackageRow { deb: "ceph-common", rpm: "ceph-common", who: Who::K8sNodes, when: When::Storage(StorageKind::CephRbd) },
+    PackageRow { deb: "glusterfs-client", rpm: "glusterfs-fuse", who: Who::K8sNodes, when: When::Storage(StorageKind::GlusterFs) },
 ];
 
 pub const BINARIES: &[BinaryRow] = &[

@@ -301,6 +301,7 @@ pub enum EtcdVerb {
 }
 
 pub fn main() -> ExitCode {
+    crate::exec::logger::install();
     let cli = Cli::parse();
     let result = run(cli);
     if crate::exec::interrupt::requested() {

@@ -23,7 +23,47 @@ pub fn check(c: &Cluster) -> Report {
     kubesphere(c, &mut r);
     etcd_paths_and_backup(c, &mut r);
     load_balancer(c, &mut r);
+    proxies(c, &mut r);
     r
+}
+
+/// The proxy settings go into the runtime's systemd unit: a URL, and names
+/// or networks, none holding a blank, a quote, a backslash or `%` (a
+/// systemd specifier).
+fn proxies(c: &Cluster, r: &mut Report) {
+    let cfg = &c.config;
+    let plain = |v: &str| {
+        !v.chars()
+            .any(|ch| ch.is_whitespace() || ch.is_control() || "\"'\\%".contains(ch))
+    };
+    for key in ["http_proxy", "https_proxy"] {
+        let v = cfg.text(key);
+        let v = v.trim();
+        let url = ["http://", "https://", "socks5://"]
+            .iter()
+            .any(|s| v.strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
+        if !v.is_empty() && !(url && plain(v)) {
+            r.push(cfg.diag_at(
+                Diagnostic::error(
+                    "ProxySetting",
+                    format!("{key} {v:?} is not a proxy URL like http://proxy.example:3128 (no blanks, quotes, backslashes or %)"),
+                ),
+                key,
+            ));
+        }
+    }
+    for key in ["no_proxy", "additional_no_proxy"] {
+        let bad: Vec<String> = cfg.list(key).into_iter().filter(|x| !plain(x)).collect();
+        if !bad.is_empty() {
+            r.push(cfg.diag_at(
+                Diagnostic::error(
+                    "ProxySetting",
+                    format!("{key}: {bad:?} are not host names, addresses or networks (comma-separated, no blanks, quotes, backslashes or %)"),
+                ),
+                key,
+            ));
+        }
+    }
 }
 
 /// `model::lb`'s decision, so `check` refuses what the render would.

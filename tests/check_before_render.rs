@@ -28,6 +28,9 @@ const BAD: &[(&str, &str, &str)] = &[
     ("seed-ha", "etcd_data_dir: relative/etcd\n", "EtcdPath"),
     ("seed-root", "ks_version: banana\n", "ks_version"),
     ("seed-root", "kube_version: v1.99.0\n", "kube_version"),
+    ("seed-ha", "http_proxy: proxy.example:3128\n", "ProxySetting"),
+    ("seed-ha", "https_proxy: \"http://proxy.example:3128\\\" x\"\n", "ProxySetting"),
+    ("seed-ha", "no_proxy: \"a.example,b c\"\n", "ProxySetting"),
 ];
 
 /// Layouts both must accept.
@@ -38,6 +41,7 @@ const GOOD: &[(&str, &str)] = &[
     ("seed-ha", "container_manager: containerd\n"),
     ("seed-ha", "keepalived_vip: 192.168.0.10\nloadbalancer_apiserver: {address: 192.168.0.10, port: 8443}\nkeepalived_router_id: 200\n"),
     ("seed-nonroot", "loadbalancer_apiserver_type: nginx\n"),
+    ("seed-ha", "http_proxy: http://user:pw@proxy.example:3128\nno_proxy: [10.0.0.0/8, .local]\n"),
 ];
 
 /// (check's report, whether it refuses, whether the renderer fails).

@@ -776,3 +776,60 @@ fn the_bundle_plan_carries_each_storage_kinds_client() {
 fn render_support_all_storage() -> &'static str {
     VARIANTS.iter().find(|v| v.name == "storage").unwrap().extra
 }
+
+/// `http_proxy`/`https_proxy` reach the container runtime (a systemd
+/// drop-in the runtime phase pushes and restarts on), with `no_proxy`
+/// computed from the cluster unless given; they were accepted and ignored.
+#[test]
+fn the_proxy_settings_reach_the_container_runtime() {
+    let r = render_seed("seed-ha", "container_manager: containerd\nhttp_proxy: http://proxy.example:3128\nhttps_proxy: http://proxy.example:3128\nadditional_no_proxy: .corp.example\n");
+    let path = "/etc/systemd/system/containerd.service.d/http-proxy.conf";
+    for host in ["master1", "node3"] {
+        let f = r
+            .file(host, path)
+            .unwrap_or_else(|| panic!("{host}: no {path}"));
+        assert_eq!(f.component, ksinstall::render::Component::Runtime);
+        let t = &f.content;
+        assert!(
+            t.contains("Environment=\"HTTP_PROXY=http://proxy.example:3128\""),
+            "{t}"
+        );
+        assert!(
+            t.contains("Environment=\"HTTPS_PROXY=http://proxy.example:3128\""),
+            "{t}"
+        );
+        let no = t.lines().find(|l| l.contains("NO_PROXY=")).unwrap();
+        for want in [
+            "localhost",
+            "192.168.0.1",
+            "node3",
+            "10.233.0.0/18",
+            "10.233.64.0/18",
+            ".cluster.local",
+            ".corp.example",
+        ] {
+            assert!(no.contains(want), "{want} not in {no}");
+        }
+    }
+    // Docker: its own unit; given no_proxy is taken as is.
+    let r = render_seed(
+        "seed-ha",
+        "http_proxy: http://proxy.example:3128\nno_proxy: 10.0.0.0/8,.local\n",
+    );
+    let t = &r
+        .file(
+            "node1",
+            "/etc/systemd/system/docker.service.d/http-proxy.conf",
+        )
+        .unwrap()
+        .content;
+    assert!(t.contains("\"NO_PROXY=10.0.0.0/8,.local\""), "{t}");
+    assert!(!t.contains("HTTPS_PROXY"), "{t}");
+    // No proxy, no drop-in.
+    let r = render_seed("seed-ha", "");
+    assert!(r
+        .hosts
+        .iter()
+        .flat_map(|h| &h.files)
+        .all(|f| !f.path.contains("http-proxy")));
+}

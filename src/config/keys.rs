@@ -365,7 +365,53 @@ pub fn is_known(key: &str) -> bool {
     DEFAULTS.iter().any(|(k, _)| *k == key)
         || OPTIONAL_KEYS.contains(&key)
         || BOOLEAN_KEYS.contains(&key)
+        || NO_EFFECT.iter().any(|(k, _, _)| *k == key)
 }
+
+/// Legacy keys ksinstall accepts and does not act on: `(key, the value
+/// that matches what ksinstall does anyway, why)`. Set in a conf file to
+/// anything else (any value, where the middle is `None`), each draws the
+/// warning `NoEffect`, so no key is silently ignored.
+#[rustfmt::skip]
+pub const NO_EFFECT: &[(&str, Option<&str>, &str)] = &[
+    ("dns_mode", Some("coredns"), "the cluster's DNS is always CoreDNS"),
+    ("global_as_num", None, "calico is not peered over BGP here, so its AS number is its default"),
+    ("peer_with_router", Some("false"), "calico is not peered with routers"),
+    ("local_release_dir", None, "downloads go into the bundle, never onto the hosts"),
+    ("qingcloud_lb_enabled", Some("false"), "the QingCloud cloud controller manager (LoadBalancer services) is not installed"),
+    ("qingcloud_vxnet_id", Some("SHOULD_BE_REPLACED"), "the QingCloud cloud controller manager is not installed"),
+    ("monitoring_enabled", Some("true"), "KubeSphere always installs its monitoring"),
+    ("harbor_enabled", Some("false"), "Harbor is not installed (KubeSphere 2.1.1 dropped it too)"),
+    ("harbor_domain", Some("harbor.devops.kubesphere.local"), "Harbor is not installed"),
+    ("gitlab_enabled", Some("false"), "GitLab is not installed (KubeSphere 2.1.1 dropped it too)"),
+    ("gitlab_hosts_domain", Some("devops.kubesphere.local"), "GitLab is not installed"),
+    ("periodic_cleaning_time", None, "images are not pruned on a schedule: an offline cluster would lose imported images not in use yet"),
+    ("loadbalancer_apiserver_localhost", None, "the nodes' API proxy follows from the load balancer settings (a local proxy where there is no loadbalancer_apiserver)"),
+    ("containerd_registry_mirrors", None, "docker_registry_mirrors set the mirrors of containerd and docker alike"),
+    ("ali_disk_zoneId", None, "the Alicloud disk CSI driver is not rendered: install it, then its class"),
+    ("ali_disk_regionId", None, "the Alicloud disk CSI driver is not rendered: install it, then its class"),
+    ("ali_disk_fsType", None, "the Alicloud disk CSI driver is not rendered: install it, then its class"),
+    ("ali_disk_type", None, "the Alicloud disk CSI driver is not rendered: install it, then its class"),
+    ("tencentcloud_disk_type", None, "the Tencent CBS CSI driver is not rendered: install it, then its class"),
+    ("nvidia_accelerator_enabled", Some("false"), "no GPU runtime (nvidia-docker) is installed"),
+    ("nvidia_gpu_nodes", None, "no GPU runtime (nvidia-docker) is installed"),
+    ("openpitrix_version", None, "KubeSphere's ks-installer picks the OpenPitrix version"),
+    ("etcd_memory_limit", None, "etcd runs as a host service without a memory limit"),
+    ("etcd_deployment_type", Some("host"), "etcd runs as a host service (etcd.service), never in docker"),
+    ("kube_apiserver_insecure_port", Some("0"), "the API server never has an insecure port"),
+    ("kubeadm_enabled", Some("true"), "Kubernetes is always installed with kubeadm"),
+    ("ignore_assert_errors", Some("false"), "checks are let through by name with --ignore-errors NAME"),
+    ("populate_inventory_to_hosts_file", Some("true"), "the cluster's /etc/hosts block is always written"),
+    ("preinstall_selinux_state", None, "SELinux is left as the host has it"),
+    ("override_system_hostname", Some("true"), "every host is always given its inventory name"),
+    ("docker_version", None, "docker is the version of the bundle's package"),
+    ("dashboard_enabled", Some("false"), "the Kubernetes dashboard is not installed (KubeSphere's console replaces it)"),
+    ("helm_enabled", None, "Helm comes with KubeSphere 2.x from the bundle, and not otherwise"),
+    ("kube_override_hostname", None, "nodes register under their inventory names"),
+    ("resolvconf_mode", None, "the hosts' resolv.conf is left as it is; pods use the cluster's DNS"),
+    ("ks_console_replicas", None, "KubeSphere's ks-installer decides the console's replicas"),
+    ("local_volume_provisioner_namespace", Some("kube-system"), "the local volume provisioner runs in kube-system"),
+];
 
 /// The closest known key, for "did you mean" hints.
 pub fn suggest(key: &str) -> Option<&'static str> {

@@ -217,6 +217,24 @@ impl Config {
         self.settings.get(key).map(|s| &s.value)
     }
 
+    /// A setting given as a YAML list or a comma-separated string, its
+    /// blank items left out.
+    pub fn list(&self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            Some(Yaml::Sequence(items)) => items
+                .iter()
+                .map(yaml_text)
+                .filter(|s| !s.trim().is_empty())
+                .collect(),
+            Some(Yaml::String(s)) => s
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// A setting as text ("" when absent).
     pub fn text(&self, key: &str) -> String {
         self.get(key).map(yaml_text).unwrap_or_default()
@@ -649,6 +667,30 @@ pub fn apply_kubekey(
     typed(files, settings, report)
 }
 
+/// A `NoEffect` warning for each legacy key of `keys::NO_EFFECT` the
+/// operator set to something ksinstall does not do.
+fn no_effect(cfg: &Config, report: &mut Report) {
+    for (key, honoured, why) in keys::NO_EFFECT {
+        let Some(s) = cfg.settings.get(*key).filter(|s| s.file.is_some()) else {
+            continue;
+        };
+        let value = yaml_text(&s.value);
+        if value.trim().is_empty() || Some(value.trim()) == *honoured {
+            continue;
+        }
+        report.push(cfg.diag_at(
+            Diagnostic::warning(
+                "NoEffect",
+                format!(
+                    "'{}: {value}' is accepted, no effect in ksinstall: {why}",
+                    s.spelled
+                ),
+            ),
+            key,
+        ));
+    }
+}
+
 /// `[v]MAJOR.MINOR[.PATCH]`, digits only.
 fn ks_version_like(v: &str) -> bool {
     let parts: Vec<&str> = v.trim().trim_start_matches('v').split('.').collect();
@@ -683,6 +725,7 @@ fn typed(files: Vec<PathBuf>, settings: BTreeMap<String, Setting>, report: &mut 
         storage: Vec::new(),
         console_port: 30880,
     };
+    no_effect(&cfg, report);
     cfg.ks_version = cfg.text("ks_version");
     // The ks-installer image's tag comes from it, unless given.
     if !ks_version_like(&cfg.ks_version) && cfg.text("ks_installer_tag").trim().is_empty() {
@@ -908,6 +951,36 @@ mod tests {
         assert!(c.storage[0].is_default);
         assert!(!c.flag("enable_multi_login"));
         assert_eq!(c.settings["local_volume_enabled"].line, Some(1));
+    }
+
+    /// Legacy keys ksinstall does not act on were accepted without a word.
+    #[test]
+    fn legacy_keys_with_no_effect_say_so_where_they_ask_for_something() {
+        let (_, r) = load("harbor_enabled: true\nperiodic_cleaning_time: weekly\ndns_mode: coredns\nlocal_volume_provisioner_namespace: kube-system\ngitlab_enable: false\nnvidia_gpu_nodes: [node1]\n");
+        let warned: Vec<(&str, Option<usize>)> = r
+            .items
+            .iter()
+            .filter(|d| d.name == "NoEffect")
+            .map(|d| (d.message.as_str(), d.location.as_ref().and_then(|l| l.line)))
+            .collect();
+        assert_eq!(warned.len(), 3, "{warned:?}");
+        assert!(
+            warned[0]
+                .0
+                .starts_with("'harbor_enabled: true' is accepted, no effect in ksinstall: Harbor"),
+            "{warned:?}"
+        );
+        assert_eq!(warned[0].1, Some(1));
+        assert!(
+            warned[1].0.contains("periodic_cleaning_time") && warned[1].0.contains("pruned"),
+            "{warned:?}"
+        );
+        assert!(warned[2].0.contains("nvidia_gpu_nodes"), "{warned:?}");
+        assert!(
+            !r.items.iter().any(|d| d.name == "UnknownKey"),
+            "{}",
+            r.render()
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod error;
 pub mod interrupt;
 pub mod knownhosts;
 pub mod live;
+pub mod logger;
 pub mod nodes;
 pub mod redact;
 pub mod runlog;

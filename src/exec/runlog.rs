@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use console::{style, Term};
 
@@ -39,9 +39,11 @@ pub fn log_file_name(verb: &str) -> String {
     format!("{verb}[{y:04}-{mo:02}-{d:02}~{h:02}:{mi:02}:{s:02}].log")
 }
 
+/// Clones write to the same file (the logger holds one).
+#[derive(Clone)]
 pub struct RunLog {
     path: Option<PathBuf>,
-    file: Option<Mutex<File>>,
+    file: Option<Arc<Mutex<File>>>,
     redactor: Redactor,
 }
 
@@ -66,7 +68,7 @@ impl RunLog {
             .open(&path)?;
         Ok(RunLog {
             path: Some(path),
-            file: Some(Mutex::new(file)),
+            file: Some(Arc::new(Mutex::new(file))),
             redactor,
         })
     }

@@ -135,6 +135,7 @@ pub fn engine_for(
         .unwrap_or_else(|| crate::cli::installer_dir(&crate::cli::default_conf_dir()).join("logs"));
     let log = RunLog::create(&log_dir, verb, redactor.clone())
         .map_err(|e| anyhow::anyhow!("cannot create the run log in {}: {e}", log_dir.display()))?;
+    super::logger::attach(&log);
     let progress = Progress::new(redactor, conn.quiet, conn.verbose);
     Ok(Engine::new(nodes, opts, log, progress)?)
 }

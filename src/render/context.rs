@@ -11,7 +11,7 @@ use minijinja::Value;
 use serde::Serialize;
 
 use super::{versions, Facts};
-use crate::config::{yaml_text, Config, Runtime, StorageKind};
+use crate::config::{Config, Runtime, StorageKind};
 use crate::model::lb::{self, LbMode, Proxy};
 use crate::model::node::{etcd_url, ETCD_CLIENT, ETCD_PEER};
 use crate::model::{Cluster, Connection, Mode, Node, Role};
@@ -138,20 +138,46 @@ pub fn nodes(c: &Cluster, facts: &Facts, notes: &mut Vec<String>) -> Vec<NodeCtx
         .collect()
 }
 
-fn list(cfg: &Config, key: &str) -> Vec<String> {
-    match cfg.get(key) {
-        Some(serde_yaml::Value::Sequence(items)) => items
-            .iter()
-            .map(yaml_text)
-            .filter(|s| !s.trim().is_empty())
-            .collect(),
-        Some(serde_yaml::Value::String(s)) => s
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        _ => Vec::new(),
+/// The proxy the container runtime pulls through (`http_proxy`,
+/// `https_proxy`), and what it reaches directly: `no_proxy` as given, else
+/// every node by name and address, the API domain, the cluster's networks
+/// and domain (as Kubespray lists them); `additional_no_proxy` added.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RuntimeProxy {
+    pub http: String,
+    pub https: String,
+    pub no: String,
+}
+
+pub fn runtime_proxy(cfg: &Config, nodes: &[NodeCtx]) -> Option<RuntimeProxy> {
+    let (http, https) = (cfg.text("http_proxy"), cfg.text("https_proxy"));
+    if http.trim().is_empty() && https.trim().is_empty() {
+        return None;
     }
+    let mut no: Vec<String> = list(cfg, "no_proxy");
+    if no.is_empty() {
+        no = vec!["localhost".into(), "127.0.0.1".into()];
+        for n in nodes {
+            no.extend([n.name.clone(), n.ip.clone(), n.address.clone()]);
+        }
+        no.push(cfg.text("apiserver_loadbalancer_domain_name"));
+        no.push(cfg.network.service_cidr.to_string());
+        no.push(cfg.network.pod_cidr.to_string());
+        no.extend([".svc".into(), format!(".{}", cfg.network.dns_domain)]);
+    }
+    no.extend(list(cfg, "additional_no_proxy"));
+    no.retain(|x| !x.trim().is_empty());
+    let mut seen = std::collections::BTreeSet::new();
+    no.retain(|x| seen.insert(x.clone()));
+    Some(RuntimeProxy {
+        http: http.trim().to_string(),
+        https: https.trim().to_string(),
+        no: no.join(","),
+    })
+}
+
+fn list(cfg: &Config, key: &str) -> Vec<String> {
+    cfg.list(key)
 }
 
 /// `--log-opt max-size=50m --log-opt max-file=5` → {max-size: 50m, max-file: 5}.
@@ -353,6 +379,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     set("kubeadm_api_version", v(versions::kubeadm_api(kv)));
     set("kube_apiserver_port", v(port));
     set("container_manager", v(runtime.name()));
+    set("runtime_proxy", v(runtime_proxy(cfg, &nodes)));
     set("cri_socket", v(versions::cri_socket(kv, runtime)));
     set("control_plane_endpoint", v(&control_plane_endpoint));
     set("lb", v(&lb));

@@ -41,6 +41,7 @@ templates![
     "etcd/etcd-backup.service.j2",
     "etcd/etcd-backup.timer.j2",
     "node/crictl.yaml.j2",
+    "node/runtime-proxy.conf.j2",
     "containerd/config.toml.j2",
     "containerd/hosts.toml.j2",
     "docker/daemon.json.j2",

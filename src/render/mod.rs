@@ -552,6 +552,18 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
                 ));
             }
         }
+        if context::runtime_proxy(cfg, &ctx.nodes).is_some() {
+            v.push(out(
+                Component::Runtime,
+                "node/runtime-proxy.conf.j2",
+                &format!(
+                    "/etc/systemd/system/{}.service.d/http-proxy.conf",
+                    cfg.runtime.name()
+                ),
+                0o644,
+                Kind::Text,
+            ));
+        }
         v.push(out(
             Component::Kubelet,
             "kubelet/kubelet.service.j2",
@@ -699,16 +711,7 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
 /// `docker_insecure_registries` are plain-HTTP / unverified registries.
 fn registries(cluster: &Cluster) -> Vec<(String, String, Vec<String>, bool)> {
     let cfg = &cluster.config;
-    let list = |k: &str| -> Vec<String> {
-        match cfg.get(k) {
-            Some(serde_yaml::Value::Sequence(s)) => s
-                .iter()
-                .map(crate::config::yaml_text)
-                .filter(|s| !s.trim().is_empty())
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
+    let list = |k: &str| cfg.list(k);
     let mut out = Vec::new();
     let mirrors = list("docker_registry_mirrors");
     if !mirrors.is_empty() {

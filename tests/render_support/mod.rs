@@ -210,7 +210,7 @@ pub const VARIANTS: &[Variant] = &[
         seed: "seed-ha",
         extra: "loadbalancer_apiserver: null\nkube_network_plugin: flannel\ncontainer_manager: containerd\n\
                 docker_registry_mirrors: [https://mirror.example.org]\ndocker_insecure_registries: ['192.168.0.5:5000']\n\
-                enable_nodelocaldns: false\n",
+                enable_nodelocaldns: false\nhttp_proxy: http://proxy.example:3128\nadditional_no_proxy: .corp.example\n",
         mode: Mode::MultiNode,
     },
     Variant {

@@ -42,7 +42,8 @@ fn proxies(c: &Cluster, r: &mut Report) {
         let url = ["http://", "https://", "socks5://"]
             .iter()
             .any(|s| v.strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
-        if !v.is_empty() && !(url && plain(v)) {
+        let fine = v.is_empty() || (url && plain(v));
+        if !fine {
             r.push(cfg.diag_at(
                 Diagnostic::error(
                     "ProxySetting",

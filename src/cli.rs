@@ -688,6 +688,12 @@ pub fn to_kubekey(c: &Cluster) -> KkFile {
         network_plugin: Some(cfg.text("kube_network_plugin")),
         registry_mirrors: list("docker_registry_mirrors"),
         insecure_registries: list("docker_insecure_registries"),
+        settings: vec![
+            ("container_manager", cfg.runtime.name().into()),
+            ("kubelet_max_pods", cfg.network.max_pods.into()),
+            ("kube_proxy_mode", cfg.network.proxy_mode.clone().into()),
+            ("dns_domain", cfg.network.dns_domain.clone().into()),
+        ],
         notes: Vec::new(),
     }
 }

@@ -833,3 +833,32 @@ fn the_proxy_settings_reach_the_container_runtime() {
         .flat_map(|h| &h.files)
         .all(|f| !f.path.contains("http-proxy")));
 }
+
+/// A KubeKey file's `containerManager: containerd` rendered docker and
+/// cri-dockerd (the field was not read); now it decides the runtime, as
+/// `maxPods` and `proxyMode` decide theirs.
+#[test]
+fn kubekey_fields_decide_the_runtime_and_the_kubelet() {
+    let conf = conf_with("seed-kubekey", "");
+    let sample = conf.join("config-sample.yaml");
+    let mut text = std::fs::read_to_string(&sample).unwrap();
+    text.push_str("  kubernetes:\n    version: v1.28.2\n    containerManager: containerd\n    maxPods: 150\n    proxyMode: iptables\n");
+    std::fs::write(&sample, text).unwrap();
+    let mut report = ksinstall::diag::Report::default();
+    let src = ksinstall::model::Sources {
+        conf_dir: conf.clone(),
+        inventory: Some(sample),
+        mode: ksinstall::model::Mode::MultiNode,
+    };
+    let c = ksinstall::model::load(&src, &mut report).expect("loads");
+    assert!(!report.has_errors(), "{}", report.render());
+    assert_eq!(c.config.runtime, ksinstall::config::Runtime::Containerd);
+    assert_eq!(c.config.network.max_pods, 150);
+    assert_eq!(c.config.network.proxy_mode, "iptables");
+    let r = ksinstall::render::render_all(&c, &fixed_facts()).unwrap();
+    assert!(r.file("master", "/etc/containerd/config.toml").is_some());
+    assert!(r.file("master", "/etc/docker/daemon.json").is_none());
+    assert!(r
+        .file("node1", "/etc/systemd/system/cri-docker.service")
+        .is_none());
+}

@@ -44,6 +44,10 @@ pub struct KkFile {
     pub network_plugin: Option<String>,
     pub registry_mirrors: Vec<String>,
     pub insecure_registries: Vec<String>,
+    /// More KubeKey fields, as the legacy keys they mean (`containerManager`
+    /// is `container_manager`, a ClusterConfiguration's `devops.enabled` is
+    /// `devops_enabled`...), in the order read.
+    pub settings: Vec<(&'static str, Yaml)>,
     /// Problems that do not stop the reading (misplaced keys, keys with a
     /// colon inside): errors and warnings for the report.
     pub notes: Vec<Diagnostic>,
@@ -171,12 +175,22 @@ pub fn parse(path: &Path, source: &str) -> Result<KkFile, Diagnostic> {
     if let Some(d) = super::brackets_too_deep("KubeKeyConfig", path, source) {
         return Err(d);
     }
-    let doc: Yaml = serde_yaml::from_str(source).map_err(|e| {
+    let docs = documents(source).map_err(|e| {
         mistakes::tab_error("KubeKeyConfig", path, source).unwrap_or_else(|| {
             Diagnostic::error("KubeKeyConfig", format!("not valid YAML: {e}"))
                 .at(path, e.location().map(|l| l.line()))
         })
     })?;
+    // `kk create config --with-kubesphere` writes the Cluster, then
+    // KubeSphere's ClusterConfiguration.
+    let kind = |d: &Yaml| d.get("kind").map(yaml_text).unwrap_or_default();
+    let doc = docs
+        .iter()
+        .find(|d| kind(d) == "Cluster")
+        .or_else(|| docs.iter().find(|d| kind(d) != "ClusterConfiguration"))
+        .cloned()
+        .unwrap_or(Yaml::Null);
+    let ks = docs.iter().find(|d| kind(d) == "ClusterConfiguration");
     let Some(top) = doc.as_mapping() else {
         return Err(bad(
             "the file must be a mapping with `spec:`: not a KubeKey cluster file",
@@ -261,7 +275,144 @@ pub fn parse(path: &Path, source: &str) -> Result<KkFile, Diagnostic> {
         out.registry_mirrors = strings(get(r, "registryMirrors"));
         out.insecure_registries = strings(get(r, "insecureRegistries"));
     }
+    let mut fields = Fields {
+        path,
+        source,
+        out: &mut out,
+    };
+    fields.cluster(spec);
+    if let Some(ks) = ks {
+        fields.kubesphere(ks);
+    }
     Ok(out)
+}
+
+/// Every document of the file (empty ones left out).
+fn documents(source: &str) -> Result<Vec<Yaml>, serde_yaml::Error> {
+    use serde::Deserialize;
+    let mut docs = Vec::new();
+    for d in serde_yaml::Deserializer::from_str(source) {
+        let v = Yaml::deserialize(d)?;
+        if !v.is_null() {
+            docs.push(v);
+        }
+    }
+    Ok(docs)
+}
+
+/// The KubeKey fields beyond hosts, groups and the endpoint: each either
+/// becomes the legacy key it means or draws the warning `KubeKeyField`
+/// saying why it has no effect.
+struct Fields<'a> {
+    path: &'a Path,
+    source: &'a str,
+    out: &'a mut KkFile,
+}
+
+impl Fields<'_> {
+    fn set(&mut self, key: &'static str, v: Option<&Yaml>) {
+        if let Some(v) = v.filter(|v| !yaml_text(v).trim().is_empty()) {
+            self.out.settings.push((key, v.clone()));
+        }
+    }
+
+    /// `field`: its path, then what it holds where that matters.
+    fn warn(&mut self, field: &str, why: &str) {
+        let path = field.split(' ').next().unwrap_or(field);
+        let last = path.rsplit('.').next().unwrap_or(path);
+        let line = mistakes::line_of(self.source, &format!("{last}:"), 1);
+        self.out.notes.push(
+            Diagnostic::warning("KubeKeyField", format!("{field}: {why}")).at(self.path, line),
+        );
+    }
+
+    fn cluster(&mut self, spec: &Mapping) {
+        let map = |v: Option<&Yaml>| v.and_then(Yaml::as_mapping).cloned().unwrap_or_default();
+        let k = map(get(spec, "kubernetes"));
+        self.set("container_manager", get(&k, "containerManager"));
+        self.set("kubelet_max_pods", get(&k, "maxPods"));
+        self.set("kube_proxy_mode", get(&k, "proxyMode"));
+        // KubeKey's clusterName is the cluster's DNS domain (cluster.local).
+        self.set(
+            "dns_domain",
+            get(&k, "dnsDomain").or(get(&k, "clusterName")),
+        );
+        match text(&map(get(spec, "etcd")), "type").as_deref() {
+            None | Some("kubekey") => {}
+            Some(t) => self.warn(
+                &format!("etcd.type {t}"),
+                "etcd is installed as a host service on roleGroups.etcd, as with type kubekey",
+            ),
+        }
+        let ep = map(get(spec, "controlPlaneEndpoint"));
+        match text(&ep, "internalLoadbalancer").as_deref() {
+            None => {}
+            Some("haproxy") => self.set("loadbalancer_apiserver_type", get(&ep, "internalLoadbalancer")),
+            Some(other) => self.warn(&format!("controlPlaneEndpoint.internalLoadbalancer {other}"), "not offered: set keepalived_vip (keepalived and haproxy on the masters) in a vars file, or leave it for a local haproxy on each node"),
+        }
+        if text(&map(get(spec, "registry")), "privateRegistry").is_some() {
+            self.warn("registry.privateRegistry", "images come from the offline bundle; set kube_image_repo in a vars file for Kubernetes' own images");
+        }
+        if get(spec, "addons")
+            .and_then(Yaml::as_sequence)
+            .is_some_and(|a| !a.is_empty())
+        {
+            self.warn("addons", "not installed: apply them once the cluster is up");
+        }
+        if get(spec, "system")
+            .and_then(Yaml::as_mapping)
+            .is_some_and(|m| !m.is_empty())
+        {
+            self.warn(
+                "system",
+                "not applied (NTP servers, time zone, extra packages): set them on the hosts",
+            );
+        }
+        let hosts = get(spec, "hosts")
+            .and_then(Yaml::as_sequence)
+            .cloned()
+            .unwrap_or_default();
+        let with = |key: &str| {
+            hosts
+                .iter()
+                .filter_map(Yaml::as_mapping)
+                .any(|h| text(h, key).is_some())
+        };
+        if with("privateKey") {
+            self.warn("hosts.privateKey", "an inline key is not read: save it to a file only you can read and name that file in privateKeyPath");
+        }
+        let foreign = hosts
+            .iter()
+            .filter_map(Yaml::as_mapping)
+            .filter_map(|h| text(h, "arch"))
+            .find(|a| a != "amd64");
+        if let Some(a) = foreign {
+            self.warn(&format!("hosts.arch {a}"), "each host's architecture is read from the host (preflight Architecture); the bundle carries one architecture");
+        }
+    }
+
+    /// KubeSphere's own document: its version and which components are on.
+    fn kubesphere(&mut self, ks: &Yaml) {
+        let labels = ks.get("metadata").and_then(|m| m.get("labels"));
+        self.set("ks_version", labels.and_then(|l| l.get("version")));
+        let Some(spec) = ks.get("spec") else { return };
+        for (component, key) in [
+            ("alerting", "alerting_enabled"),
+            ("devops", "devops_enabled"),
+            ("logging", "logging_enabled"),
+            ("metrics_server", "metrics_server_enabled"),
+            ("notification", "notification_enabled"),
+            ("servicemesh", "servicemesh_enabled"),
+        ] {
+            self.set(key, spec.get(component).and_then(|c| c.get("enabled")));
+        }
+        self.set(
+            "openpitrix_enabled",
+            spec.get("openpitrix")
+                .and_then(|o| o.get("store"))
+                .and_then(|s| s.get("enabled")),
+        );
+    }
 }
 
 /// A KubeKey v1alpha2 cluster document.
@@ -306,6 +457,16 @@ pub fn write(file: &KkFile) -> String {
         s(file.kube_version.as_deref().unwrap_or("v1.16.7")),
     );
     kubernetes.insert(s("clusterName"), s("cluster.local"));
+    for (key, value) in &file.settings {
+        let field = match *key {
+            "container_manager" => "containerManager",
+            "kubelet_max_pods" => "maxPods",
+            "kube_proxy_mode" => "proxyMode",
+            "dns_domain" => "clusterName",
+            _ => continue,
+        };
+        kubernetes.insert(s(field), value.clone());
+    }
     let mut network = Mapping::new();
     network.insert(
         s("plugin"),
@@ -362,6 +523,60 @@ mod tests {
         );
         assert_eq!(f.lb_address, None);
         assert_eq!(f.lb_port, Some(6443));
+    }
+
+    /// `kk create config --with-kubesphere v3.1.1`'s shape: the Cluster
+    /// with the fields it fills, then KubeSphere's ClusterConfiguration. A
+    /// second document was refused, and every field below was ignored.
+    const WITH_KUBESPHERE: &str = "apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Cluster\nmetadata:\n  name: sample\nspec:\n  hosts:\n  - {name: master, address: 192.168.0.2, internalAddress: 192.168.0.2, user: ubuntu, privateKey: \"-----BEGIN\", arch: arm64}\n  roleGroups:\n    etcd: [master]\n    control-plane: [master]\n    worker: [master]\n  controlPlaneEndpoint:\n    internalLoadbalancer: kube-vip\n    domain: lb.kubesphere.local\n    address: \"\"\n    port: 6443\n  kubernetes:\n    version: v1.28.2\n    clusterName: corp.local\n    containerManager: containerd\n    maxPods: 200\n    proxyMode: iptables\n  etcd:\n    type: external\n  network:\n    plugin: calico\n  registry:\n    privateRegistry: dockerhub.kubekey.local\n  addons:\n  - name: nfs-client\n---\napiVersion: installer.kubesphere.io/v1alpha1\nkind: ClusterConfiguration\nmetadata:\n  name: ks-installer\n  namespace: kubesphere-system\n  labels:\n    version: v3.1.1\nspec:\n  devops:\n    enabled: true\n  logging:\n    enabled: false\n  openpitrix:\n    store:\n      enabled: true\n";
+
+    #[test]
+    fn a_cluster_with_kubesphere_reads_both_documents_and_every_field() {
+        let f = parse(Path::new("config-sample.yaml"), WITH_KUBESPHERE).unwrap();
+        assert_eq!(f.hosts.len(), 1);
+        assert_eq!(f.kube_version.as_deref(), Some("v1.28.2"));
+        let set: Vec<(&str, String)> = f.settings.iter().map(|(k, v)| (*k, yaml_text(v))).collect();
+        for want in [
+            ("container_manager", "containerd"),
+            ("kubelet_max_pods", "200"),
+            ("kube_proxy_mode", "iptables"),
+            ("dns_domain", "corp.local"),
+            ("ks_version", "v3.1.1"),
+            ("devops_enabled", "true"),
+            ("logging_enabled", "false"),
+            ("openpitrix_enabled", "true"),
+        ] {
+            assert!(
+                set.contains(&(want.0, want.1.to_string())),
+                "{want:?} not in {set:?}"
+            );
+        }
+        let warned: Vec<&str> = f
+            .notes
+            .iter()
+            .filter(|d| d.name == "KubeKeyField")
+            .map(|d| d.message.as_str())
+            .collect();
+        for field in [
+            "etcd.type external",
+            "internalLoadbalancer kube-vip",
+            "registry.privateRegistry",
+            "addons",
+            "hosts.privateKey",
+            "hosts.arch arm64",
+        ] {
+            assert!(
+                warned.iter().any(|w| w.contains(field)),
+                "{field}: {warned:?}"
+            );
+        }
+        assert!(
+            f.notes
+                .iter()
+                .all(|d| d.location.as_ref().and_then(|l| l.line).is_some()),
+            "{:?}",
+            f.notes
+        );
     }
 
     #[test]

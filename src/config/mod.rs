@@ -662,6 +662,9 @@ pub fn apply_kubekey(
     if !kk.insecure_registries.is_empty() {
         set("docker_insecure_registries", list(&kk.insecure_registries));
     }
+    for (key, value) in &kk.settings {
+        set(key, value.clone());
+    }
     let mut files = cfg.files;
     files.push(path.to_path_buf());
     typed(files, settings, report)

@@ -17,7 +17,7 @@ pub struct Sums {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// All three digests and the size of a stream, in one pass.

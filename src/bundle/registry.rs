@@ -139,15 +139,18 @@ fn parse_challenge(s: &str) -> Vec<(String, String)> {
     out
 }
 
+/// A query value, percent-encoded but for what a scope or a service name
+/// holds plainly (`repository:library/x:pull`).
 fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    const KEEP: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b':')
+        .remove(b'/');
+    utf8_percent_encode(s, KEEP).to_string()
 }
 
 fn read_all(r: ureq::Response, url: &str) -> Result<Vec<u8>, String> {

@@ -11,7 +11,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::error::{ExecError, KeyChange};
@@ -298,26 +297,20 @@ fn hashed_matches(rest: &str, token: &str) -> bool {
     let (Some(salt), Some(hash)) = (base64_decode(salt), base64_decode(hash)) else {
         return false;
     };
-    hmac_sha1(&salt, token.as_bytes()) == hash.as_slice()
+    !hash.is_empty() && hmac_sha1(&salt, token.as_bytes()) == hash
 }
 
-fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..20].copy_from_slice(&Sha1::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha1::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let inner = inner.finalize();
-    let mut outer = Sha1::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner);
-    let mut out = [0u8; 20];
-    out.copy_from_slice(&outer.finalize());
-    out
+/// OpenSSH's hashed host names are HMAC-SHA1 (openssl's).
+fn hmac_sha1(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
+    let sign = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
+        let key = PKey::hmac(key)?;
+        let mut signer = Signer::new(MessageDigest::sha1(), &key)?;
+        signer.update(msg)?;
+        signer.sign_to_vec()
+    };
+    // A failure matches nothing (an empty MAC is never a host's).
+    sign().unwrap_or_default()
 }
 
 fn glob(pat: &str, s: &str) -> bool {
@@ -334,46 +327,18 @@ fn glob(pat: &str, s: &str) -> bool {
     rec(pat.as_bytes(), s.as_bytes())
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
+/// Padded or not, as known_hosts files hold both.
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        if c == b'=' {
-            break;
-        }
-        let v = B64.iter().position(|&x| x == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::Engine;
+    let s = s.trim_end_matches('=');
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(s)
+        .ok()
 }
 
 #[cfg(test)]
@@ -412,8 +377,7 @@ mod tests {
     #[test]
     fn hmac_sha1_rfc2202() {
         let mac = hmac_sha1(b"key", b"The quick brown fox jumps over the lazy dog");
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9");
+        assert_eq!(hex::encode(mac), "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9");
     }
 
     #[test]

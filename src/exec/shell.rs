@@ -57,17 +57,12 @@ impl CmdOutput {
 /// A random token, so that no output can fake our markers by accident.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 10];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_ok();
-    if !ok {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        bytes[..8].copy_from_slice(&(t as u64 ^ u64::from(std::process::id())).to_le_bytes());
+    // The kernel's generator (getrandom); it does not fail on Linux once
+    // booted, and a marker that is merely unlikely is still a marker.
+    if openssl::rand::rand_bytes(&mut bytes).is_err() {
+        let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Single-quotes `s` for `/bin/sh`.

@@ -344,19 +344,11 @@ fn kube_ca(
     }
 }
 
-/// A kubeadm bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) and upload-certs key.
 fn new_kubeadm_secrets() -> anyhow::Result<KubeadmSecrets> {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut buf = [0u8; 54];
-    openssl::rand::rand_bytes(&mut buf)?;
-    let pick = |b: &[u8]| {
-        b.iter()
-            .map(|x| ALPHABET[usize::from(*x) % ALPHABET.len()] as char)
-            .collect::<String>()
-    };
+    let (bootstrap_token, certificate_key) = render::new_kubeadm_secrets()?;
     Ok(KubeadmSecrets {
-        bootstrap_token: format!("{}.{}", pick(&buf[..6]), pick(&buf[6..22])),
-        certificate_key: buf[22..54].iter().map(|b| format!("{b:02x}")).collect(),
+        bootstrap_token,
+        certificate_key,
     })
 }
 

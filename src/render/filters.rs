@@ -118,23 +118,9 @@ pub fn to_json(v: Value) -> Result<String, Error> {
     serde_json::to_string(&v).map_err(|e| serde_err("to_json", e))
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 pub fn base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn b64encode(v: Value) -> Result<String, Error> {
@@ -143,29 +129,16 @@ fn b64encode(v: Value) -> Result<String, Error> {
 }
 
 fn b64decode(v: Value) -> Result<String, Error> {
+    use base64::Engine;
     defined(&v)?;
-    let text = text_of(&v);
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
-    let mut out = Vec::new();
-    for c in text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-    {
-        let Some(pos) = B64.iter().position(|b| *b == c) else {
-            return Err(serde_err(
-                "b64decode",
-                format!("{:?} is not base64", c as char),
-            ));
-        };
-        bits = (bits << 6) | pos as u32;
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-            bits &= (1 << nbits) - 1;
-        }
-    }
+    // Ansible's b64decode takes text with line breaks and no padding too.
+    let text: String = text_of(&v)
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace() && *c != '=')
+        .collect();
+    let out = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(text)
+        .map_err(|e| serde_err("b64decode", e))?;
     String::from_utf8(out).map_err(|e| serde_err("b64decode", e))
 }
 

@@ -278,21 +278,26 @@ impl Rendered {
     }
 }
 
-/// Random lower-case alphanumerics (kubeadm token alphabet).
-fn random_token(len: usize) -> Result<String> {
+/// A new kubeadm bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) and
+/// `--upload-certs` key (32 random bytes as hex): the one place they are
+/// made (the install keeps them in its state).
+pub fn new_kubeadm_secrets() -> Result<(String, String)> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut buf = vec![0u8; len];
-    openssl::rand::rand_bytes(&mut buf)?;
-    Ok(buf
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect())
-}
-
-fn random_hex(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
-    openssl::rand::rand_bytes(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    // Bytes of 252 (7 × 36) and above are dropped, so that every
+    // character is equally likely.
+    let mut chars = String::with_capacity(22);
+    while chars.len() < 22 {
+        let mut buf = [0u8; 32];
+        openssl::rand::rand_bytes(&mut buf)?;
+        chars.extend(
+            (buf.iter().filter(|b| **b < 252))
+                .map(|b| ALPHABET[usize::from(*b % 36)] as char)
+                .take(22 - chars.len()),
+        );
+    }
+    let mut key = [0u8; 32];
+    openssl::rand::rand_bytes(&mut key)?;
+    Ok((format!("{}.{}", &chars[..6], &chars[6..]), hex::encode(key)))
 }
 
 fn valid_token(t: &str) -> bool {
@@ -342,15 +347,15 @@ fn out(component: Component, template: &str, path: &str, mode: u32, kind: Kind) 
 
 pub fn render_all(cluster: &Cluster, facts: &Facts) -> Result<Rendered> {
     let mut facts = facts.clone();
-    match &facts.bootstrap_token {
-        Some(t) if !valid_token(t) => anyhow::bail!(
+    if let Some(t) = facts.bootstrap_token.as_ref().filter(|t| !valid_token(t)) {
+        anyhow::bail!(
             "bootstrap token {t:?} does not have kubeadm's form [a-z0-9]{{6}}.[a-z0-9]{{16}}"
-        ),
-        Some(_) => {}
-        None => facts.bootstrap_token = Some(format!("{}.{}", random_token(6)?, random_token(16)?)),
+        );
     }
-    if facts.certificate_key.is_none() {
-        facts.certificate_key = Some(random_hex(32)?);
+    if facts.bootstrap_token.is_none() || facts.certificate_key.is_none() {
+        let (token, key) = new_kubeadm_secrets()?;
+        facts.bootstrap_token.get_or_insert(token);
+        facts.certificate_key.get_or_insert(key);
     }
     if let (None, Some(ca)) = (&facts.ca_cert_hash, &facts.kube_ca) {
         facts.ca_cert_hash = Some(certs::spki_sha256(&ca.cert_pem)?);
@@ -1116,4 +1121,21 @@ pub fn cli(cluster: &Cluster, conf_dir: &Path, out: &Path) -> Result<String> {
         versions::kubeadm_api(&cluster.config.kube_version)
     ));
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_kubeadm_secrets_have_kubeadms_forms_and_differ() {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let (token, key) = new_kubeadm_secrets().unwrap();
+            assert!(valid_token(&token), "{token}");
+            assert_eq!(key.len(), 64);
+            assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+            assert!(seen.insert(token));
+        }
+    }
 }

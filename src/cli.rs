@@ -1,16 +1,18 @@
 //! Command-line verbs. Each verb is a thin function over the library; exit
 //! status 2 means "bad input, nothing was changed on any host".
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+use crate::args::{default_conf_dir, installer_dir, SourceArgs};
 
 use crate::config::kubekey::{self, KkFile, KkHost};
 use crate::diag::{Invalid, Report};
 use crate::inventory::{ini, output};
-use crate::model::{self, Cluster, Connection, Mode, Role, Sources};
-use crate::{report, validate};
+use crate::model::{Cluster, Connection, Role};
+use crate::report;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -21,24 +23,6 @@ use crate::{report, validate};
 pub struct Cli {
     #[command(subcommand)]
     pub verb: Verb,
-}
-
-/// Where the cluster description comes from; every verb that reads it takes these.
-#[derive(Args, Debug, Clone)]
-pub struct SourceArgs {
-    /// The conf directory (vars.yml, or common.yaml + plugin-*.yaml).
-    /// Default: the installer directory's conf/.
-    #[arg(long, value_name = "DIR")]
-    pub conf: Option<PathBuf>,
-    /// Inventory: hosts.ini, or a KubeKey config-sample.yaml. Default: CONF/hosts.ini.
-    #[arg(short = 'i', long = "inventory", value_name = "FILE")]
-    pub inventory: Option<PathBuf>,
-    /// all-in-one ignores the inventory and installs on this machine.
-    #[arg(long, value_enum, default_value = "multi-node")]
-    pub mode: ModeArg,
-    /// Downgrade these named errors to warnings (comma-separated, or `all`).
-    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
-    pub ignore_errors: Vec<String>,
 }
 
 /// Which phases of the install to run, and from what.
@@ -60,12 +44,6 @@ pub struct PhaseArgs {
     /// Stop after this phase.
     #[arg(long, value_name = "PHASE")]
     pub until: Option<String>,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModeArg {
-    AllInOne,
-    MultiNode,
 }
 
 #[derive(Subcommand, Debug)]
@@ -215,7 +193,7 @@ pub enum Verb {
     /// Run a shell command on hosts of the inventory (like `ansible -m shell`).
     Run {
         #[command(flatten)]
-        exec: crate::exec::verbs::ExecArgs,
+        exec: crate::adhoc::ExecArgs,
         /// The command, after `--`.
         #[arg(last = true, required = true, value_name = "CMD")]
         cmd: Vec<String>,
@@ -223,7 +201,7 @@ pub enum Verb {
     /// Copy a local file to hosts of the inventory (atomic, skipped when unchanged).
     Copy {
         #[command(flatten)]
-        exec: crate::exec::verbs::ExecArgs,
+        exec: crate::adhoc::ExecArgs,
         /// Local file.
         src: PathBuf,
         /// Absolute path on the hosts (ending in / for a directory).
@@ -324,86 +302,6 @@ pub fn main() -> ExitCode {
                 eprintln!("error: {e:#}");
             }
             ExitCode::from(2)
-        }
-    }
-}
-
-/// The installer directory's conf/: `$KSINSTALL_HOME/conf`, `./conf`,
-/// `../conf` (run from scripts/ like the legacy scripts), or next to the binary.
-pub fn default_conf_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("KSINSTALL_HOME") {
-        return PathBuf::from(home).join("conf");
-    }
-    for c in ["conf", "../conf"] {
-        if Path::new(c).is_dir() {
-            return PathBuf::from(c);
-        }
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1) {
-            if dir.join("conf").is_dir() && dir.join("scripts").is_dir() {
-                return dir.join("conf");
-            }
-        }
-    }
-    PathBuf::from("conf")
-}
-
-/// The installer directory, which holds conf/ and receives logs/, state/
-/// and kubesphere/: the parent of the conf directory (the current directory
-/// when that cannot be found).
-pub fn installer_dir(conf_dir: &Path) -> PathBuf {
-    conf_dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-impl SourceArgs {
-    pub fn sources(&self) -> Sources {
-        Sources {
-            conf_dir: self.conf.clone().unwrap_or_else(default_conf_dir),
-            inventory: self.inventory.clone(),
-            mode: match self.mode {
-                ModeArg::AllInOne => Mode::AllInOne,
-                ModeArg::MultiNode => Mode::MultiNode,
-            },
-        }
-    }
-
-    /// Loads and validates the cluster. Warnings are printed; errors (after
-    /// `--ignore-errors`) fail with every diagnostic listed.
-    pub fn load_valid(&self) -> anyhow::Result<Cluster> {
-        self.load_checked(false)
-    }
-
-    /// As `load_valid`, for a verb that acts on a running cluster: an even
-    /// etcd (left by `remove-node`) is a warning there, not a refusal, so
-    /// the cluster can still be backed up, renewed or grown to odd again.
-    pub fn load_running(&self) -> anyhow::Result<Cluster> {
-        self.load_checked(true)
-    }
-
-    fn load_checked(&self, running: bool) -> anyhow::Result<Cluster> {
-        let mut report = Report::default();
-        let cluster = model::load(&self.sources(), &mut report);
-        if let Some(c) = &cluster {
-            report.extend(validate::check(c).items);
-        }
-        if running {
-            report.soften(
-                "EtcdOddCount",
-                "; the cluster runs, but tolerates no more failed members than with one fewer: add one with `ksinstall add-nodes --control-plane`",
-            );
-        }
-        report.ignore(&self.ignore_errors);
-        match cluster {
-            Some(c) if !report.has_errors() => {
-                eprint!("{}", report.render());
-                Ok(c)
-            }
-            _ => Err(Invalid(report).into()),
         }
     }
 }
@@ -606,14 +504,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cluster = src.load_valid()?;
             run_install(&src, cluster, conn, phases)
         }
-        Verb::Run { exec, cmd } => crate::exec::verbs::run(&exec, &cmd),
+        Verb::Run { exec, cmd } => crate::adhoc::run(&exec, &cmd),
         Verb::Copy {
             exec,
             src,
             dest,
             mode,
             owner,
-        } => crate::exec::verbs::copy(&exec, &src, &dest, mode.as_deref(), owner.as_deref()),
+        } => crate::adhoc::copy(&exec, &src, &dest, mode.as_deref(), owner.as_deref()),
         Verb::Bundle(args) => crate::bundle::cli::run(args),
         Verb::Render { src, output } => {
             let c = src.load_valid()?;

@@ -2,8 +2,11 @@
 //!
 //! The flow reads off the module tree:
 //! `inventory` + `config` → `model` (typed cluster) → `validate` → `report`,
-//! driven by the verbs in `cli`.
+//! driven by the verbs in `cli` (their shared arguments in `args`);
+//! `render` → `install` (phases over `exec`) act on the hosts.
 
+pub mod adhoc;
+pub mod args;
 pub mod bundle;
 pub mod cli;
 pub mod config;

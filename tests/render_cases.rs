@@ -574,7 +574,7 @@ fn host_facts_fill_a_missing_ip_and_notes_name_removed_provisioners() {
         "ks-allinone".to_string(),
         ksinstall::install::facts::Facts::parse("addresses=127.0.0.1|10.9.8.7|::1|\n"),
     );
-    let facts = render::Facts::from_host_facts(&hosts);
+    let facts = ksinstall::install::files::render_facts(&hosts);
     assert_eq!(facts.nodes["ks-allinone"].ip.as_deref(), Some("10.9.8.7"));
 
     let r = render_variant(variant("storage"), Some("v1.31.4"), None);

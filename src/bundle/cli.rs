@@ -10,7 +10,7 @@ use super::build::{self, BuildOptions};
 use super::manifest::Manifest;
 use super::needs::{self, Family, Kind, PlanOptions};
 use super::{select, verify};
-use crate::cli::{ModeArg, SourceArgs};
+use crate::args::{ModeArg, SourceArgs};
 use crate::diag::{Diagnostic, Invalid, Report};
 
 #[derive(Args, Debug)]

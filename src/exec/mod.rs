@@ -20,7 +20,6 @@ pub mod interrupt;
 pub mod knownhosts;
 pub mod live;
 pub mod logger;
-pub mod nodes;
 pub mod redact;
 pub mod runlog;
 pub mod shell;

@@ -1,43 +1,17 @@
-//! The ad-hoc verbs `run` and `copy`, over the engine.
+//! How a verb reaches its hosts: the connection options every verb that
+//! connects takes, and the engine built from them (its run log, known
+//! hosts, secrets kept out of the output).
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::engine::{Change, Engine, EngineOptions, HostFail, StepReport, DEFAULT_FORKS};
+use super::engine::{Engine, EngineOptions, DEFAULT_FORKS};
 use super::knownhosts::{HostKeyPolicy, KnownHosts};
-use super::nodes::{node_from_inventory, select};
 use super::redact::Redactor;
 use super::runlog::{Progress, RunLog};
 use super::transport::ConnectOptions;
-use crate::inventory::ini;
 use crate::model::Secret;
-
-/// Host selection for the ad-hoc verbs.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ExecArgs {
-    /// The conf directory. Default: the installer directory's conf/.
-    #[arg(long, value_name = "DIR")]
-    pub conf: Option<PathBuf>,
-    /// Inventory file. Default: CONF/hosts.ini.
-    #[arg(short = 'i', long = "inventory", value_name = "FILE")]
-    pub inventory: Option<PathBuf>,
-    /// Hosts of this group (default: all).
-    #[arg(short = 'g', long = "group")]
-    pub group: Option<String>,
-    /// Only these hosts or groups (comma-separated).
-    #[arg(short = 'l', long = "limit")]
-    pub limit: Option<String>,
-    /// Become root with sudo (password: ansible_become_pass).
-    #[arg(short = 'b', long = "become")]
-    pub become_: bool,
-    /// Seconds a command may run before it is killed (default: no limit).
-    #[arg(short = 't', long, value_name = "SECS")]
-    pub timeout: Option<u64>,
-    #[command(flatten)]
-    pub conn: ConnArgs,
-}
 
 /// Half an hour: well over the slowest step of an install (a large image
 /// import or package install on a slow disk), well under "forever".
@@ -129,195 +103,14 @@ pub fn engine_for(
     opts.dry_run = conn.dry_run;
     opts.command_timeout = command_timeout;
     let redactor: Redactor = super::engine::redactor_for(&nodes, &opts.connect);
-    let log_dir = conn
-        .log_dir
-        .clone()
-        .unwrap_or_else(|| crate::cli::installer_dir(&crate::cli::default_conf_dir()).join("logs"));
+    let log_dir = conn.log_dir.clone().unwrap_or_else(|| {
+        crate::args::installer_dir(&crate::args::default_conf_dir()).join("logs")
+    });
     let log = RunLog::create(&log_dir, verb, redactor.clone())
         .map_err(|e| anyhow::anyhow!("cannot create the run log in {}: {e}", log_dir.display()))?;
     super::logger::attach(&log);
     let progress = Progress::new(redactor, conn.quiet, conn.verbose);
     Ok(Engine::new(nodes, opts, log, progress)?)
-}
-
-fn build_engine(args: &ExecArgs, verb: &str) -> anyhow::Result<(Engine, Vec<usize>)> {
-    // --conf and -i mean what they mean for every other verb.
-    let conf = args
-        .conf
-        .clone()
-        .unwrap_or_else(crate::cli::default_conf_dir);
-    let path = args
-        .inventory
-        .clone()
-        .unwrap_or_else(|| conf.join("hosts.ini"));
-    let conn = args
-        .conn
-        .clone()
-        .in_installer(&crate::cli::installer_dir(&conf));
-    let inv = ini::load(&path).map_err(|d| {
-        let mut r = crate::diag::Report::default();
-        r.push(d);
-        crate::diag::Invalid(r)
-    })?;
-    for w in &inv.warnings {
-        eprintln!("{w}");
-    }
-    let hosts =
-        select(&inv, args.group.as_deref(), args.limit.as_deref()).map_err(anyhow::Error::msg)?;
-    if hosts.is_empty() {
-        anyhow::bail!("no hosts matched");
-    }
-    let nodes: Vec<_> = (0..inv.hosts.len())
-        .map(|h| node_from_inventory(&inv, h, args.become_))
-        .collect();
-    let engine = engine_for(nodes, &conn, verb, args.timeout.map(Duration::from_secs))?;
-    Ok((engine, hosts))
-}
-
-/// Prints the summary table; returns the exit code: 0 when every host is
-/// ok or changed, 2 when any failed, 4 when some were only unreachable.
-fn summarize(engine: &Engine, report: &StepReport) -> ExitCode {
-    if engine.dry_run() {
-        let planned = engine.planned();
-        println!("\nDRY RUN: {} change(s) not made", planned.len());
-        for (host, what) in planned {
-            println!("  {host}: would {what}");
-        }
-    }
-    let width = report
-        .hosts
-        .iter()
-        .map(|h| h.host.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    println!("\n{:<width$}  {:<11}  DETAIL", "HOST", "STATUS");
-    for h in &report.hosts {
-        let detail = match (h.kind, h.rc) {
-            (Some(k), _) if k != "Failed" => format!("{k}: {}", h.message),
-            (_, Some(rc)) if h.message.is_empty() => format!("rc={rc}"),
-            _ => h.message.clone(),
-        };
-        println!(
-            "{:<width$}  {:<11}  {}",
-            h.host,
-            h.status.label(),
-            detail.lines().next().unwrap_or("")
-        );
-    }
-    let count = |s: &str| {
-        report
-            .hosts
-            .iter()
-            .filter(|h| h.status.label() == s)
-            .count()
-    };
-    println!(
-        "\nok={} changed={} failed={} unreachable={} skipped={}",
-        count("ok"),
-        count("changed"),
-        count("failed"),
-        count("unreachable"),
-        count("skipped")
-    );
-    if let Some(p) = engine.log.path() {
-        println!("log: {}", p.display());
-    }
-    if count("failed") > 0 {
-        ExitCode::from(2)
-    } else if count("unreachable") + count("skipped") > 0 {
-        ExitCode::from(4)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-/// `ksinstall run -- CMD`
-pub fn run(args: &ExecArgs, cmd: &[String]) -> anyhow::Result<ExitCode> {
-    if cmd.is_empty() {
-        anyhow::bail!("nothing to run: give the command after --");
-    }
-    let cmd = cmd.join(" ");
-    let (engine, hosts) = build_engine(args, "Run")?;
-    let report = engine.step("run", &hosts, |h| match h.exec(&cmd, None)? {
-        None => Ok(()),
-        Some(out) if out.timed_out => Err(HostFail::Failed(format!("timed out (rc={})", out.rc))),
-        Some(out) if out.rc != 0 => Err(HostFail::Failed(format!(
-            "rc={}{}",
-            out.rc,
-            out.stderr_text()
-                .lines()
-                .last()
-                .map(|l| format!(": {l}"))
-                .unwrap_or_default()
-        ))),
-        Some(_) => Ok(()),
-    });
-    for h in &report.hosts {
-        if h.rc.is_none() {
-            continue;
-        }
-        println!(
-            "{} | {} | rc={} >>",
-            h.host,
-            h.status.label().to_uppercase(),
-            h.rc.unwrap_or(-1)
-        );
-        print!("{}", h.stdout);
-        if !h.stdout.is_empty() && !h.stdout.ends_with('\n') {
-            println!();
-        }
-        if !h.stderr.is_empty() {
-            eprint!("{}", h.stderr);
-        }
-    }
-    let code = summarize(&engine, &report);
-    engine.close_all();
-    Ok(code)
-}
-
-/// `ksinstall copy SRC DEST`
-pub fn copy(
-    args: &ExecArgs,
-    src: &Path,
-    dest: &str,
-    mode: Option<&str>,
-    owner: Option<&str>,
-) -> anyhow::Result<ExitCode> {
-    // Hashed once here, then streamed to each host from disk.
-    let data = super::Blob::file(src)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", src.display()))?;
-    let mode = match mode {
-        Some(m) => Some(
-            u32::from_str_radix(m, 8)
-                .map_err(|_| anyhow::anyhow!("--mode must be octal, like 0644: {m}"))?,
-        ),
-        None => None,
-    };
-    let dest = if dest.ends_with('/') {
-        let name = src
-            .file_name()
-            .ok_or_else(|| anyhow::anyhow!("{} has no file name", src.display()))?;
-        format!("{dest}{}", name.to_string_lossy())
-    } else {
-        dest.to_string()
-    };
-    if !dest.starts_with('/') {
-        anyhow::bail!("DEST must be an absolute path: {dest}");
-    }
-    let (engine, hosts) = build_engine(args, "Copy")?;
-    let report = engine.step("copy", &hosts, |h| {
-        let c = h.upload_blob(&data, &dest, mode, owner)?;
-        h.set_message(match c {
-            Change::Unchanged => "unchanged",
-            Change::Changed => "written",
-            Change::WouldChange => "would write",
-        });
-        Ok(())
-    });
-    let code = summarize(&engine, &report);
-    engine.close_all();
-    Ok(code)
 }
 
 #[cfg(test)]

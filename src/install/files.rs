@@ -237,7 +237,7 @@ pub fn prepare_with(
     }
     let found = found.into_inner().expect("no panic holds it");
     let every_pem = members_pki(c, &found)?;
-    let mut rfacts = render::Facts::from_host_facts(facts);
+    let mut rfacts = render_facts(facts);
     for (host, files) in &found {
         let nf = rfacts.nodes.entry(host.clone()).or_default();
         for p in MERGED {
@@ -277,6 +277,24 @@ pub fn prepare_with(
         files,
         notes: rendered.notes,
     })
+}
+
+/// What the renderer needs of the facts gathered on each host: the
+/// default IPv4 stands in for a missing `ip`.
+pub fn render_facts(hosts: &BTreeMap<String, Facts>) -> render::Facts {
+    let node = |f: &Facts| render::NodeFacts {
+        ip: f.default_ipv4().map(str::to_string),
+        existing: BTreeMap::new(),
+        restrict_oom: !f.lower_oom,
+        conntrack_fixed: f.conntrack_fixed,
+        cgroup_v1: f.cgroup_v1,
+    };
+    render::Facts {
+        nodes: (hosts.iter())
+            .map(|(name, f)| (name.clone(), node(f)))
+            .collect(),
+        ..render::Facts::default()
+    }
 }
 
 /// Each host's rendered files as the phases push them, and the manifests

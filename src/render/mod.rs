@@ -116,31 +116,6 @@ pub struct Facts {
     pub templates_dir: Option<PathBuf>,
 }
 
-impl Facts {
-    /// Facts gathered by `install::facts` on each host: the default IPv4
-    /// stands in for a missing `ip`.
-    pub fn from_host_facts(hosts: &BTreeMap<String, crate::install::facts::Facts>) -> Facts {
-        Facts {
-            nodes: hosts
-                .iter()
-                .map(|(name, f)| {
-                    (
-                        name.clone(),
-                        NodeFacts {
-                            ip: f.default_ipv4().map(str::to_string),
-                            existing: BTreeMap::new(),
-                            restrict_oom: !f.lower_oom,
-                            conntrack_fixed: f.conntrack_fixed,
-                            cgroup_v1: f.cgroup_v1,
-                        },
-                    )
-                })
-                .collect(),
-            ..Facts::default()
-        }
-    }
-}
-
 /// How a rendered file lands on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Merge {
@@ -907,10 +882,6 @@ fn kube_ca_files(n: &NodeCtx, facts: &Facts) -> Vec<RenderedFile> {
 /// Every document parses as YAML; on error, the offending lines are shown.
 fn check_yaml(text: &str) -> Result<()> {
     use serde::Deserialize;
-    if let Some(dump) = std::env::var_os("KSINSTALL_RENDER_DUMP") {
-        // Debugging templates: the last YAML checked, as rendered.
-        std::fs::write(dump, text).ok();
-    }
     for doc in serde_yaml::Deserializer::from_str(text) {
         if let Err(e) = serde_yaml::Value::deserialize(doc) {
             let context = e

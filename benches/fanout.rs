@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ksinstall::exec::engine::redactor_for;
-use ksinstall::exec::nodes::node_from_inventory;
+use ksinstall::adhoc::node_from_inventory;
 use ksinstall::exec::*;
 
 fn main() -> ExitCode {
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     if let Some(f) = args.get(3) {
         opts.forks = f.parse().expect("forks");
     }
-    let hosts = ksinstall::exec::nodes::select(&inv, None, None).unwrap();
+    let hosts = ksinstall::adhoc::select(&inv, None, None).unwrap();
     let nodes: Vec<_> = (0..inv.hosts.len())
         .map(|h| node_from_inventory(&inv, h, true))
         .collect();

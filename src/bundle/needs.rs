@@ -407,12 +407,7 @@ impl Versions {
             calico: images.calico_version.clone(),
             flannel: row.flannel.into(),
             nodelocaldns: row.nodelocaldns.into(),
-            helm: if ks_major(&ks) < 3 {
-                "v2.16.3"
-            } else {
-                "v3.12.3"
-            }
-            .into(),
+            helm: versions::helm(ks_major(&ks)).into(),
             ks,
             etcd: format!("v{}", cfg.etcd_version.trim().trim_start_matches('v')),
             images,

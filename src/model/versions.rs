@@ -214,6 +214,16 @@ pub fn coredns_spread(v: &KubeVersion) -> Option<&'static str> {
     )
 }
 
+/// The Helm release KubeSphere of this major installs with: 2.x runs
+/// Helm 2 with its in-cluster tiller, 3.x Helm 3.
+pub fn helm(ks_major: u32) -> &'static str {
+    if ks_major < 3 {
+        "v2.16.3"
+    } else {
+        "v3.12.3"
+    }
+}
+
 /// `(major, minor)` of a KubeSphere version like `v2.1.1`, `3.4` (2.1, the
 /// legacy default, for what does not parse).
 pub fn ks_version(s: &str) -> (u32, u32) {

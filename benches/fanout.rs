@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ksinstall::exec::engine::redactor_for;
 use ksinstall::adhoc::node_from_inventory;
+use ksinstall::exec::engine::redactor_for;
 use ksinstall::exec::*;
 
 fn main() -> ExitCode {

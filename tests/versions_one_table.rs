@@ -100,6 +100,30 @@ fn rendered_images_are_the_bundle_plans_images() {
                 "{} at {version}: rendered but not in the bundle plan: {missing:?}; planned but never run: {extra:?}",
                 v.name
             );
+            // Per host: a pod may land on any Kubernetes node, so each
+            // carries every image but the control plane's, which only the
+            // masters run (their static pods).
+            let kv = ksinstall::config::KubeVersion::parse(version).unwrap();
+            let control: BTreeSet<String> = versions::Images::of(&kv, &repo, "")
+                .control_plane
+                .into_iter()
+                .collect();
+            use ksinstall::model::Role;
+            for n in (c.nodes.iter()).filter(|n| n.has(Role::Master) || n.has(Role::Worker)) {
+                let on_host: BTreeSet<&String> = (plan.needs.iter())
+                    .filter(|x| x.kind == Kind::Image && x.hosts.contains(&n.name))
+                    .map(|x| &x.name)
+                    .filter(|i| planned.contains(*i))
+                    .collect();
+                let want: BTreeSet<&String> = (rendered.iter())
+                    .filter(|i| n.has(Role::Master) || !control.contains(*i))
+                    .collect();
+                assert_eq!(
+                    on_host, want,
+                    "{} at {version}: the images of {}",
+                    v.name, n.name
+                );
+            }
             std::fs::remove_dir_all(&conf).ok();
             checked += 1;
         }

@@ -434,20 +434,28 @@ fn cert_files(certs: &EtcdCerts, stem: &str, component: Component) -> Vec<Render
     ]
 }
 
+/// The files `n` gets, one concern after another (the order phases push a
+/// component's files in).
 fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
-    let cfg = &cluster.config;
-    let api = versions::kubeadm_api(&cfg.kube_version);
-    let minor = versions::minor(&cfg.kube_version);
-    let mut v = Vec::new();
+    let mut v = vec![hosts_block(ctx, n)];
+    if n.is_k8s() {
+        v.extend(kernel_files());
+        v.extend(runtime_files(cluster, ctx));
+        v.extend(kubelet_files(cluster, ctx, n));
+    }
+    v.extend(lb_files(ctx, n));
+    if n.is_etcd {
+        v.extend(etcd_files());
+    }
+    v
+}
 
-    // /etc/hosts: which address this node uses for the API domain.
+/// The /etc/hosts block, with the address this node uses for the API domain.
+fn hosts_block(ctx: &Ctx, n: &NodeCtx) -> Out {
     let lb_ip = match ctx.lb.lb_mode {
         LbMode::External | LbMode::Keepalived => ctx.lb.address.clone(),
-        LbMode::Internal => Some(if n.is_master {
-            n.ip.clone()
-        } else {
-            "127.0.0.1".to_string()
-        }),
+        LbMode::Internal if n.is_master => Some(n.ip.clone()),
+        LbMode::Internal => Some("127.0.0.1".to_string()),
         _ => None,
     };
     let mut hosts = out(
@@ -460,46 +468,45 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
     hosts
         .extra
         .push(("lb_hosts_ip", Value::from_serialize(&lb_ip)));
-    v.push(hosts);
+    hosts
+}
 
-    if n.is_k8s() {
-        v.push(out(
+fn kernel_files() -> Vec<Out> {
+    vec![
+        out(
             Component::Kernel,
             "node/sysctl.conf.j2",
             "/etc/sysctl.d/99-kubernetes.conf",
             0o644,
             Kind::Text,
-        ));
-        v.push(out(
+        ),
+        out(
             Component::Kernel,
             "node/modules.conf.j2",
             "/etc/modules-load.d/kubernetes.conf",
             0o644,
             Kind::Text,
-        ));
-        v.push(out(
-            Component::Runtime,
-            "node/crictl.yaml.j2",
-            "/etc/crictl.yaml",
-            0o644,
-            Kind::Text,
-        ));
-        if cfg.runtime == Runtime::Containerd {
-            v.push(out(
-                Component::Runtime,
+        ),
+    ]
+}
+
+/// crictl's, the runtime's (containerd, or docker through cri-dockerd from
+/// 1.24), and its proxy drop-in when the conf names a proxy.
+fn runtime_files(cluster: &Cluster, ctx: &Ctx) -> Vec<Out> {
+    let cfg = &cluster.config;
+    let rt =
+        |template: &str, path: &str, kind| out(Component::Runtime, template, path, 0o644, kind);
+    let mut v = vec![rt("node/crictl.yaml.j2", "/etc/crictl.yaml", Kind::Text)];
+    match cfg.runtime {
+        Runtime::Containerd => {
+            v.push(rt(
                 "containerd/config.toml.j2",
                 "/etc/containerd/config.toml",
-                0o644,
                 Kind::Toml,
             ));
             for (registry, server, mirrors, insecure) in registries(cluster) {
-                let mut o = out(
-                    Component::Runtime,
-                    "containerd/hosts.toml.j2",
-                    &format!("/etc/containerd/certs.d/{registry}/hosts.toml"),
-                    0o644,
-                    Kind::TomlPlain,
-                );
+                let path = format!("/etc/containerd/certs.d/{registry}/hosts.toml");
+                let mut o = rt("containerd/hosts.toml.j2", &path, Kind::TomlPlain);
                 o.extra.push(("registry", Value::from(registry)));
                 o.extra.push(("registry_server", Value::from(server)));
                 o.extra
@@ -507,181 +514,189 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
                 o.extra.push(("registry_insecure", Value::from(insecure)));
                 v.push(o);
             }
-        } else {
-            v.push(out(
-                Component::Runtime,
+        }
+        Runtime::Docker => {
+            v.push(rt(
                 "docker/daemon.json.j2",
                 "/etc/docker/daemon.json",
-                0o644,
                 Kind::Json,
             ));
-            if minor >= 24 {
-                v.push(out(
-                    Component::Runtime,
+            if versions::minor(&cfg.kube_version) >= 24 {
+                v.push(rt(
                     "docker/cri-docker.service.j2",
                     "/etc/systemd/system/cri-docker.service",
-                    0o644,
                     Kind::Text,
                 ));
-                v.push(out(
-                    Component::Runtime,
+                v.push(rt(
                     "docker/cri-docker.socket.j2",
                     "/etc/systemd/system/cri-docker.socket",
-                    0o644,
                     Kind::Text,
                 ));
             }
         }
-        if context::runtime_proxy(cfg, &ctx.nodes).is_some() {
-            v.push(out(
-                Component::Runtime,
-                "node/runtime-proxy.conf.j2",
-                &format!(
-                    "/etc/systemd/system/{}.service.d/http-proxy.conf",
-                    cfg.runtime.name()
-                ),
-                0o644,
-                Kind::Text,
-            ));
-        }
-        v.push(out(
+    }
+    if context::runtime_proxy(cfg, &ctx.nodes).is_some() {
+        let path = format!(
+            "/etc/systemd/system/{}.service.d/http-proxy.conf",
+            cfg.runtime.name()
+        );
+        v.push(rt("node/runtime-proxy.conf.j2", &path, Kind::Text));
+    }
+    v
+}
+
+/// The kubelet's unit, kubeadm's init (first master) or join configuration,
+/// a joining master's extra hosts lines, and calicoctl's files on masters.
+fn kubelet_files(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
+    let cfg = &cluster.config;
+    let api = versions::kubeadm_api(&cfg.kube_version);
+    let mut v = vec![
+        out(
             Component::Kubelet,
             "kubelet/kubelet.service.j2",
             "/etc/systemd/system/kubelet.service",
             0o644,
             Kind::Text,
-        ));
-        v.push(out(
+        ),
+        out(
             Component::Kubelet,
             "kubelet/10-kubeadm.conf.j2",
             "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
             0o644,
             Kind::Text,
+        ),
+    ];
+    let family = if api == "v1alpha3" {
+        "kubeadm/v1alpha3-"
+    } else {
+        "kubeadm/"
+    };
+    if n.is_first_master {
+        let path = format!("/etc/kubernetes/kubeadm-config.{api}.yaml");
+        v.push(out(
+            Component::Kubeadm,
+            &format!("{family}init.yaml.j2"),
+            &path,
+            0o600,
+            Kind::Yaml,
         ));
-        let family = if api == "v1alpha3" {
-            "kubeadm/v1alpha3-"
-        } else {
-            "kubeadm/"
-        };
+    } else {
+        v.push(out(
+            Component::Kubeadm,
+            &format!("{family}join.yaml.j2"),
+            "/etc/kubernetes/kubeadm-client.conf",
+            0o600,
+            Kind::Yaml,
+        ));
+        // A master's API domain is itself, not up until it has joined.
+        if n.is_master && ctx.lb.lb_mode == LbMode::Internal {
+            v.push(out(
+                Component::JoinHosts,
+                "kubeadm/join-hosts.j2",
+                JOIN_HOSTS,
+                0o644,
+                Kind::Text,
+            ));
+        }
+    }
+    if n.is_master && cfg.network.plugin == NetworkPlugin::Calico {
+        v.push(out(
+            Component::Calico,
+            "calico/calicoctl.cfg.j2",
+            "/etc/calico/calicoctl.cfg",
+            0o644,
+            Kind::Yaml,
+        ));
         if n.is_first_master {
             v.push(out(
-                Component::Kubeadm,
-                &format!("{family}init.yaml.j2"),
-                &format!("/etc/kubernetes/kubeadm-config.{api}.yaml"),
-                0o600,
-                Kind::Yaml,
-            ));
-        } else {
-            v.push(out(
-                Component::Kubeadm,
-                &format!("{family}join.yaml.j2"),
-                "/etc/kubernetes/kubeadm-client.conf",
-                0o600,
-                Kind::Yaml,
-            ));
-            // A master's API domain is itself, not up until it has joined.
-            if n.is_master && ctx.lb.lb_mode == LbMode::Internal {
-                v.push(out(
-                    Component::JoinHosts,
-                    "kubeadm/join-hosts.j2",
-                    JOIN_HOSTS,
-                    0o644,
-                    Kind::Text,
-                ));
-            }
-        }
-        if n.is_master && cfg.network.plugin == NetworkPlugin::Calico {
-            v.push(out(
                 Component::Calico,
-                "calico/calicoctl.cfg.j2",
-                "/etc/calico/calicoctl.cfg",
+                "calico/ippool.yaml.j2",
+                "/etc/calico/ippool.yaml",
                 0o644,
                 Kind::Yaml,
             ));
-            if n.is_first_master {
-                v.push(out(
-                    Component::Calico,
-                    "calico/ippool.yaml.j2",
-                    "/etc/calico/ippool.yaml",
-                    0o644,
-                    Kind::Yaml,
-                ));
-            }
         }
     }
-    // The API proxy on this node (model::lb decides which, and where).
-    match (ctx.lb.lb_mode, ctx.lb.proxy) {
-        (LbMode::Internal, Proxy::Nginx) if n.is_k8s() && !n.is_master => v.push(out(
-            Component::Lb(LbService::Nginx),
-            "lb/nginx.conf.j2",
-            "/etc/nginx/nginx.conf",
-            0o644,
-            Kind::Text,
-        )),
-        (LbMode::Internal, _) if n.is_k8s() && !n.is_master => v.push(out(
-            Component::Lb(LbService::Haproxy),
+    v
+}
+
+/// The API proxy on this node (model::lb decides which, and where).
+fn lb_files(ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
+    let lb = |s: LbService, template: &str, path: &str| {
+        out(Component::Lb(s), template, path, 0o644, Kind::Text)
+    };
+    let haproxy = || {
+        lb(
+            LbService::Haproxy,
             "lb/haproxy.cfg.j2",
             "/etc/haproxy/haproxy.cfg",
-            0o644,
-            Kind::Text,
-        )),
-        (LbMode::Keepalived, _) if n.is_master => {
-            v.push(out(
-                Component::Lb(LbService::Keepalived),
+        )
+    };
+    let node = n.is_k8s() && !n.is_master;
+    match (ctx.lb.lb_mode, ctx.lb.proxy) {
+        (LbMode::Internal, Proxy::Nginx) if node => vec![lb(
+            LbService::Nginx,
+            "lb/nginx.conf.j2",
+            "/etc/nginx/nginx.conf",
+        )],
+        (LbMode::Internal, _) if node => vec![haproxy()],
+        (LbMode::Keepalived, _) if n.is_master => vec![
+            lb(
+                LbService::Keepalived,
                 "lb/keepalived.conf.j2",
                 "/etc/keepalived/keepalived.conf",
-                0o644,
-                Kind::Text,
-            ));
-            v.push(out(
-                Component::Lb(LbService::Haproxy),
-                "lb/haproxy.cfg.j2",
-                "/etc/haproxy/haproxy.cfg",
-                0o644,
-                Kind::Text,
-            ));
-        }
-        _ => {}
+            ),
+            haproxy(),
+        ],
+        _ => Vec::new(),
     }
-    if n.is_etcd {
-        v.push(out(
+}
+
+/// An etcd member's settings and unit, and the legacy etcd_backup_* keys'
+/// snapshot script and timer.
+fn etcd_files() -> Vec<Out> {
+    let mut v = vec![
+        out(
             Component::EtcdEnv,
             "etcd/etcd.env.j2",
             "/etc/etcd.env",
             0o640,
             Kind::Text,
-        ));
-        v.push(out(
+        ),
+        out(
             Component::EtcdUnit,
             "etcd/etcd.service.j2",
             "/etc/systemd/system/etcd.service",
             0o644,
             Kind::Text,
-        ));
-        v.push(out(
+        ),
+        out(
             Component::EtcdEnv,
             "etcd/etcdctl.env.j2",
             "/etc/etcdctl.env",
             0o644,
             Kind::Text,
-        ));
-        // The legacy etcd_backup_* keys: a snapshot every period, on each member.
-        v.push(out(
+        ),
+        out(
             Component::EtcdBackup,
             "etcd/etcd-backup.sh.j2",
             ETCD_BACKUP_SCRIPT,
             0o755,
             Kind::Text,
+        ),
+    ];
+    for unit in ["service", "timer"] {
+        let (template, path) = (
+            format!("etcd/etcd-backup.{unit}.j2"),
+            format!("/etc/systemd/system/etcd-backup.{unit}"),
+        );
+        v.push(out(
+            Component::EtcdBackup,
+            &template,
+            &path,
+            0o644,
+            Kind::Text,
         ));
-        for unit in ["service", "timer"] {
-            v.push(out(
-                Component::EtcdBackup,
-                &format!("etcd/etcd-backup.{unit}.j2"),
-                &format!("/etc/systemd/system/etcd-backup.{unit}"),
-                0o644,
-                Kind::Text,
-            ));
-        }
     }
     v
 }

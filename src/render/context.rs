@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use minijinja::Value;
 use serde::Serialize;
 
-use super::{versions, Facts};
+use super::{versions, Facts, NodeFacts};
 use crate::config::{Config, Runtime, StorageKind};
 use crate::model::lb::{self, LbMode, Proxy};
 use crate::model::node::{etcd_url, ETCD_CLIENT, ETCD_PEER};
@@ -258,76 +258,180 @@ fn v<T: Serialize>(x: T) -> Value {
     Value::from_serialize(&x)
 }
 
+/// The template globals: every setting under its current name, then what
+/// is computed from them, one concern a step.
 pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     let cfg = &c.config;
-    let kv = &cfg.kube_version;
     let mut notes = Vec::new();
     let nodes = nodes(c, facts, &mut notes);
-    let masters: Vec<NodeCtx> = nodes.iter().filter(|n| n.is_master).cloned().collect();
+    let lb = lb(c)?;
+    let mut g: Globals = cfg.vars().into_iter().map(|(k, y)| (k, v(y))).collect();
+    roles(&mut g, &nodes, &lb, cfg)?;
+    runtime(&mut g, cfg, &nodes, &mut notes);
+    images(&mut g, cfg);
+    etcd(&mut g, cfg, facts, &nodes);
+    kubesphere(&mut g, cfg);
+    put(&mut g, "bootstrap_token", &facts.bootstrap_token);
+    put(&mut g, "certificate_key", &facts.certificate_key);
+    put(&mut g, "ca_cert_hash", &facts.ca_cert_hash);
+    put(&mut g, "all_in_one", c.mode == Mode::AllInOne);
+    host_quirks(&mut g, cfg, facts, &nodes, &mut notes);
+    Ok(Ctx {
+        globals_value: Value::from_serialize(&g),
+        globals: g,
+        nodes,
+        lb,
+        notes,
+    })
+}
+
+type Globals = BTreeMap<String, Value>;
+
+fn put<T: Serialize>(g: &mut Globals, key: &str, value: T) {
+    g.insert(key.to_string(), v(value));
+}
+
+/// The node lists, the API endpoint and the API server's certificate names.
+fn roles(g: &mut Globals, nodes: &[NodeCtx], lb: &LbCtx, cfg: &Config) -> Result<()> {
+    let of = |pick: fn(&NodeCtx) -> bool| -> Vec<NodeCtx> {
+        nodes.iter().filter(|n| pick(n)).cloned().collect()
+    };
+    let masters = of(|n| n.is_master);
     let Some(first) = masters.first().cloned() else {
         bail!("no master: [kube-master] is empty");
     };
-    let workers: Vec<NodeCtx> = nodes.iter().filter(|n| n.is_worker).cloned().collect();
-    let etcd: Vec<NodeCtx> = nodes.iter().filter(|n| n.is_etcd).cloned().collect();
-    if etcd.is_empty() {
+    if !nodes.iter().any(|n| n.is_etcd) {
         bail!("no etcd member: [etcd] is empty");
     }
-    let k8s: Vec<NodeCtx> = nodes.iter().filter(|n| n.is_k8s()).cloned().collect();
-    let lb = lb(c)?;
     let port = apiserver_port(cfg);
-
-    let runtime = cfg.runtime;
-    let minor = versions::minor(kv);
-    if runtime == Runtime::Docker && minor >= 24 {
-        notes.push(format!(
-            "Kubernetes {kv} has no dockershim: docker is used through cri-dockerd (unit files rendered; the binary comes from the bundle)"
-        ));
-    }
-
-    let control_plane_endpoint = match lb.lb_mode {
+    let endpoint = match lb.lb_mode {
         LbMode::None => format!("{}:{port}", first.address),
         _ => format!("{}:{}", lb.domain, lb.port),
     };
+    let kv = &cfg.kube_version;
+    put(g, "kube_version", kv.to_string());
+    put(g, "kube_minor", versions::minor(kv));
+    put(g, "kubeadm_api_version", versions::kubeadm_api(kv));
+    put(g, "kube_apiserver_port", port);
+    put(g, "control_plane_endpoint", &endpoint);
+    put(g, "lb", lb);
+    put(g, "all_nodes", nodes);
+    put(g, "workers", of(|n| n.is_worker));
+    put(g, "etcd_members", of(|n| n.is_etcd));
+    put(g, "k8s_nodes", of(NodeCtx::is_k8s));
+    put(g, "first_master", &first);
+    put(g, "apiserver_cert_sans", apiserver_sans(cfg, &masters, lb));
+    put(g, "masters", masters);
+    put(
+        g,
+        "control_plane_taints",
+        versions::control_plane_taints(kv),
+    );
+    put(
+        g,
+        "os_label",
+        if versions::minor(kv) >= 14 {
+            "kubernetes.io/os"
+        } else {
+            "beta.kubernetes.io/os"
+        },
+    );
+    put(g, "kube_cert_dir", super::KUBE_CERT_DIR);
+    put(g, "crd_api_version", versions::crd_api(kv));
+    put(g, "csidriver_api_version", versions::csidriver_api(kv));
+    put(g, "kube_network_plugin", cfg.text("kube_network_plugin"));
+    put(g, "coredns_ip", cluster_dns_ip(cfg));
+    Ok(())
+}
 
-    let image_repo = cfg.kube_image_repo();
-    let images = crate::model::versions::Images::of(kv, &image_repo, &cfg.text("calico_version"));
-    let sandbox_image = match cfg.text("sandbox_image") {
-        s if s.trim().is_empty() => images.pause.clone(),
-        s => s,
-    };
-
-    // apiserver certificate SANs (legacy list + LB addresses).
-    let svc_ip = first_service_ip(cfg);
+/// The API server certificate's names: the legacy list and the load
+/// balancer's addresses.
+fn apiserver_sans(cfg: &Config, masters: &[NodeCtx], lb: &LbCtx) -> Vec<String> {
+    let domain = &cfg.network.dns_domain;
     let mut sans: Vec<String> = vec![
         "kubernetes".into(),
         "kubernetes.default".into(),
         "kubernetes.default.svc".into(),
-        format!("kubernetes.default.svc.{}", cfg.network.dns_domain),
-        svc_ip.clone(),
+        format!("kubernetes.default.svc.{domain}"),
+        first_service_ip(cfg),
         "localhost".into(),
         "127.0.0.1".into(),
     ];
-    for m in &masters {
-        sans.push(m.name.clone());
-        sans.push(format!("{}.{}", m.name, cfg.network.dns_domain));
-        sans.push(m.ip.clone());
-        sans.push(m.address.clone());
+    for m in masters {
+        sans.extend([
+            m.name.clone(),
+            format!("{}.{domain}", m.name),
+            m.ip.clone(),
+            m.address.clone(),
+        ]);
     }
     if lb.lb_mode != LbMode::None {
         sans.push(lb.domain.clone());
     }
-    if let Some(a) = &lb.address {
-        sans.push(a.clone());
-    }
+    sans.extend(lb.address.clone());
     sans.extend(list(cfg, "supplementary_addresses_in_ssl_keys"));
     dedup(&mut sans);
+    sans
+}
 
-    let etcd_endpoints: Vec<String> = etcd
-        .iter()
+/// The container runtime, its socket, proxy and registries.
+fn runtime(g: &mut Globals, cfg: &Config, nodes: &[NodeCtx], notes: &mut Vec<String>) {
+    let kv = &cfg.kube_version;
+    if cfg.runtime == Runtime::Docker && versions::minor(kv) >= 24 {
+        notes.push(format!(
+            "Kubernetes {kv} has no dockershim: docker is used through cri-dockerd (unit files rendered; the binary comes from the bundle)"
+        ));
+    }
+    put(g, "container_manager", cfg.runtime.name());
+    put(g, "runtime_proxy", runtime_proxy(cfg, nodes));
+    put(g, "cri_socket", versions::cri_socket(kv, cfg.runtime));
+    put(g, "registry_mirrors", list(cfg, "docker_registry_mirrors"));
+    put(
+        g,
+        "insecure_registries",
+        list(cfg, "docker_insecure_registries"),
+    );
+    put(
+        g,
+        "docker_log_opts_map",
+        docker_log_opts(&cfg.text("docker_log_opts")),
+    );
+}
+
+/// Images and versions from the one versions table, and calico's settings.
+fn images(g: &mut Globals, cfg: &Config) {
+    let repo = cfg.kube_image_repo();
+    let images =
+        crate::model::versions::Images::of(&cfg.kube_version, &repo, &cfg.text("calico_version"));
+    let sandbox = match cfg.text("sandbox_image") {
+        s if s.trim().is_empty() => images.pause.clone(),
+        s => s,
+    };
+    put(g, "kube_image_repo", &repo);
+    put(g, "sandbox_image", &sandbox);
+    put(g, "calico_version", &images.calico_version);
+    put(g, "calico_minor", minor_of(&images.calico_version));
+    let ipip = match (cfg.flag("ipip"), cfg.text("ipip_mode")) {
+        (false, _) => "Never".to_string(),
+        (true, m) if m.is_empty() => "Always".to_string(),
+        (true, m) => m,
+    };
+    put(g, "calico_ipip_mode", ipip);
+    put(g, "calico_mtu", cfg.text("calico_mtu").parse::<u32>().ok());
+    put(g, "flannel_image", &images.flannel);
+    put(g, "flannel_cni_plugin_image", &images.flannel_cni);
+    put(g, "coredns_image_tag", &images.coredns_tag);
+    put(g, "coredns_image_repo", &images.coredns_repo);
+    put(g, "nodelocaldns_image", &images.nodelocaldns);
+}
+
+/// The members' URLs and names, and the version etcd runs.
+fn etcd(g: &mut Globals, cfg: &Config, facts: &Facts, nodes: &[NodeCtx]) {
+    let members: Vec<&NodeCtx> = nodes.iter().filter(|n| n.is_etcd).collect();
+    let endpoints: Vec<String> = (members.iter())
         .map(|n| etcd_url(&n.address, ETCD_CLIENT))
         .collect();
-    let etcd_initial_cluster = etcd
-        .iter()
+    let initial = (members.iter())
         .map(|n| {
             format!(
                 "{}={}",
@@ -337,152 +441,83 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         })
         .collect::<Vec<_>>()
         .join(",");
+    put(g, "etcd_endpoints", &endpoints);
+    put(g, "etcd_initial_cluster", &initial);
+    put(
+        g,
+        "etcd_initial_cluster_state",
+        facts.etcd_cluster_state.as_str(),
+    );
+    put(
+        g,
+        "etcd_version",
+        format!("v{}", cfg.etcd_version.trim().trim_start_matches('v')),
+    );
+    put(g, "etcd_minor", minor_of(&cfg.etcd_version));
+}
 
-    let storage: Vec<StorageCtx> = cfg
-        .storage
-        .iter()
+/// The storage classes and KubeSphere's installer.
+fn kubesphere(g: &mut Globals, cfg: &Config) {
+    let storage: Vec<StorageCtx> = (cfg.storage.iter())
         .map(|s| StorageCtx {
             kind: storage_kind_name(s.kind),
             name: s.name.clone(),
             is_default: s.is_default,
         })
         .collect();
-    let default_class = cfg
-        .storage
-        .iter()
+    let default_class = (cfg.storage.iter())
         .find(|s| s.is_default)
-        .map(|s| s.name.clone())
-        .unwrap_or_default();
-
+        .map(|s| s.name.clone());
     let (ks_major, ks_minor) = ks_version(&cfg.ks_version);
-    let ks_tag = {
-        let t = cfg.text("ks_installer_tag");
-        if t.is_empty() {
-            format!("v{}", cfg.ks_version.trim().trim_start_matches('v'))
-        } else {
-            t
-        }
+    let ks_tag = match cfg.text("ks_installer_tag") {
+        t if t.is_empty() => format!("v{}", cfg.ks_version.trim().trim_start_matches('v')),
+        t => t,
     };
     let ks_repo = match cfg.text("ks_installer_repo") {
         s if s.is_empty() => "kubesphere/ks-installer".to_string(),
         s => s,
     };
+    put(g, "storage_classes", &storage);
+    put(
+        g,
+        "default_storage_class",
+        default_class.unwrap_or_default(),
+    );
+    put(g, "ks_major", ks_major);
+    put(g, "ks_minor", ks_minor);
+    put(g, "ks_installer_image", format!("{ks_repo}:{ks_tag}"));
+    put(g, "ks_installer_tag", &ks_tag);
+}
 
-    let calico_version = images.calico_version.clone();
-
-    let mut g: BTreeMap<String, Value> = cfg.vars().into_iter().map(|(k, y)| (k, v(y))).collect();
-    let mut set = |k: &str, val: Value| {
-        g.insert(k.to_string(), val);
+/// What some hosts cannot do, decided for the whole cluster (kube-proxy's
+/// and the kubelet's configurations are one for all nodes).
+fn host_quirks(
+    g: &mut Globals,
+    cfg: &Config,
+    facts: &Facts,
+    nodes: &[NodeCtx],
+    notes: &mut Vec<String>,
+) {
+    let kv = &cfg.kube_version;
+    let having = |pick: fn(&NodeFacts) -> bool| -> Vec<&str> {
+        (nodes.iter())
+            .filter(|n| n.is_k8s() && facts.nodes.get(&n.name).is_some_and(pick))
+            .map(|n| n.name.as_str())
+            .collect()
     };
-    set("kube_version", v(kv.to_string()));
-    set("kube_minor", v(minor));
-    set("kubeadm_api_version", v(versions::kubeadm_api(kv)));
-    set("kube_apiserver_port", v(port));
-    set("container_manager", v(runtime.name()));
-    set("runtime_proxy", v(runtime_proxy(cfg, &nodes)));
-    set("cri_socket", v(versions::cri_socket(kv, runtime)));
-    set("control_plane_endpoint", v(&control_plane_endpoint));
-    set("lb", v(&lb));
-    set("all_nodes", v(&nodes));
-    set("masters", v(&masters));
-    set("workers", v(&workers));
-    set("etcd_members", v(&etcd));
-    set("k8s_nodes", v(&k8s));
-    set("first_master", v(&first));
-    set("etcd_endpoints", v(&etcd_endpoints));
-    set("etcd_initial_cluster", v(&etcd_initial_cluster));
-    set(
-        "etcd_initial_cluster_state",
-        v(facts.etcd_cluster_state.as_str()),
-    );
-    set(
-        "etcd_version",
-        v(format!(
-            "v{}",
-            cfg.etcd_version.trim().trim_start_matches('v')
-        )),
-    );
-    set("apiserver_cert_sans", v(&sans));
-    set("kube_image_repo", v(&image_repo));
-    set("sandbox_image", v(&sandbox_image));
-    set("registry_mirrors", v(list(cfg, "docker_registry_mirrors")));
-    set(
-        "insecure_registries",
-        v(list(cfg, "docker_insecure_registries")),
-    );
-    set(
-        "docker_log_opts_map",
-        v(docker_log_opts(&cfg.text("docker_log_opts"))),
-    );
-    set(
-        "control_plane_taints",
-        v(versions::control_plane_taints(kv)),
-    );
-    set("bootstrap_token", v(&facts.bootstrap_token));
-    set("certificate_key", v(&facts.certificate_key));
-    set("ca_cert_hash", v(&facts.ca_cert_hash));
-    set("all_in_one", v(c.mode == Mode::AllInOne));
-    set("storage_classes", v(&storage));
-    set("default_storage_class", v(&default_class));
-    set("ks_major", v(ks_major));
-    set("ks_minor", v(ks_minor));
-    set("ks_installer_image", v(format!("{ks_repo}:{ks_tag}")));
-    set("calico_version", v(&calico_version));
-    set("calico_minor", v(minor_of(&calico_version)));
-    set(
-        "calico_ipip_mode",
-        v(if cfg.flag("ipip") {
-            match cfg.text("ipip_mode").as_str() {
-                "" => "Always".to_string(),
-                m => m.to_string(),
-            }
-        } else {
-            "Never".to_string()
-        }),
-    );
-    set("etcd_minor", v(minor_of(&cfg.etcd_version)));
-    set("ks_installer_tag", v(&ks_tag));
-    set(
-        "os_label",
-        v(if minor >= 14 {
-            "kubernetes.io/os"
-        } else {
-            "beta.kubernetes.io/os"
-        }),
-    );
-    set("calico_mtu", v(cfg.text("calico_mtu").parse::<u32>().ok()));
-    set("flannel_image", v(&images.flannel));
-    set("flannel_cni_plugin_image", v(&images.flannel_cni));
-    set("kube_cert_dir", v(super::KUBE_CERT_DIR));
-    set("coredns_image_tag", v(&images.coredns_tag));
-    set("coredns_image_repo", v(&images.coredns_repo));
-    set("nodelocaldns_image", v(&images.nodelocaldns));
-    set("crd_api_version", v(versions::crd_api(kv)));
-    set("csidriver_api_version", v(versions::csidriver_api(kv)));
-    set("kube_network_plugin", v(cfg.text("kube_network_plugin")));
-    set("coredns_ip", v(cluster_dns_ip(cfg)));
-    // kube-proxy's config is one for the cluster: if a node cannot size the
-    // conntrack table (a container host), kube-proxy leaves it everywhere.
-    let conntrack_fixed: Vec<&str> = k8s
-        .iter()
-        .filter(|n| facts.nodes.get(&n.name).is_some_and(|f| f.conntrack_fixed))
-        .map(|n| n.name.as_str())
-        .collect();
+    // A node that cannot size the conntrack table (a container host):
+    // kube-proxy leaves it everywhere.
+    let conntrack_fixed = having(|f| f.conntrack_fixed);
     if !conntrack_fixed.is_empty() {
         notes.push(format!(
             "{}: nf_conntrack_max cannot be set there (a container's network namespace): kube-proxy leaves the conntrack table size as it is (conntrack.maxPerCore: 0)",
             conntrack_fixed.join(", ")
         ));
     }
-    set("kube_proxy_conntrack_fixed", v(!conntrack_fixed.is_empty()));
+    put(g, "kube_proxy_conntrack_fixed", !conntrack_fixed.is_empty());
     // From 1.35 the kubelet refuses cgroup v1 hosts (failCgroupV1 defaults
-    // to true) and kubeadm's preflight with it; CentOS 7 hosts are cgroup
-    // v1. The KubeletConfiguration is one for the cluster.
-    let v1_hosts: Vec<&str> = k8s
-        .iter()
-        .filter(|n| facts.nodes.get(&n.name).is_some_and(|f| f.cgroup_v1))
-        .map(|n| n.name.as_str())
-        .collect();
+    // to true) and kubeadm's preflight with it; CentOS 7 hosts are cgroup v1.
+    let v1_hosts = having(|f| f.cgroup_v1);
     use crate::model::versions::{cgroup_v1, CgroupV1, FAIL_CGROUP_V1};
     let allow_v1 =
         cgroup_v1(kv, cfg.flag(FAIL_CGROUP_V1), !v1_hosts.is_empty()) == CgroupV1::Allowed;
@@ -492,14 +527,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
             v1_hosts.join(", ")
         ));
     }
-    set("kubelet_allow_cgroup_v1", v(allow_v1));
-    Ok(Ctx {
-        globals_value: Value::from_serialize(&g),
-        globals: g,
-        nodes,
-        lb,
-        notes,
-    })
+    put(g, "kubelet_allow_cgroup_v1", allow_v1);
 }
 
 /// The minor of a `vX.Y.Z` version (`v3.16.10` → 16).

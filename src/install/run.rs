@@ -273,13 +273,51 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         let names: Vec<&str> = s.new.iter().map(String::as_str).collect();
         println!("New nodes to add: {}", names.join(", "));
     }
+    let offline = checked_before_change(&cluster, &facts, &opts, &chosen, scope.as_ref(), report)?;
+
+    let prepared = super::files::prepare(
+        &engine,
+        &cluster,
+        &facts,
+        &opts.installer_dir,
+        &opts.conf_dir,
+    )?;
+    for note in &prepared.notes {
+        log::info!("render: {note}");
+    }
+    let inputs = Inputs {
+        cluster: &cluster,
+        facts: &facts,
+        files: &prepared.files,
+        offline: &offline,
+    };
+    let mut run = PhaseRun::new(&opts, &engine, &inputs, scope.as_ref())?;
+    if let Some(code) = run.phases(&chosen)? {
+        return Ok(code);
+    }
+    run.finished(&chosen)?;
+    engine.close_all();
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The bundle's part for each host, then preflight over everything the
+/// chosen phases need: errors (after `--ignore-errors`) stop the run here,
+/// before any host changes.
+fn checked_before_change(
+    cluster: &Cluster,
+    facts: &BTreeMap<String, Facts>,
+    opts: &RunOptions,
+    chosen: &[usize],
+    scope: Option<&scale::Scope>,
+    mut report: Report,
+) -> anyhow::Result<Offline> {
     let offline = match &opts.bundle {
         Some(dir) => {
             let kubernetes = chosen
                 .iter()
                 .any(|&i| i >= phases::by_name("control-plane").expect("a phase"));
-            let only = scope.as_ref().map(|s| &s.new);
-            super::offline::load(dir, &cluster, &facts, kubernetes, only, &mut report)?
+            let only = scope.map(|s| &s.new);
+            super::offline::load(dir, cluster, facts, kubernetes, only, &mut report)?
         }
         None => Offline::default(),
     };
@@ -291,15 +329,15 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         .collect();
     let phases: Vec<&dyn Phase> = chosen.iter().map(|&i| phases::ALL[i]).collect();
     let images = match &opts.bundle {
-        None => images_needed(&cluster, &chosen, scope.as_ref().map(|s| &s.new)),
+        None => images_needed(cluster, chosen, scope.map(|s| &s.new)),
         Some(_) => BTreeMap::new(),
     };
     report.extend(
         preflight::check(&preflight::Input {
-            cluster: &cluster,
-            facts: &facts,
+            cluster,
+            facts,
             provided_tools: &provided,
-            kube_tools: &preflight::kube_tools_needed(&cluster, &phases),
+            kube_tools: &preflight::kube_tools_needed(cluster, &phases),
             provided_binaries: &binaries,
             bundle: opts.bundle.as_deref(),
             images: &images,
@@ -312,75 +350,112 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
     if errors.has_errors() {
         return Err(Invalid(errors).into());
     }
+    Ok(offline)
+}
 
-    let prepared = super::files::prepare(
-        &engine,
-        &cluster,
-        &facts,
-        &opts.installer_dir,
-        &opts.conf_dir,
-    )?;
-    for note in &prepared.notes {
-        log::info!("render: {note}");
-    }
-    let files = prepared.files;
-    let inputs = Inputs {
-        cluster: &cluster,
-        facts: &facts,
-        files: &files,
-        offline: &offline,
-    };
-    let state_path = State::path(&opts.installer_dir);
-    let mut state = if opts.selection.resume {
-        State::load(&state_path)?
-    } else {
-        State::default()
-    };
-    let mut stage = None;
-    let mut totals: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let mut summary = super::result::Summary::default();
-    for &i in &chosen {
-        let phase: &dyn Phase = phases::ALL[i];
-        if interrupt::requested() {
-            return Ok(stopped(phase.name(), &engine));
-        }
-        if stage != Some(phase.stage()) {
-            stage = Some(phase.stage());
-            banner(phase.stage());
-        }
-        let hosts: Vec<usize> = phase
-            .hosts(&cluster)
-            .into_iter()
-            .filter(|&h| {
-                let name = &cluster.nodes[h].name;
-                !(opts.selection.resume && state.is_done(phase.name(), name))
-                    && scope.as_ref().is_none_or(|s| s.runs(phase.name(), name))
-            })
-            .collect();
-        // Usually one batch; add-nodes orders some (`Scope::batches`).
-        let mut batches = match &scope {
-            Some(s) => s.batches(phase.name(), hosts, &cluster),
-            None => vec![hosts],
+/// The phases of one run, and what it keeps as it goes: the `--resume`
+/// state, the totals and the summary table.
+struct PhaseRun<'a> {
+    opts: &'a RunOptions,
+    engine: &'a Engine,
+    inputs: &'a Inputs<'a>,
+    scope: Option<&'a scale::Scope>,
+    state_path: PathBuf,
+    state: State,
+    totals: BTreeMap<&'static str, usize>,
+    summary: super::result::Summary,
+}
+
+impl<'a> PhaseRun<'a> {
+    fn new(
+        opts: &'a RunOptions,
+        engine: &'a Engine,
+        inputs: &'a Inputs<'a>,
+        scope: Option<&'a scale::Scope>,
+    ) -> anyhow::Result<Self> {
+        let state_path = State::path(&opts.installer_dir);
+        let state = if opts.selection.resume {
+            State::load(&state_path)?
+        } else {
+            State::default()
         };
-        batches.retain(|b| !b.is_empty());
-        if batches.is_empty() {
-            // On the same stream as every other heading.
-            let heading = format!("== {}: {} (0 hosts)", phase.name(), phase.title());
-            engine.progress.begin_step(&heading, 0);
-            continue;
+        Ok(PhaseRun {
+            opts,
+            engine,
+            inputs,
+            scope,
+            state_path,
+            state,
+            totals: BTreeMap::new(),
+            summary: super::result::Summary::default(),
+        })
+    }
+
+    /// Every chosen phase in turn; `Some(code)` when the run stops early
+    /// (a host failed, or a signal).
+    fn phases(&mut self, chosen: &[usize]) -> anyhow::Result<Option<std::process::ExitCode>> {
+        let cluster = self.inputs.cluster;
+        let mut stage = None;
+        for &i in chosen {
+            let phase: &dyn Phase = phases::ALL[i];
+            if interrupt::requested() {
+                return Ok(Some(stopped(phase.name(), self.engine)));
+            }
+            if stage != Some(phase.stage()) {
+                stage = Some(phase.stage());
+                banner(phase.stage());
+            }
+            let hosts: Vec<usize> = phase
+                .hosts(cluster)
+                .into_iter()
+                .filter(|&h| {
+                    let name = &cluster.nodes[h].name;
+                    !(self.opts.selection.resume && self.state.is_done(phase.name(), name))
+                        && self.scope.is_none_or(|s| s.runs(phase.name(), name))
+                })
+                .collect();
+            // Usually one batch; add-nodes orders some (`Scope::batches`).
+            let mut batches = match self.scope {
+                Some(s) => s.batches(phase.name(), hosts, cluster),
+                None => vec![hosts],
+            };
+            batches.retain(|b| !b.is_empty());
+            if batches.is_empty() {
+                // On the same stream as every other heading.
+                let heading = format!("== {}: {} (0 hosts)", phase.name(), phase.title());
+                self.engine.progress.begin_step(&heading, 0);
+                continue;
+            }
+            for hosts in batches {
+                if let Some(code) = self.batch(phase, &hosts)? {
+                    return Ok(Some(code));
+                }
+            }
+            pause_point(phase.name());
         }
-        for hosts in batches {
-            let heading = format!(
-                "== {}: {} ({} host{})",
-                phase.name(),
-                phase.title(),
-                hosts.len(),
-                if hosts.len() == 1 { "" } else { "s" }
-            );
-            let step = engine.step_headed(&heading, phase.name(), &hosts, |ctx| {
+        Ok(None)
+    }
+
+    /// One phase on some hosts at once; the state is saved after it.
+    fn batch(
+        &mut self,
+        phase: &dyn Phase,
+        hosts: &[usize],
+    ) -> anyhow::Result<Option<std::process::ExitCode>> {
+        let (inputs, scope) = (self.inputs, self.scope);
+        let heading = format!(
+            "== {}: {} ({} host{})",
+            phase.name(),
+            phase.title(),
+            hosts.len(),
+            if hosts.len() == 1 { "" } else { "s" }
+        );
+        let step = self
+            .engine
+            .step_headed(&heading, phase.name(), hosts, |ctx| {
                 let node = ctx.node().clone();
-                let all = phase.ops(&node, &inputs);
-                match &scope {
+                let all = phase.ops(&node, inputs);
+                match scope {
                     Some(s) => {
                         let files = inputs.host_files(&node.name);
                         ops::apply(ctx, &s.ops(phase.name(), &node.name, files, all))
@@ -388,60 +463,65 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
                     None => ops::apply(ctx, &all),
                 }
             });
-            summary.add(phase.name(), &step);
-            let mut failed = Vec::new();
-            for h in &step.hosts {
-                *totals.entry(h.status.label()).or_default() += 1;
-                match h.status {
-                    Status::Ok | Status::Changed => {
-                        if !dry {
-                            state.mark(phase.name(), &h.host);
-                        }
+        self.summary.add(phase.name(), &step);
+        let dry = self.opts.conn.dry_run;
+        let mut failed = Vec::new();
+        for h in &step.hosts {
+            *self.totals.entry(h.status.label()).or_default() += 1;
+            match h.status {
+                Status::Ok | Status::Changed => {
+                    if !dry {
+                        self.state.mark(phase.name(), &h.host);
                     }
-                    _ => failed.push(h),
                 }
-            }
-            if !dry {
-                state.save(&state_path)?;
-            }
-            // Hosts stopped by a signal are not errors to fix.
-            failed.retain(|h| h.kind != Some("Interrupted"));
-            if interrupt::requested() {
-                print_failures(phase.name(), &failed);
-                return Ok(stopped(phase.name(), &engine));
-            }
-            if !failed.is_empty() {
-                print!("\n{}", summary.render());
-                println!("failed!");
-                print_failures(phase.name(), &failed);
-                eprintln!(
-                    "Fix the above, then continue with `ksinstall install --resume` (finished phases and hosts are skipped). Log: {}",
-                    engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()
-                );
-                return Ok(std::process::ExitCode::from(1));
+                _ => failed.push(h),
             }
         }
-        pause_point(phase.name());
+        if !dry {
+            self.state.save(&self.state_path)?;
+        }
+        // Hosts stopped by a signal are not errors to fix.
+        failed.retain(|h| h.kind != Some("Interrupted"));
+        if interrupt::requested() {
+            print_failures(phase.name(), &failed);
+            return Ok(Some(stopped(phase.name(), self.engine)));
+        }
+        if !failed.is_empty() {
+            print!("\n{}", self.summary.render());
+            println!("failed!");
+            print_failures(phase.name(), &failed);
+            eprintln!(
+                "Fix the above, then continue with `ksinstall install --resume` (finished phases and hosts are skipped). Log: {}",
+                self.engine.log.path().map(|p| p.display().to_string()).unwrap_or_default()
+            );
+            return Ok(Some(std::process::ExitCode::from(1)));
+        }
+        Ok(None)
     }
-    print!("\n{}", summary.render());
-    let totals = format!(
-        "ok={} changed={} (host-phases)",
-        totals.get("ok").unwrap_or(&0),
-        totals.get("changed").unwrap_or(&0)
-    );
-    // The log ends with the same figures (scripts read them there).
-    engine.log.record("-", &format!("finished: {totals}"), "");
-    println!(
-        "{totals}; log: {}",
-        engine
-            .log
-            .path()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    );
-    if dry {
-        print_plan(&engine);
-    } else {
+
+    /// The summary, the totals (the log ends with them too: scripts read
+    /// them there), then the plan, or what comes after the last phase.
+    fn finished(&self, chosen: &[usize]) -> anyhow::Result<()> {
+        let engine = self.engine;
+        print!("\n{}", self.summary.render());
+        let totals = format!(
+            "ok={} changed={} (host-phases)",
+            self.totals.get("ok").unwrap_or(&0),
+            self.totals.get("changed").unwrap_or(&0)
+        );
+        engine.log.record("-", &format!("finished: {totals}"), "");
+        println!(
+            "{totals}; log: {}",
+            engine
+                .log
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+        if self.opts.conn.dry_run {
+            print_plan(engine);
+            return Ok(());
+        }
         println!("successsful!");
         let last = *chosen.last().expect("at least one phase");
         if phases::ALL[last].name() != "kubesphere" {
@@ -450,15 +530,14 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
                 phases::ALL[last].name(),
                 next_phase(last)
             );
-        } else if let Some(s) = &scope {
+        } else if let Some(s) = self.scope {
             let names: Vec<&str> = s.new.iter().map(String::as_str).collect();
             println!("Added {} node(s): {}", names.len(), names.join(", "));
         } else {
-            super::result::finish(&cluster, &engine, &opts.installer_dir)?;
+            super::result::finish(self.inputs.cluster, engine, &self.opts.installer_dir)?;
         }
+        Ok(())
     }
-    engine.close_all();
-    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// The images each host runs, from the bundle plan, when the chosen phases

@@ -136,6 +136,9 @@ fn check_hosts_are_prepared() {
             images.contains("docker.io/ksinstall/busybox:1.0"),
             "{host} images: {images}"
         );
+        // The NFS class's client, from the bundle (the hosts are minimal).
+        let nfs = on_ok(host, "dpkg-query -W -f='${Status}' nfs-common");
+        assert_eq!(nfs.trim(), "install ok installed", "{host}");
         // The host's own apt sources were not touched.
         on_ok(
             host,

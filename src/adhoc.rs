@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::exec::engine::{Change, Engine, HostFail, StepReport};
 use crate::exec::verbs::{engine_for, ConnArgs};
-use crate::inventory::{ini, Inventory};
+use crate::inventory::Inventory;
 use crate::model::cluster::{node_from_vars, var_text, BECOME_PASS_VARS, BECOME_USER_VARS};
 use crate::model::{Become, Connection, Node, Secret};
 
@@ -128,14 +128,12 @@ fn build_engine(args: &ExecArgs, verb: &str) -> anyhow::Result<(Engine, Vec<usiz
         .conn
         .clone()
         .in_installer(&crate::args::installer_dir(&conf));
-    let inv = ini::load(&path).map_err(|d| {
-        let mut r = crate::diag::Report::default();
-        r.push(d);
-        crate::diag::Invalid(r)
-    })?;
-    for w in &inv.warnings {
-        eprintln!("{w}");
-    }
+    // Read as every other verb reads it (the legacy password rule too).
+    let mut report = crate::diag::Report::default();
+    let Some(inv) = crate::model::load::read_inventory(&path, &mut report) else {
+        return Err(crate::diag::Invalid(report).into());
+    };
+    eprint!("{}", report.render());
     let hosts =
         select(&inv, args.group.as_deref(), args.limit.as_deref()).map_err(anyhow::Error::msg)?;
     if hosts.is_empty() {
@@ -292,4 +290,35 @@ pub fn copy(
     let code = summarize(&engine, &report);
     engine.close_all();
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `run` and `copy` read hosts.ini as `install` does: the legacy
+    /// install.sh rule makes a non-root line's sudo password its SSH
+    /// password too. They read the file raw before, and logged in without it.
+    #[test]
+    fn the_ad_hoc_verbs_read_the_inventory_as_the_installer_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts.ini");
+        std::fs::write(
+            &path,
+            "[all]\nnode1 ansible_host=192.168.0.3 ip=192.168.0.3 ansible_user=ubuntu ansible_become_pass=S3cret\n",
+        )
+        .unwrap();
+        let mut report = crate::diag::Report::default();
+        let inv = crate::model::load::read_inventory(&path, &mut report).unwrap();
+        assert!(
+            report.render().contains("LegacyPasswordCopy"),
+            "{}",
+            report.render()
+        );
+        let node = node_from_inventory(&inv, 0, false);
+        let Connection::Ssh(t) = &node.connection else {
+            panic!("{node:?}")
+        };
+        assert_eq!(t.password.as_ref().map(|p| p.expose()), Some("S3cret"));
+    }
 }

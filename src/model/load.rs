@@ -53,7 +53,15 @@ pub fn load(src: &Sources, report: &mut Report) -> Option<Cluster> {
         cfg = config::apply_kubekey(cfg, &path, &kk, report);
         return Some(Cluster::from_kubekey(path, &kk, cfg));
     }
-    let bytes = match std::fs::read(&path) {
+    let inv = read_inventory(&path, report)?;
+    Some(Cluster::from_inventory(&inv, cfg, report))
+}
+
+/// hosts.ini as every verb reads it: with the legacy install.sh's rewrite
+/// (a non-root line's sudo password is its SSH password too, said in a
+/// warning), parse warnings in `report`.
+pub fn read_inventory(path: &Path, report: &mut Report) -> Option<crate::inventory::Inventory> {
+    let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
             report.push(
@@ -61,7 +69,7 @@ pub fn load(src: &Sources, report: &mut Report) -> Option<Cluster> {
                     "InventoryFile",
                     format!("cannot read the inventory: {e}. Copy conf/hosts.ini from the installer and list your machines in it."),
                 )
-                .at(&path, None),
+                .at(path, None),
             );
             return None;
         }
@@ -82,13 +90,13 @@ pub fn load(src: &Sources, report: &mut Report) -> Option<Cluster> {
                      Set ansible_ssh_pass on the line to make this explicit."
                 ),
             )
-            .at(&path, Some(line)),
+            .at(path, Some(line)),
         );
     }
     let parsed = if bytes == rewritten.as_bytes() {
-        ini::parse(&path, &bytes)
+        ini::parse(path, &bytes)
     } else {
-        ini::parse(&path, rewritten.as_bytes())
+        ini::parse(path, rewritten.as_bytes())
     };
     let inv = match parsed {
         Ok(inv) => inv,
@@ -98,5 +106,5 @@ pub fn load(src: &Sources, report: &mut Report) -> Option<Cluster> {
         }
     };
     report.extend(inv.warnings.iter().cloned());
-    Some(Cluster::from_inventory(&inv, cfg, report))
+    Some(inv)
 }

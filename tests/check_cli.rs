@@ -490,3 +490,27 @@ fn a_second_run_on_one_installer_directory_is_refused_before_any_host() {
     drop(held);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `render -o` previews joins that pin the cluster CA, as the install's
+/// do; the preview used to skip CA verification (it had no CA).
+#[test]
+fn the_render_preview_pins_the_cluster_ca_in_joins() {
+    let out = std::env::temp_dir().join(format!("ksinstall-preview-{}", std::process::id()));
+    let o = ksinstall(&[
+        "render",
+        "--conf",
+        "tests/fixtures/seed-ha",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let join =
+        std::fs::read_to_string(out.join("node1/etc/kubernetes/kubeadm-client.conf")).unwrap();
+    assert!(
+        join.contains("caCertHashes") && join.contains("sha256:"),
+        "{join}"
+    );
+    assert!(!join.contains("unsafeSkipCAVerification: true"), "{join}");
+    assert!(out.join("master1/etc/kubernetes/ssl/ca.crt").is_file());
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -1052,8 +1052,11 @@ fn sc_kind_of(cluster: &Cluster, kind: StorageKind) -> Option<&crate::config::St
 /// `<conf>/templates` as the override directory, and writes `out`.
 /// Returns the summary to print.
 pub fn cli(cluster: &Cluster, conf_dir: &Path, out: &Path) -> Result<String> {
+    // A cluster CA made for the preview, so that its join configurations
+    // pin the CA as the install's do (`caCertHashes`).
     let facts = Facts {
         templates_dir: Some(conf_dir.join("templates")),
+        kube_ca: Some(certs::new_kube_ca()?),
         ..Facts::default()
     };
     let r = render_all(cluster, &facts)?;

@@ -561,7 +561,30 @@ fn node_wants(n: &Node, who: Who) -> bool {
 /// Everything the cluster needs, each with the hosts that need it.
 pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
     let v = Versions::for_cluster(c)?;
-    let mut vars: BTreeMap<&str, String> = BTreeMap::new();
+    let vars = template_vars(c, opts, &v);
+    let mut p = Planner {
+        c,
+        opts,
+        has_registry: c.with_role(Role::LocalRegistry).next().is_some(),
+        needs: Vec::new(),
+    };
+    let (image_roles, image_hosts) = p.hosts_for(Who::K8sNodes, Kind::Image);
+    p.add_packages();
+    p.add_binaries(&vars, &v);
+    p.add_images(&vars, &v);
+    p.add_storage_images();
+    Ok(Plan {
+        arch: opts.arch.clone(),
+        versions: v,
+        needs: p.needs,
+        image_roles,
+        image_hosts,
+    })
+}
+
+/// The rows are templates: these are the values their `{names}` take for this cluster and these options.
+fn template_vars(c: &Cluster, opts: &PlanOptions, v: &Versions) -> BTreeMap<&'static str, String> {
+    let mut vars: BTreeMap<&'static str, String> = BTreeMap::new();
     for (k, base) in MIRRORS {
         let base = opts
             .mirrors
@@ -591,128 +614,162 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
         "flannel_cni_image",
         img.flannel_cni.clone().unwrap_or_default(),
     );
-    let calico_minor: u32 = v
-        .calico
+    vars.insert("calicoctl_repo", calicoctl_repo(&v.calico).into());
+    vars
+}
+
+/// calicoctl moved from its own repository into `projectcalico/calico` with Calico 3.19.
+fn calicoctl_repo(calico: &str) -> &'static str {
+    let calico_minor: u32 = calico
         .trim_start_matches('v')
         .split('.')
         .nth(1)
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
-    vars.insert(
-        "calicoctl_repo",
-        if calico_minor < 19 {
-            "calicoctl"
-        } else {
-            "calico"
-        }
-        .into(),
-    );
+    if calico_minor < 19 {
+        "calicoctl"
+    } else {
+        "calico"
+    }
+}
 
-    let has_registry = c.with_role(Role::LocalRegistry).next().is_some();
-    let hosts_for = |who: Who, kind: Kind| -> (Vec<Role>, Vec<String>) {
-        let who = if kind == Kind::Image && has_registry {
+/// The needs collected so far, with what decides which hosts get each one.
+struct Planner<'a> {
+    c: &'a Cluster,
+    opts: &'a PlanOptions,
+    has_registry: bool,
+    needs: Vec<Need>,
+}
+
+impl Planner<'_> {
+    /// With a local registry the nodes pull their images from it, so only the registry hosts get the tarballs.
+    fn hosts_for(&self, who: Who, kind: Kind) -> (Vec<Role>, Vec<String>) {
+        let who = if kind == Kind::Image && self.has_registry {
             Who::Registry
         } else {
             who
         };
-        let hosts = c
-            .nodes
-            .iter()
+        let hosts = (self.c.nodes.iter())
             .filter(|n| node_wants(n, who))
             .map(|n| n.name.clone())
             .collect();
         (who.roles().to_vec(), hosts)
-    };
+    }
 
-    let (image_roles, image_hosts) = hosts_for(Who::K8sNodes, Kind::Image);
-    // An image's manifest URL at its registry, or the mirror given for it.
-    let image_url = |reference: &str| -> String {
+    /// Images are pulled from their own registry unless a mirror is given for it (or for all).
+    fn image_url(&self, reference: &str) -> String {
         let (registry, repo, tag) = super::registry::split_ref(reference);
-        let base = opts
-            .mirrors
-            .get(&registry)
-            .or(opts.mirrors.get("all"))
+        let base = (self.opts.mirrors.get(&registry))
+            .or(self.opts.mirrors.get("all"))
             .map(|b| b.trim_end_matches('/').to_string())
             .unwrap_or_else(|| super::registry::default_base(&registry));
         format!("{base}/v2/{repo}/manifests/{tag}")
-    };
-    let mut needs = Vec::new();
-    let mut push = |kind: Kind,
-                    name: String,
-                    version: String,
-                    path: String,
-                    url: Option<String>,
-                    sha: Option<String>,
-                    who: Who| {
-        let (roles, hosts) = hosts_for(who, kind);
+    }
+
+    /// A need that no host of this cluster has is left out of the plan.
+    fn push(&mut self, who: Who, need: Need) {
+        let (roles, hosts) = self.hosts_for(who, need.kind);
         if hosts.is_empty() {
             return;
         }
-        needs.push(Need {
-            kind,
-            name,
-            version,
-            path,
-            url,
-            sha256_url: sha,
+        self.needs.push(Need {
             roles,
             hosts,
+            ..need
         });
-    };
-    for row in PACKAGES.iter().filter(|r| r.when.holds(c)) {
-        for fam in &opts.families {
-            let (kind, name) = match fam {
-                Family::Deb => (Kind::Deb, row.deb),
-                Family::Rpm => (Kind::Rpm, row.rpm),
-            };
-            if !name.is_empty() {
-                push(
-                    kind,
-                    name.to_string(),
-                    String::new(),
-                    String::new(),
-                    None,
-                    None,
-                    row.who,
-                );
+    }
+
+    /// A package row names one package per family, or none where a family has no such package.
+    fn add_packages(&mut self) {
+        for row in PACKAGES.iter().filter(|r| r.when.holds(self.c)) {
+            for fam in &self.opts.families {
+                let (kind, name) = match fam {
+                    Family::Deb => (Kind::Deb, row.deb),
+                    Family::Rpm => (Kind::Rpm, row.rpm),
+                };
+                if !name.is_empty() {
+                    let need = unplaced(kind, name.to_string(), String::new(), String::new());
+                    self.push(row.who, need);
+                }
             }
         }
     }
-    for row in BINARIES.iter().filter(|r| r.when.holds(c)) {
-        let mut vars = vars.clone();
-        vars.insert("v", v.get(row.ver));
-        let url = expand(row.url, &vars);
-        vars.insert("url", url.clone());
-        let sha = (!row.sha256_url.is_empty()).then(|| expand(row.sha256_url, &vars));
-        let file = expand(row.file, &vars);
-        push(
-            Kind::Binary,
-            row.name.to_string(),
-            v.get(row.ver),
-            format!("bin/{file}"),
-            Some(url),
-            sha,
-            row.who,
-        );
+
+    /// A binary's file name, URL and checksum URL all depend on its version, so each is expanded per row.
+    fn add_binaries(&mut self, vars: &BTreeMap<&str, String>, v: &Versions) {
+        for row in BINARIES.iter().filter(|r| r.when.holds(self.c)) {
+            let mut vars = vars.clone();
+            vars.insert("v", v.get(row.ver));
+            let url = expand(row.url, &vars);
+            vars.insert("url", url.clone());
+            let sha = (!row.sha256_url.is_empty()).then(|| expand(row.sha256_url, &vars));
+            let file = expand(row.file, &vars);
+            let need = unplaced(
+                Kind::Binary,
+                row.name.to_string(),
+                v.get(row.ver),
+                format!("bin/{file}"),
+            );
+            self.push(
+                row.who,
+                Need {
+                    url: Some(url),
+                    sha256_url: sha,
+                    ..need
+                },
+            );
+        }
     }
-    for row in IMAGES.iter().filter(|r| r.when.holds(c)) {
-        let mut vars = vars.clone();
-        vars.insert("v", v.get(row.ver));
-        let reference = expand(row.reference, &vars);
+
+    /// An image row's reference depends on the version (and on the image repository), so each is expanded per row.
+    fn add_images(&mut self, vars: &BTreeMap<&str, String>, v: &Versions) {
+        for row in IMAGES.iter().filter(|r| r.when.holds(self.c)) {
+            let mut vars = vars.clone();
+            vars.insert("v", v.get(row.ver));
+            let reference = expand(row.reference, &vars);
+            self.push_image(row.who, reference, v.get(row.ver));
+        }
+    }
+
+    /// The storage provisioners' images come from `model::storage`, which the renderer reads too, not from `IMAGES`.
+    fn add_storage_images(&mut self) {
+        for reference in storage_images(self.c) {
+            let tag = super::registry::split_ref(&reference).2;
+            self.push_image(Who::K8sNodes, reference, tag);
+        }
+    }
+
+    /// Every image is laid out and fetched the same way, whichever list named it.
+    fn push_image(&mut self, who: Who, reference: String, version: String) {
         let path = format!("images/{}", image_file_name(&reference));
-        let url = image_url(&reference);
-        push(
-            Kind::Image,
-            reference,
-            v.get(row.ver),
-            path,
-            Some(url),
-            None,
-            row.who,
+        let url = self.image_url(&reference);
+        let need = unplaced(Kind::Image, reference, version, path);
+        self.push(
+            who,
+            Need {
+                url: Some(url),
+                ..need
+            },
         );
     }
-    // The storage classes' provisioners (model::storage, which the
-    // renderer reads too), once each however many classes share them.
+}
+
+/// Hosts are decided by `Planner::push`, so a need is first built without them.
+fn unplaced(kind: Kind, name: String, version: String, path: String) -> Need {
+    Need {
+        kind,
+        name,
+        version,
+        path,
+        url: None,
+        sha256_url: None,
+        roles: Vec::new(),
+        hosts: Vec::new(),
+    }
+}
+
+/// Several storage classes may share a provisioner: each image is listed once, in first-seen order.
+fn storage_images(c: &Cluster) -> Vec<String> {
     let mut storage: Vec<String> = Vec::new();
     for sc in &c.config.storage {
         let Some(m) = crate::model::storage::Manifest::of(&c.config, sc.kind) else {
@@ -724,27 +781,7 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
             }
         }
     }
-    for reference in storage {
-        let path = format!("images/{}", image_file_name(&reference));
-        let url = image_url(&reference);
-        let tag = super::registry::split_ref(&reference).2;
-        push(
-            Kind::Image,
-            reference,
-            tag,
-            path,
-            Some(url),
-            None,
-            Who::K8sNodes,
-        );
-    }
-    Ok(Plan {
-        arch: opts.arch.clone(),
-        versions: v,
-        needs,
-        image_roles,
-        image_hosts,
-    })
+    storage
 }
 
 #[cfg(test)]

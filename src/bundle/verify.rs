@@ -60,8 +60,30 @@ pub fn verify(dir: &Path, cluster: Option<&Cluster>) -> Verified {
             return v;
         }
     };
+    report_build_notes(&m, &mut v.report);
+    // Files: present, same size, same digest. Hashing runs in parallel.
+    let listed = listed_files(&m);
+    let results: Vec<Option<Diagnostic>> = listed
+        .par_iter()
+        .map(|(rel, sha, size)| check_file(dir, rel, sha, *size))
+        .collect();
+    for d in results.into_iter().flatten() {
+        v.report.push(d);
+    }
+    v.files = listed.len();
+    v.bytes = listed.iter().map(|l| l.2).sum();
+    report_unlisted(dir, &listed, &mut v.report);
+    v.packages = check_apt_index(dir, &m, &mut v.report);
+    if let Some(c) = cluster {
+        v.needs = check_plan(dir, &m, c, &mut v.report);
+    }
+    v
+}
+
+/// What the build already knew was wrong or left out is repeated, so a later reader of the bundle sees it too.
+fn report_build_notes(m: &Manifest, report: &mut Report) {
     if !m.missing.is_empty() {
-        v.report.push(Diagnostic::warning(
+        report.push(Diagnostic::warning(
             "BundleIncomplete",
             format!(
                 "built with --allow-missing; it lacks {} artifact(s): {}",
@@ -75,9 +97,12 @@ pub fn verify(dir: &Path, cluster: Option<&Cluster>) -> Verified {
         ));
     }
     for n in &m.notes {
-        v.report.push(Diagnostic::warning("BundleNote", n.clone()));
+        report.push(Diagnostic::warning("BundleNote", n.clone()));
     }
-    // Files: present, same size, same digest. Hashing runs in parallel.
+}
+
+/// Artifacts and index files are checked alike, so both become one list of (path, sha256, size).
+fn listed_files(m: &Manifest) -> Vec<(String, String, u64)> {
     let mut listed: Vec<(String, String, u64)> = m
         .artifacts
         .iter()
@@ -88,42 +113,39 @@ pub fn verify(dir: &Path, cluster: Option<&Cluster>) -> Verified {
             .iter()
             .map(|i| (i.path.clone(), i.sha256.clone(), i.size)),
     );
-    let results: Vec<Option<Diagnostic>> = listed
-        .par_iter()
-        .map(|(rel, sha, size)| {
-            if !safe_rel(rel) {
-                return Some(Diagnostic::error(
-                    "BundleManifest",
-                    format!("{rel:?}: not a path inside the bundle"),
-                ));
-            }
-            let path = match inside(dir, rel) {
-                Ok(p) => p,
-                Err(e) if e.contains("leads out") => {
-                    return Some(Diagnostic::error("BundleLink", e));
-                }
-                Err(_) => dir.join(rel),
-            };
-            match hash::file_sha256(&path) {
-                Err(e) => Some(Diagnostic::error(
-                    "BundleFile",
-                    format!("{rel} is in manifest.json but cannot be read: {e}"),
-                )),
-                Ok((have, n)) if have != *sha || n != *size => Some(Diagnostic::error(
-                    "BundleChecksum",
-                    format!("{rel}: sha256 {have} ({n} bytes), manifest.json says {sha} ({size} bytes): the file was changed or damaged"),
-                )),
-                Ok(_) => None,
-            }
-        })
-        .collect();
-    for d in results.into_iter().flatten() {
-        v.report.push(d);
-    }
-    v.files = listed.len();
-    v.bytes = listed.iter().map(|l| l.2).sum();
+    listed
+}
 
-    // Files the manifest does not know.
+/// One file's check touches nothing else, so all of them can be hashed in parallel.
+fn check_file(dir: &Path, rel: &str, sha: &str, size: u64) -> Option<Diagnostic> {
+    if !safe_rel(rel) {
+        return Some(Diagnostic::error(
+            "BundleManifest",
+            format!("{rel:?}: not a path inside the bundle"),
+        ));
+    }
+    let path = match inside(dir, rel) {
+        Ok(p) => p,
+        Err(e) if e.contains("leads out") => {
+            return Some(Diagnostic::error("BundleLink", e));
+        }
+        Err(_) => dir.join(rel),
+    };
+    match hash::file_sha256(&path) {
+        Err(e) => Some(Diagnostic::error(
+            "BundleFile",
+            format!("{rel} is in manifest.json but cannot be read: {e}"),
+        )),
+        Ok((have, n)) if have != sha || n != size => Some(Diagnostic::error(
+            "BundleChecksum",
+            format!("{rel}: sha256 {have} ({n} bytes), manifest.json says {sha} ({size} bytes): the file was changed or damaged"),
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// A file the manifest does not list is never installed, which its owner may not expect.
+fn report_unlisted(dir: &Path, listed: &[(String, String, u64)], report: &mut Report) {
     let known: BTreeSet<&str> = listed.iter().map(|l| l.0.as_str()).collect();
     for k in [Kind::Deb, Kind::Rpm, Kind::Binary, Kind::Image] {
         let mut extra = Vec::new();
@@ -133,21 +155,21 @@ pub fn verify(dir: &Path, cluster: Option<&Cluster>) -> Verified {
             }
         });
         for rel in extra {
-            v.report.push(Diagnostic::warning(
+            report.push(Diagnostic::warning(
                 "BundleExtra",
                 format!("{rel} is not in manifest.json: it is not installed from this bundle"),
             ));
         }
     }
+}
 
-    // The apt index.
+/// Hosts install the packages through apt, which sees only what the index lists; returns the package count.
+fn check_apt_index(dir: &Path, m: &Manifest, report: &mut Report) -> usize {
     let debs: Vec<_> = m.artifacts.iter().filter(|a| a.kind == Kind::Deb).collect();
-    v.packages = debs.len();
     if !debs.is_empty() {
         let ddir = dir.join(Kind::Deb.dir());
         for e in aptrepo::check_index(&ddir) {
-            v.report
-                .push(Diagnostic::error("AptIndex", format!("debs/{e}")));
+            report.push(Diagnostic::error("AptIndex", format!("debs/{e}")));
         }
         if let Ok(stanzas) = aptrepo::read_packages(&ddir) {
             let indexed: BTreeSet<String> = stanzas
@@ -157,7 +179,7 @@ pub fn verify(dir: &Path, cluster: Option<&Cluster>) -> Verified {
                 .collect();
             for d in &debs {
                 if !indexed.contains(&d.path) {
-                    v.report.push(Diagnostic::error(
+                    report.push(Diagnostic::error(
                         "AptIndex",
                         format!(
                             "{} ({}) is in manifest.json but not in debs/Packages",
@@ -168,52 +190,58 @@ pub fn verify(dir: &Path, cluster: Option<&Cluster>) -> Verified {
             }
         }
     }
+    debs.len()
+}
 
-    // The plan.
-    if let Some(c) = cluster {
-        let families = m
-            .families
-            .iter()
-            .filter_map(|f| match f.as_str() {
-                "deb" => Some(Family::Deb),
-                "rpm" => Some(Family::Rpm),
-                _ => None,
-            })
-            .collect();
-        let opts = PlanOptions {
-            families,
-            arch: m.arch.clone(),
-            ..PlanOptions::default()
+/// A sound bundle is still useless to a cluster it lacks artifacts for; returns the needs checked.
+fn check_plan(dir: &Path, m: &Manifest, c: &Cluster, report: &mut Report) -> usize {
+    let plan = match needs::plan(c, &plan_options(m)) {
+        Ok(plan) => plan,
+        Err(e) => {
+            report.push(Diagnostic::error("BundlePlan", e));
+            return 0;
+        }
+    };
+    if plan.versions.kube != m.kube_version {
+        report.push(Diagnostic::warning(
+            "BundleVersion",
+            format!(
+                "the bundle was built for Kubernetes {}, the cluster asks for {}",
+                m.kube_version, plan.versions.kube
+            ),
+        ));
+    }
+    for need in &plan.needs {
+        let version = match need.kind {
+            Kind::Deb | Kind::Rpm => "",
+            _ => need.version.as_str(),
         };
-        match needs::plan(c, &opts) {
-            Err(e) => v.report.push(Diagnostic::error("BundlePlan", e)),
-            Ok(plan) => {
-                if plan.versions.kube != m.kube_version {
-                    v.report.push(Diagnostic::warning(
-                        "BundleVersion",
-                        format!(
-                            "the bundle was built for Kubernetes {}, the cluster asks for {}",
-                            m.kube_version, plan.versions.kube
-                        ),
-                    ));
-                }
-                v.needs = plan.needs.len();
-                for need in &plan.needs {
-                    let version = match need.kind {
-                        Kind::Deb | Kind::Rpm => "",
-                        _ => need.version.as_str(),
-                    };
-                    if m.find(need.kind, &need.name, version).is_none() {
-                        v.report.push(Diagnostic::error(
-                            "BundleMissing",
-                            format!("{}: not in {}", need.describe(), dir.display()),
-                        ));
-                    }
-                }
-            }
+        if m.find(need.kind, &need.name, version).is_none() {
+            report.push(Diagnostic::error(
+                "BundleMissing",
+                format!("{}: not in {}", need.describe(), dir.display()),
+            ));
         }
     }
-    v
+    plan.needs.len()
+}
+
+/// The cluster is planned for the bundle's own families and architecture, not the defaults.
+fn plan_options(m: &Manifest) -> PlanOptions {
+    let families = m
+        .families
+        .iter()
+        .filter_map(|f| match f.as_str() {
+            "deb" => Some(Family::Deb),
+            "rpm" => Some(Family::Rpm),
+            _ => None,
+        })
+        .collect();
+    PlanOptions {
+        families,
+        arch: m.arch.clone(),
+        ..PlanOptions::default()
+    }
 }
 
 fn walk(dir: &Path, rel: &str, f: &mut dyn FnMut(&str)) {

@@ -161,6 +161,75 @@ fn strings(v: Option<&Yaml>) -> Vec<String> {
     }
 }
 
+/// A scalar KubeKey writes quoted or not (`port: "6443"`, `maxPods: 110`):
+/// its text, `None` when absent or blank.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Text(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Yaml::deserialize(d)?;
+        Ok(Text(Some(yaml_text(&v)).filter(|s| !s.trim().is_empty())))
+    }
+}
+
+/// `spec:` of a KubeKey Cluster: what this installer reads of it. Hosts
+/// stay raw here, so that a host that is not a mapping gets its own error.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Spec {
+    hosts: Vec<Yaml>,
+    /// In the order written (a mapping, not a struct).
+    role_groups: Mapping,
+    control_plane_endpoint: Endpoint,
+    kubernetes: Kubernetes,
+    network: Network,
+    registry: Registry,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct HostDoc {
+    name: Text,
+    address: Text,
+    internal_address: Text,
+    port: Text,
+    user: Text,
+    password: Text,
+    private_key_path: Text,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Endpoint {
+    domain: Text,
+    address: Text,
+    port: Text,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct Kubernetes {
+    version: Text,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct Network {
+    plugin: Text,
+    #[serde(rename = "kubePodsCIDR")]
+    kube_pods_cidr: Text,
+    #[serde(rename = "kubeServiceCIDR")]
+    kube_service_cidr: Text,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Registry {
+    registry_mirrors: Vec<Yaml>,
+    insecure_registries: Vec<Yaml>,
+}
+
 pub fn read(path: &Path) -> Result<KkFile, Diagnostic> {
     let text_all = super::limits::read(path).map_err(|e| {
         Diagnostic::error("InventoryFile", format!("cannot read: {e}")).at(path, None)
@@ -212,22 +281,23 @@ pub fn parse(path: &Path, source: &str) -> Result<KkFile, Diagnostic> {
         notes,
         ..KkFile::default()
     };
-    for h in get(spec, "hosts")
-        .and_then(Yaml::as_sequence)
-        .into_iter()
-        .flatten()
-    {
-        let Some(m) = h.as_mapping() else {
-            return Err(bad(
+    let typed: Spec = serde_yaml::from_value(Yaml::Mapping(spec.clone()))
+        .map_err(|e| bad(&format!("spec: {e}"), None))?;
+    for h in &typed.hosts {
+        let h: HostDoc = serde_yaml::from_value(h.clone()).map_err(|_| {
+            bad(
                 "each entry of spec.hosts must be a mapping like {name: ..., address: ...}",
                 None,
-            ));
-        };
-        let name = text(m, "name").ok_or_else(|| bad("a host in spec.hosts has no name", None))?;
+            )
+        })?;
+        let name = h
+            .name
+            .0
+            .ok_or_else(|| bad("a host in spec.hosts has no name", None))?;
         let line = host_line(&name);
-        let address = text(m, "address")
-            .ok_or_else(|| bad(&format!("host '{name}' has no address"), line))?;
-        let port = match text(m, "port") {
+        let address =
+            (h.address.0).ok_or_else(|| bad(&format!("host '{name}' has no address"), line))?;
+        let port = match h.port.0 {
             None => None,
             Some(p) => Some(p.parse::<u16>().map_err(|_| {
                 bad(
@@ -239,42 +309,43 @@ pub fn parse(path: &Path, source: &str) -> Result<KkFile, Diagnostic> {
         out.hosts.push(KkHost {
             name,
             address,
-            internal_address: text(m, "internalAddress"),
+            internal_address: h.internal_address.0,
             port,
-            user: text(m, "user"),
-            password: text(m, "password"),
-            private_key_path: text(m, "privateKeyPath"),
+            user: h.user.0,
+            password: h.password.0,
+            private_key_path: h.private_key_path.0,
             line,
         });
     }
-    if let Some(groups) = get(spec, "roleGroups").and_then(Yaml::as_mapping) {
-        for (k, v) in groups {
-            let mut names = Vec::new();
-            for pattern in strings(Some(v)) {
-                let expanded = hostpattern::expand(&pattern)
-                    .map_err(|e| bad(&format!("roleGroups: {e}"), None))?;
-                names.extend(expanded.names);
-            }
-            out.role_groups.push((yaml_text(k), names));
+    for (k, v) in &typed.role_groups {
+        let mut names = Vec::new();
+        for pattern in strings(Some(v)) {
+            let expanded = hostpattern::expand(&pattern)
+                .map_err(|e| bad(&format!("roleGroups: {e}"), None))?;
+            names.extend(expanded.names);
         }
+        out.role_groups.push((yaml_text(k), names));
     }
-    if let Some(ep) = get(spec, "controlPlaneEndpoint").and_then(Yaml::as_mapping) {
-        out.lb_domain = text(ep, "domain");
-        out.lb_address = text(ep, "address");
-        out.lb_port = text(ep, "port").and_then(|p| p.parse().ok());
-    }
-    if let Some(k) = get(spec, "kubernetes").and_then(Yaml::as_mapping) {
-        out.kube_version = text(k, "version");
-    }
-    if let Some(n) = get(spec, "network").and_then(Yaml::as_mapping) {
-        out.pod_cidr = text(n, "kubePodsCIDR");
-        out.service_cidr = text(n, "kubeServiceCIDR");
-        out.network_plugin = text(n, "plugin");
-    }
-    if let Some(r) = get(spec, "registry").and_then(Yaml::as_mapping) {
-        out.registry_mirrors = strings(get(r, "registryMirrors"));
-        out.insecure_registries = strings(get(r, "insecureRegistries"));
-    }
+    let ep = &typed.control_plane_endpoint;
+    out.lb_domain = ep.domain.0.clone();
+    out.lb_address = ep.address.0.clone();
+    out.lb_port = ep.port.0.as_deref().and_then(|p| p.parse().ok());
+    out.kube_version = typed.kubernetes.version.0.clone();
+    out.pod_cidr = typed.network.kube_pods_cidr.0.clone();
+    out.service_cidr = typed.network.kube_service_cidr.0.clone();
+    out.network_plugin = typed.network.plugin.0.clone();
+    out.registry_mirrors = typed
+        .registry
+        .registry_mirrors
+        .iter()
+        .map(yaml_text)
+        .collect();
+    out.insecure_registries = typed
+        .registry
+        .insecure_registries
+        .iter()
+        .map(yaml_text)
+        .collect();
     let mut fields = Fields {
         path,
         source,

@@ -48,6 +48,7 @@ fn file(component: Component, path: &str, body: &str) -> HostFile {
         content: body.as_bytes().to_vec(),
         mode: 0o644,
         block: None,
+        merged: false,
         component,
     }
 }

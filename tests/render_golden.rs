@@ -18,7 +18,7 @@ fn expected(r: &Rendered) -> BTreeMap<String, String> {
         for f in &h.files {
             let rel = format!("{}{}", h.host, f.path);
             let source = match (&f.template, &f.merge) {
-                (Some(t), Merge::Replace) => t.clone(),
+                (Some(t), Merge::Replace | Merge::Into) => t.clone(),
                 (Some(t), Merge::Block { begin, .. }) => format!("{t} (block after {begin:?})"),
                 (None, _) => "certificate (content not kept)".into(),
             };

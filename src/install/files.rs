@@ -310,9 +310,10 @@ pub fn host_files(c: &Cluster, rendered: &render::Rendered) -> BTreeMap<String, 
                 content: f.content.clone().into_bytes(),
                 mode: f.mode,
                 block: match &f.merge {
-                    Merge::Replace => None,
+                    Merge::Replace | Merge::Into => None,
                     Merge::Block { begin, end } => Some((begin.clone(), end.clone())),
                 },
+                merged: f.merge == Merge::Into,
                 component: f.component,
             })
             .collect();
@@ -330,6 +331,7 @@ pub fn host_files(c: &Cluster, rendered: &render::Rendered) -> BTreeMap<String, 
                 content: m.content.clone().into_bytes(),
                 mode: 0o644,
                 block: None,
+                merged: false,
                 component: m.component,
             });
         }

@@ -21,6 +21,8 @@ pub struct HostFile {
     pub mode: u32,
     /// Marker lines when the content is a block inside a shared file.
     pub block: Option<(String, String)>,
+    /// The host's own file with ours merged in (`reset` leaves it).
+    pub merged: bool,
     /// What it belongs to (decided by the renderer): phases select by it.
     pub component: Component,
 }

@@ -10,7 +10,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::files::MERGED;
 use super::ops::{self, Op};
 use super::phases::HostFile;
 use super::run::{begin, facts_of_all, RunOptions};
@@ -230,7 +229,7 @@ fn etcd_data_aside(dir: &str) -> Op {
 fn paths_to_remove(files: &[HostFile]) -> Vec<String> {
     let mut paths: Vec<String> = files
         .iter()
-        .filter(|f| f.block.is_none() && !MERGED.contains(&f.path.as_str()))
+        .filter(|f| f.block.is_none() && !f.merged)
         .map(|f| f.path.clone())
         .collect();
     paths.extend(RUNTIME_DIRS.iter().map(|d| d.to_string()));

@@ -123,6 +123,9 @@ pub enum Merge {
     Replace,
     /// The content goes between these marker lines, the rest of the file kept.
     Block { begin: String, end: String },
+    /// The content is the host's own file with these settings merged in
+    /// (written whole); `reset` leaves it, as it was the host's.
+    Into,
 }
 
 #[derive(Clone)]
@@ -238,7 +241,7 @@ impl Rendered {
                     );
                 }
                 let content = match &f.merge {
-                    Merge::Replace => f.content.clone(),
+                    Merge::Replace | Merge::Into => f.content.clone(),
                     Merge::Block { begin, end } => format!("{begin}\n{}{end}\n", f.content),
                 };
                 write(&dir.join(&h.host).join(rel), &content, f.mode)?;
@@ -776,7 +779,7 @@ fn host_files(
                         replaced.join(", ")
                     ));
                 }
-                (merged, Merge::Replace)
+                (merged, Merge::Into)
             }
             Kind::TomlPlain => {
                 toml::from_str::<toml::Table>(&text).with_context(|| {

@@ -862,3 +862,42 @@ fn kubekey_fields_decide_the_runtime_and_the_kubelet() {
         .file("node1", "/etc/systemd/system/cri-docker.service")
         .is_none());
 }
+
+/// Rendering is pure once the facts are completed: `complete` makes the
+/// secrets and the PKI and reads the overrides; `render` then gives the
+/// same files every time, with the override directory gone.
+#[test]
+fn render_from_completed_facts_reads_nothing_and_draws_nothing() {
+    let conf = conf_with("seed-root", "");
+    std::fs::create_dir_all(conf.join("templates/etcd")).unwrap();
+    std::fs::write(conf.join("templates/etcd/etcdctl.env.j2"), "# mine\n").unwrap();
+    let c = load(&conf);
+    let facts = render::Facts {
+        templates_dir: Some(conf.join("templates")),
+        ..render::Facts::default()
+    };
+    let completed = render::complete(&c, &facts).unwrap();
+    std::fs::remove_dir_all(conf.join("templates")).unwrap();
+    let texts = |r: &render::Rendered| -> Vec<(String, String)> {
+        (r.hosts.iter())
+            .flat_map(|h| h.files.iter().map(|f| (f.path.clone(), f.content.clone())))
+            .chain(
+                r.manifests
+                    .iter()
+                    .map(|m| (m.name.clone(), m.content.clone())),
+            )
+            .collect()
+    };
+    let (a, b) = (
+        render::render(&c, &completed).unwrap(),
+        render::render(&c, &completed).unwrap(),
+    );
+    assert_eq!(texts(&a), texts(&b));
+    assert_eq!(file(&a, "master", "/etc/etcdctl.env"), "# mine\n");
+    // Without completing, two renders differ (new secrets and PKI).
+    let (x, y) = (
+        render::render_all(&c, &facts).unwrap(),
+        render::render_all(&c, &facts).unwrap(),
+    );
+    assert_ne!(texts(&x), texts(&y));
+}

@@ -3,7 +3,7 @@
 //! `<conf>/templates/` taking its place, strict undefined (a missing
 //! variable is an error, never an empty string) and the Ansible filters.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -75,14 +75,56 @@ pub fn builtin(name: &str) -> Option<&'static str> {
 
 pub struct Engine {
     env: Environment<'static>,
+    overrides: BTreeMap<String, String>,
     override_dir: Option<PathBuf>,
     used_overrides: Arc<Mutex<BTreeSet<String>>>,
 }
 
+/// Files under `<conf>/templates` and fewer than this many: a bound on
+/// what is read, far above the built-in templates' count.
+const MAX_OVERRIDES: usize = 500;
+
+/// The texts of `dir`'s files by relative name (`kubeadm/init.yaml.j2`):
+/// overrides of the built-in templates, and what they include.
+pub fn read_overrides(dir: Option<&Path>) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Some(dir) = dir.filter(|d| d.is_dir()) else {
+        return Ok(out);
+    };
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| {
+            anyhow::anyhow!("cannot read template overrides in {}: {e}", d.display())
+        })?;
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let Ok(rel) = path.strip_prefix(dir) else {
+                continue;
+            };
+            let name = rel.to_string_lossy().into_owned();
+            let text = crate::config::limits::read(&path).map_err(|e| {
+                anyhow::anyhow!("cannot read template override {}: {e}", path.display())
+            })?;
+            out.insert(name, text);
+            anyhow::ensure!(
+                out.len() <= MAX_OVERRIDES,
+                "{} holds more than {MAX_OVERRIDES} files: it is meant for a few template overrides",
+                dir.display()
+            );
+        }
+    }
+    Ok(out)
+}
+
 impl Engine {
-    /// `override_dir`: `<conf>/templates`; a file there with the relative
-    /// name of a built-in template replaces it (includes and imports too).
-    pub fn new(override_dir: Option<PathBuf>) -> Engine {
+    /// `overrides`: texts by relative name (`read_overrides` of
+    /// `override_dir`, `<conf>/templates`); one with the name of a built-in
+    /// template replaces it (includes and imports too).
+    pub fn new(overrides: BTreeMap<String, String>, override_dir: Option<PathBuf>) -> Engine {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Output is YAML, TOML, JSON, INI...: values are quoted explicitly
@@ -93,31 +135,23 @@ impl Engine {
         env.set_lstrip_blocks(true);
         filters::register(&mut env);
         let used = Arc::new(Mutex::new(BTreeSet::new()));
-        let (dir, used_in_loader) = (override_dir.clone(), used.clone());
+        let (texts, used_in_loader) = (overrides.clone(), used.clone());
         env.set_loader(move |name: &str| {
             if name.split('/').any(|part| part == ".." || part.is_empty()) {
                 return Ok(None);
             }
-            if let Some(dir) = &dir {
-                let path = dir.join(name);
-                if path.is_file() {
-                    let text = std::fs::read_to_string(&path).map_err(|e| {
-                        Error::new(
-                            ErrorKind::InvalidOperation,
-                            format!("cannot read template override {}: {e}", path.display()),
-                        )
-                    })?;
-                    used_in_loader
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(name.to_string());
-                    return Ok(Some(text));
-                }
+            if let Some(text) = texts.get(name) {
+                used_in_loader
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(name.to_string());
+                return Ok(Some(text.clone()));
             }
             Ok(builtin(name).map(str::to_string))
         });
         Engine {
             env,
+            overrides,
             override_dir,
             used_overrides: used,
         }
@@ -146,17 +180,12 @@ impl Engine {
     }
 
     fn source_of(&self, name: &str) -> Option<String> {
-        if let Some(dir) = &self.override_dir {
-            if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
-                return Some(text);
-            }
-        }
-        builtin(name).map(str::to_string)
+        (self.overrides.get(name).cloned()).or_else(|| builtin(name).map(str::to_string))
     }
 
     fn where_is(&self, name: &str) -> String {
         match &self.override_dir {
-            Some(dir) if dir.join(name).is_file() => dir.join(name).display().to_string(),
+            Some(dir) if self.overrides.contains_key(name) => dir.join(name).display().to_string(),
             _ => format!("templates/{name}"),
         }
     }
@@ -293,7 +322,7 @@ mod tests {
             "line one\n{{ node.ipp | upper }}\n",
         )
         .unwrap();
-        let engine = Engine::new(Some(dir.clone()));
+        let engine = Engine::new(read_overrides(Some(&dir)).unwrap(), Some(dir.clone()));
         let err = engine
             .render(
                 "hosts/hosts.j2",

@@ -114,6 +114,8 @@ pub struct Facts {
     pub etcd_cluster_state: EtcdClusterState,
     /// `<conf>/templates`: overrides of built-in templates by relative name.
     pub templates_dir: Option<PathBuf>,
+    /// Their texts by relative name (read by `complete`).
+    pub template_overrides: BTreeMap<String, String>,
 }
 
 /// How a rendered file lands on the host.
@@ -323,7 +325,19 @@ fn out(component: Component, template: &str, path: &str, mode: u32, kind: Kind) 
     }
 }
 
-pub fn render_all(cluster: &Cluster, facts: &Facts) -> Result<Rendered> {
+/// Facts with everything rendering takes beyond the model: the kubeadm
+/// secrets and the etcd PKI where the facts lack them (made here, the one
+/// place with randomness), the CA's hash, and the template overrides of
+/// `templates_dir` (read here, the one place that reads files).
+pub struct Completed(Facts);
+
+impl Completed {
+    pub fn facts(&self) -> &Facts {
+        &self.0
+    }
+}
+
+pub fn complete(cluster: &Cluster, facts: &Facts) -> Result<Completed> {
     let mut facts = facts.clone();
     if let Some(t) = facts.bootstrap_token.as_ref().filter(|t| !valid_token(t)) {
         anyhow::bail!(
@@ -338,16 +352,30 @@ pub fn render_all(cluster: &Cluster, facts: &Facts) -> Result<Rendered> {
     if let (None, Some(ca)) = (&facts.ca_cert_hash, &facts.kube_ca) {
         facts.ca_cert_hash = Some(certs::spki_sha256(&ca.cert_pem)?);
     }
-    let ctx = context::build(cluster, &facts)?;
-    let engine = engine::Engine::new(facts.templates_dir.clone());
-    let mut notes = ctx.notes.clone();
+    let nodes = context::nodes(cluster, &facts, &mut Vec::new());
+    facts.etcd_certs = Some(etcd_certs(cluster, &nodes, &facts)?);
+    facts.template_overrides = engine::read_overrides(facts.templates_dir.as_deref())?;
+    Ok(Completed(facts))
+}
 
-    let certs = etcd_certs(cluster, &ctx, &facts)?;
+/// Every file of the cluster from completed facts: no randomness, no
+/// environment, no file read or written.
+pub fn render(cluster: &Cluster, completed: &Completed) -> Result<Rendered> {
+    let facts = &completed.0;
+    let ctx = context::build(cluster, facts)?;
+    let engine = engine::Engine::new(
+        facts.template_overrides.clone(),
+        facts.templates_dir.clone(),
+    );
+    let mut notes = ctx.notes.clone();
+    let Some(certs) = facts.etcd_certs.clone() else {
+        anyhow::bail!("the etcd PKI is missing from the completed facts");
+    };
     let mut hosts = Vec::new();
     for n in &ctx.nodes {
         hosts.push(HostFiles {
             host: n.name.clone(),
-            files: host_files(cluster, &ctx, &engine, n, &facts, &certs, &mut notes)?,
+            files: host_files(cluster, &ctx, &engine, n, facts, &certs, &mut notes)?,
         });
     }
     let manifests = manifests(cluster, &ctx, &engine, &mut notes)?;
@@ -360,11 +388,16 @@ pub fn render_all(cluster: &Cluster, facts: &Facts) -> Result<Rendered> {
     })
 }
 
-fn etcd_certs(cluster: &Cluster, ctx: &Ctx, facts: &Facts) -> Result<EtcdCerts> {
+/// `complete`, then `render`.
+pub fn render_all(cluster: &Cluster, facts: &Facts) -> Result<Rendered> {
+    render(cluster, &complete(cluster, facts)?)
+}
+
+fn etcd_certs(cluster: &Cluster, nodes: &[NodeCtx], facts: &Facts) -> Result<EtcdCerts> {
     let cfg = &cluster.config;
     let mut sans = certs::Sans::default();
     let mut dns: Vec<String> = vec!["localhost".into()];
-    for n in ctx.nodes.iter().filter(|n| n.is_etcd) {
+    for n in nodes.iter().filter(|n| n.is_etcd) {
         dns.push(n.name.clone());
     }
     dns.push(cfg.text("apiserver_loadbalancer_domain_name"));
@@ -379,7 +412,7 @@ fn etcd_certs(cluster: &Cluster, ctx: &Ctx, facts: &Facts) -> Result<EtcdCerts> 
     dns.dedup();
     sans.dns = dns;
     let mut ips = Vec::new();
-    for n in ctx.nodes.iter().filter(|n| n.is_etcd) {
+    for n in nodes.iter().filter(|n| n.is_etcd) {
         for a in [&n.address, &n.ip] {
             if let Ok(ip) = a.parse() {
                 if !ips.contains(&ip) {
@@ -390,20 +423,18 @@ fn etcd_certs(cluster: &Cluster, ctx: &Ctx, facts: &Facts) -> Result<EtcdCerts> 
     }
     ips.push("127.0.0.1".parse().expect("literal"));
     sans.ips = ips;
-    let members: Vec<String> = ctx
-        .nodes
+    let members: Vec<String> = nodes
         .iter()
         .filter(|n| n.is_etcd)
         .map(|n| n.name.clone())
         .collect();
-    let k8s: Vec<String> = ctx
-        .nodes
+    let k8s: Vec<String> = nodes
         .iter()
         .filter(|n| n.is_k8s())
         .map(|n| n.name.clone())
         .collect();
     let own_ips = |host: &str| -> Vec<std::net::IpAddr> {
-        ctx.nodes
+        nodes
             .iter()
             .filter(|n| n.name == host)
             .flat_map(|n| [&n.address, &n.ip])

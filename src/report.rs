@@ -152,6 +152,7 @@ pub fn settings(c: &Cluster) -> String {
             "Kubernetes".into(),
             format!("{} (etcd {})", cfg.kube_version, cfg.etcd_version),
         ],
+        vec!["Runtime".into(), cfg.runtime.name().into()],
         vec![
             "Network".into(),
             format!(

@@ -36,7 +36,10 @@ fn root_layout_table() {
     assert!(row(&out, "node2").contains("root@192.168.0.3:22"));
     assert!(row(&out, "node2").contains("password"));
     assert!(out.contains("v1.12.3"), "{out}");
-    assert!(row(&out, "Runtime").ends_with("docker"), "the legacy default: {out}");
+    assert!(
+        row(&out, "Runtime").ends_with("docker"),
+        "the legacy default: {out}"
+    );
     assert!(
         out.contains("nfs [NFS server in Kubernetes] (default)"),
         "1.0 spelling nfs_server_enable: {out}"

@@ -217,6 +217,14 @@ impl Cluster {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// `kubectl apply` of `yaml`, or its error (the cluster's words).
+    pub fn try_apply(&self, yaml: &str) -> Result<(), String> {
+        let f = self.dir.join(format!("apply-{}.yaml", yaml.len()));
+        std::fs::write(&f, yaml).unwrap();
+        let o = self.kubectl(&["apply", "-f", f.to_str().unwrap()]);
+        o.status.success().then_some(()).ok_or_else(|| text(&o))
+    }
+
     pub fn apply(&self, yaml: &str) {
         let f = self.dir.join(format!("apply-{}.yaml", yaml.len()));
         std::fs::write(&f, yaml).unwrap();

@@ -368,6 +368,27 @@ pub fn is_known(key: &str) -> bool {
         || NO_EFFECT.iter().any(|(k, _, _)| *k == key)
 }
 
+/// Keys only KubeSphere 2.x's `ks-config.yaml` reads: with KubeSphere 3.x
+/// (whose ClusterConfiguration has no such settings here) they have no
+/// effect, which `NoEffect` says when a conf file sets one.
+pub const KS2_ONLY: &[&str] = &[
+    "mysql_volume_size",
+    "etcd_volume_size",
+    "prometheus_replicas",
+    "grafana_enabled",
+    "elasticsearch_master_replicas",
+    "elasticsearch_data_replicas",
+    "elasticsearch_master_volume_size",
+    "elasticsearch_data_volume_size",
+    "kibana_enabled",
+    "jenkinsJavaOpts_Xms",
+    "jenkinsJavaOpts_Xmx",
+    "jenkinsJavaOpts_MaxRAM",
+    "sonarqube_enabled",
+    "sonar_server_url",
+    "sonar_server_token",
+];
+
 /// Legacy keys ksinstall accepts and does not act on: `(key, the value
 /// that matches what ksinstall does anyway, why)`. Set in a conf file to
 /// anything else (any value, where the middle is `None`), each draws the

@@ -694,6 +694,31 @@ fn no_effect(cfg: &Config, report: &mut Report) {
     }
 }
 
+/// `NoEffect` for each KubeSphere 2.x setting a conf file sets when the
+/// cluster gets KubeSphere 3.x.
+fn ks2_only(cfg: &Config, report: &mut Report) {
+    if crate::model::versions::ks_version(&cfg.ks_version).0 < 3 {
+        return;
+    }
+    for key in keys::KS2_ONLY {
+        let Some(s) = cfg.settings.get(*key).filter(|s| s.file.is_some()) else {
+            continue;
+        };
+        report.push(cfg.diag_at(
+            Diagnostic::warning(
+                "NoEffect",
+                format!(
+                    "'{}: {}' is accepted, no effect in ksinstall with KubeSphere {}: only KubeSphere 2.x's ks-config.yaml has this setting",
+                    s.spelled,
+                    yaml_text(&s.value),
+                    cfg.ks_version
+                ),
+            ),
+            key,
+        ));
+    }
+}
+
 /// `[v]MAJOR.MINOR[.PATCH]`, digits only.
 fn ks_version_like(v: &str) -> bool {
     let parts: Vec<&str> = v.trim().trim_start_matches('v').split('.').collect();
@@ -730,6 +755,7 @@ fn typed(files: Vec<PathBuf>, settings: BTreeMap<String, Setting>, report: &mut 
     };
     no_effect(&cfg, report);
     cfg.ks_version = cfg.text("ks_version");
+    ks2_only(&cfg, report);
     // The ks-installer image's tag comes from it, unless given.
     if !ks_version_like(&cfg.ks_version) && cfg.text("ks_installer_tag").trim().is_empty() {
         report.push(cfg.diag_at(
@@ -981,6 +1007,25 @@ mod tests {
         assert!(warned[2].0.contains("nvidia_gpu_nodes"), "{warned:?}");
         assert!(
             !r.items.iter().any(|d| d.name == "UnknownKey"),
+            "{}",
+            r.render()
+        );
+    }
+
+    /// KubeSphere 2.x's component settings say they do nothing with 3.x,
+    /// and nothing with 2.x, where they take effect.
+    #[test]
+    fn kubesphere_2_settings_say_so_with_kubesphere_3() {
+        let (_, r) = load("ks_version: v3.1.1\nsonarqube_enabled: true\nmysql_volume_size: 20Gi\n");
+        let warned: Vec<&str> = (r.items.iter())
+            .filter(|d| d.name == "NoEffect")
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(warned.len(), 2, "{warned:?}");
+        assert!(warned[0].starts_with("'mysql_volume_size: 20Gi' is accepted, no effect in ksinstall with KubeSphere v3.1.1"), "{warned:?}");
+        let (_, r) = load("ks_version: v2.1.1\nsonarqube_enabled: true\n");
+        assert!(
+            !r.items.iter().any(|d| d.name == "NoEffect"),
             "{}",
             r.render()
         );

@@ -467,18 +467,26 @@ impl<'a> Builder<'a> {
         } else {
             need.path.clone()
         };
-        match checked {
-            Ok(()) => self.chosen.push(Chosen::of_need(
+        let source = source_of(p, &self.stage);
+        let chosen = checked.map(|()| {
+            Chosen::of_need(
                 need,
                 p.to_path_buf(),
                 dest_path,
                 need.version.clone(),
-                source_of(p, &self.stage),
-            )),
-            Err(e) => self.report.push(Diagnostic::error(
-                "BundleBadFile",
-                format!("{}: {e}", need.title()),
-            )),
+                source,
+            )
+        });
+        self.keep(need, chosen, "BundleBadFile");
+    }
+
+    /// The file chosen for `need`, or the error `name` saying why not.
+    fn keep(&mut self, need: &Need, chosen: Result<Chosen, String>, name: &str) {
+        match chosen {
+            Ok(c) => self.chosen.push(c),
+            Err(e) => self
+                .report
+                .push(Diagnostic::error(name, format!("{}: {e}", need.title()))),
         }
     }
 
@@ -487,21 +495,10 @@ impl<'a> Builder<'a> {
         let url = need.url.clone().unwrap_or_default();
         let dest = self.stage.join(&need.path);
         eprintln!("pulling {} ({url})", need.name);
-        match registry::pull(http, &url, &need.name, &self.plan.arch, &dest)
+        let chosen = registry::pull(http, &url, &need.name, &self.plan.arch, &dest)
             .and_then(|_| files::check_image(&dest, &need.name))
-        {
-            Ok(()) => self.chosen.push(Chosen::of_need(
-                need,
-                dest,
-                need.path.clone(),
-                need.version.clone(),
-                url,
-            )),
-            Err(e) => self.report.push(Diagnostic::error(
-                "BundleDownload",
-                format!("{}: {e}", need.title()),
-            )),
-        }
+            .map(|()| Chosen::of_need(need, dest, need.path.clone(), need.version.clone(), url));
+        self.keep(need, chosen, "BundleDownload");
     }
 
     /// With `--download`, a binary `--from` lacks is fetched, and a bad download is not kept for the next build.

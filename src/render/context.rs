@@ -154,7 +154,7 @@ pub fn runtime_proxy(cfg: &Config, nodes: &[NodeCtx]) -> Option<RuntimeProxy> {
     if http.trim().is_empty() && https.trim().is_empty() {
         return None;
     }
-    let mut no: Vec<String> = list(cfg, "no_proxy");
+    let mut no: Vec<String> = cfg.list("no_proxy");
     if no.is_empty() {
         no = vec!["localhost".into(), "127.0.0.1".into()];
         for n in nodes {
@@ -165,7 +165,7 @@ pub fn runtime_proxy(cfg: &Config, nodes: &[NodeCtx]) -> Option<RuntimeProxy> {
         no.push(cfg.network.pod_cidr.to_string());
         no.extend([".svc".into(), format!(".{}", cfg.network.dns_domain)]);
     }
-    no.extend(list(cfg, "additional_no_proxy"));
+    no.extend(cfg.list("additional_no_proxy"));
     no.retain(|x| !x.trim().is_empty());
     let mut seen = std::collections::BTreeSet::new();
     no.retain(|x| seen.insert(x.clone()));
@@ -174,10 +174,6 @@ pub fn runtime_proxy(cfg: &Config, nodes: &[NodeCtx]) -> Option<RuntimeProxy> {
         https: https.trim().to_string(),
         no: no.join(","),
     })
-}
-
-fn list(cfg: &Config, key: &str) -> Vec<String> {
-    cfg.list(key)
 }
 
 /// `--log-opt max-size=50m --log-opt max-file=5` → {max-size: 50m, max-file: 5}.
@@ -369,7 +365,7 @@ fn apiserver_sans(cfg: &Config, masters: &[NodeCtx], lb: &LbCtx) -> Vec<String> 
         sans.push(lb.domain.clone());
     }
     sans.extend(lb.address.clone());
-    sans.extend(list(cfg, "supplementary_addresses_in_ssl_keys"));
+    sans.extend(cfg.list("supplementary_addresses_in_ssl_keys"));
     dedup(&mut sans);
     sans
 }
@@ -385,11 +381,11 @@ fn runtime(g: &mut Globals, cfg: &Config, nodes: &[NodeCtx], notes: &mut Vec<Str
     put(g, "container_manager", cfg.runtime.name());
     put(g, "runtime_proxy", runtime_proxy(cfg, nodes));
     put(g, "cri_socket", versions::cri_socket(kv, cfg.runtime));
-    put(g, "registry_mirrors", list(cfg, "docker_registry_mirrors"));
+    put(g, "registry_mirrors", cfg.list("docker_registry_mirrors"));
     put(
         g,
         "insecure_registries",
-        list(cfg, "docker_insecure_registries"),
+        cfg.list("docker_insecure_registries"),
     );
     put(
         g,

@@ -173,6 +173,13 @@ pub fn settings(c: &Cluster) -> String {
         vec!["Storage".into(), storage],
         vec!["Registry mirrors".into(), mirrors],
         vec![
+            "Local registry".into(),
+            match c.local_registry() {
+                Some(r) => format!("{} on {}: every image pulled from it", r.endpoint, r.host),
+                None => "(none)".into(),
+            },
+        ],
+        vec![
             "Config files".into(),
             if cfg.files.is_empty() {
                 "(built-in defaults)".into()

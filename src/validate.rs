@@ -24,7 +24,38 @@ pub fn check(c: &Cluster) -> Report {
     etcd_paths_and_backup(c, &mut r);
     load_balancer(c, &mut r);
     proxies(c, &mut r);
+    local_registry(c, &mut r);
     r
+}
+
+/// One `[local-registry]` host, and one the install prepares (a master,
+/// worker or etcd member, as the legacy default put it on the master).
+fn local_registry(c: &Cluster, r: &mut Report) {
+    let hosts: Vec<&Node> = c.with_role(Role::LocalRegistry).collect();
+    if hosts.len() > 1 {
+        let names: Vec<&str> = hosts.iter().map(|n| n.name.as_str()).collect();
+        r.push(c.at_node(
+            Diagnostic::error(
+                "LocalRegistry",
+                format!(
+                    "[local-registry] lists {}: the install runs one registry; keep one host there",
+                    names.join(", ")
+                ),
+            ),
+            hosts[1],
+        ));
+    }
+    for n in hosts.iter().take(1) {
+        if !(n.has(Role::Master) || n.has(Role::Worker) || n.has(Role::Etcd)) {
+            r.push(c.at_node(
+                Diagnostic::error(
+                    "LocalRegistry",
+                    format!("'{}' is in [local-registry] only: the registry runs on a host the install prepares; put a master (as the legacy installer did), a worker or an etcd member there", n.name),
+                ),
+                n,
+            ));
+        }
+    }
 }
 
 /// The proxy settings go into the runtime's systemd unit: a URL, and names

@@ -518,3 +518,42 @@ fn the_render_preview_pins_the_cluster_ca_in_joins() {
     assert!(out.join("master1/etc/kubernetes/ssl/ca.crt").is_file());
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn one_local_registry_on_a_host_the_install_prepares() {
+    let vars = std::fs::read_to_string("tests/fixtures/seed-root/vars.yml").unwrap();
+    let hosts = "[all]\n\
+        master ansible_connection=local ip=192.168.0.1\n\
+        node1 ansible_host=192.168.0.2 ip=192.168.0.2 ansible_ssh_pass=s3cret\n\
+        store ansible_host=192.168.0.9 ip=192.168.0.9 ansible_ssh_pass=s3cret\n\
+        [kube-master]\nmaster\n[kube-node]\nnode1\n[etcd]\nmaster\n";
+    let two = format!("{hosts}[local-registry]\nmaster\nnode1\n");
+    let dir = installer("registry-two", &[("hosts.ini", &two), ("vars.yml", &vars)]);
+    let o = ksinstall(&["check", "--conf", dir.join("conf").to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[ERROR LocalRegistry]: ")
+            && err.contains(
+                "hosts.ini:3: [local-registry] lists master, node1: the install runs one registry"
+            ),
+        "{err}"
+    );
+    let apart = format!("{hosts}[local-registry]\nstore\n");
+    let dir = installer(
+        "registry-apart",
+        &[("hosts.ini", &apart), ("vars.yml", &vars)],
+    );
+    let o = ksinstall(&["check", "--conf", dir.join("conf").to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("hosts.ini:4: 'store' is in [local-registry] only"),
+        "{err}"
+    );
+    let one = format!("{hosts}[local-registry]\nmaster\n");
+    let dir = installer("registry-one", &[("hosts.ini", &one), ("vars.yml", &vars)]);
+    let o = ksinstall(&["check", "--conf", dir.join("conf").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -42,6 +42,20 @@ fn layouts() -> Vec<(String, Cluster)> {
     );
     std::fs::write(apart.join("hosts.ini"), hosts).unwrap();
     out.push(("etcd-apart".into(), load(&apart)));
+    // A local registry on the first master, with each runtime.
+    for (tag, runtime) in [
+        ("registry-containerd", "containerd"),
+        ("registry-docker", "docker"),
+    ] {
+        let conf = conf_with("seed-ha", &format!("container_manager: {runtime}\n"));
+        let hosts = std::fs::read_to_string(conf.join("hosts.ini")).unwrap();
+        std::fs::write(
+            conf.join("hosts.ini"),
+            hosts + "\n[local-registry]\nmaster1\n",
+        )
+        .unwrap();
+        out.push((tag.into(), load(&conf)));
+    }
     out
 }
 
@@ -129,6 +143,9 @@ fn every_rendered_file_is_pushed_once_by_the_phase_of_its_component() {
             "internal-nginx" => assert!(has(Component::Lb(render::LbService::Nginx)), "{name}"),
             "keepalived" => assert!(has(Component::Lb(render::LbService::Keepalived)), "{name}"),
             "storage" => assert!(has(Component::Storage), "{name}"),
+            "registry-containerd" | "registry-docker" => {
+                assert!(has(Component::Registry), "{name}")
+            }
             "etcd-apart" => assert!(
                 has(Component::EtcdClient) && has(Component::EtcdPki),
                 "{name}"

@@ -85,7 +85,7 @@ fn hosts_of(phase: &dyn Phase, c: &Cluster) -> Vec<String> {
 fn phase_order_is_the_install() {
     assert_eq!(
         phases::names(),
-        "os, packages, runtime, etcd, loadbalancer, control-plane, workers, network, storage, kubesphere"
+        "os, packages, registry, runtime, etcd, loadbalancer, control-plane, workers, network, storage, kubesphere"
     );
 }
 
@@ -578,4 +578,70 @@ fn the_kubesphere_wait_stops_when_no_node_is_ready() {
         !String::from_utf8_lossy(&o.stderr).contains("no node is Ready"),
         "{o:?}"
     );
+}
+
+/// The registry phase runs on the `[local-registry]` host alone: its
+/// files, the key given to the service's group, a restart on change, the
+/// service started and listening. Without one it runs nowhere, and with
+/// one the runtime phase imports nothing (the nodes pull).
+#[test]
+fn the_registry_phase_runs_the_registry_on_its_host() {
+    let phase = phases::ALL[phases::by_name("registry").unwrap()];
+    assert!(hosts_of(phase, &cluster("seed-ha")).is_empty());
+    let dir = std::env::temp_dir().join(format!("ksinstall-reg-phase-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["hosts.ini", "vars.yml"] {
+        std::fs::copy(PathBuf::from("tests/fixtures/seed-ha").join(f), dir.join(f)).unwrap();
+    }
+    let hosts = std::fs::read_to_string(dir.join("hosts.ini")).unwrap();
+    std::fs::write(
+        dir.join("hosts.ini"),
+        hosts + "\n[local-registry]\nmaster2\n",
+    )
+    .unwrap();
+    let mut r = Report::default();
+    let src = Sources {
+        conf_dir: dir.clone(),
+        inventory: None,
+        mode: Mode::MultiNode,
+    };
+    let c = model::load(&src, &mut r).expect("loads");
+    assert_eq!(hosts_of(phase, &c), ["master2"]);
+    let f = facts(&c, "");
+    let files = BTreeMap::from([(
+        "master2".to_string(),
+        vec![file(
+            Component::Registry,
+            "/etc/docker/registry/config.yml",
+            "version: 0.1\n",
+        )],
+    )]);
+    let mut off = Offline::default();
+    let tarball = ksinstall::exec::Blob::new(b"not pushed to hosts".to_vec());
+    off.registry_images = vec![("pause.tar".into(), tarball)];
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let ops = ops_of(phase, &c, &inp, "master2");
+    assert_eq!(
+        ops[0],
+        "file /etc/docker/registry/config.yml (13 bytes, mode 644)"
+    );
+    assert!(ops[1].starts_with("run chgrp docker-registry /etc/docker/registry/ksinstall/registry.key unless test \"$(stat -c %G"), "{ops:?}");
+    assert_eq!(ops[2], "run systemctl restart docker-registry (on change)");
+    assert!(
+        ops[3].starts_with("run systemctl enable --now docker-registry unless systemctl is-active")
+    );
+    assert!(ops[4].starts_with(
+        "check for i in $(seq 1 30); do timeout 2 bash -c ': </dev/tcp/127.0.0.1/5000'"
+    ));
+    let runtime = phases::ALL[phases::by_name("runtime").unwrap()];
+    for host in ["master1", "master2", "node1"] {
+        let ops = ops_of(runtime, &c, &inp, host);
+        assert!(!ops.iter().any(|o| o.contains("import")), "{host}: {ops:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

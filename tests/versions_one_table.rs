@@ -130,3 +130,71 @@ fn rendered_images_are_the_bundle_plans_images() {
     }
     assert!(checked >= 12, "{checked}");
 }
+
+/// With a `[local-registry]` host, every image the nodes run (manifests,
+/// the sandbox, kubeadm's images from its `imageRepository`) is named
+/// after the registry, and is exactly what the install pushes there: the
+/// bundle plan's images under their local names, all on the registry's
+/// host and on no other.
+#[test]
+fn with_a_local_registry_every_image_is_pulled_from_it_as_pushed() {
+    use ksinstall::model::registry::local_ref;
+    let mut checked = 0;
+    for name in [
+        "ha",
+        "storage",
+        "internal-haproxy-flannel-containerd",
+        "ks3",
+    ] {
+        let v = VARIANTS.iter().find(|v| v.name == name).unwrap();
+        for version in ["v1.22.4", "v1.34.4"] {
+            let etcd = if version >= "v1.34" {
+                "\netcd_version: v3.6.8"
+            } else {
+                ""
+            };
+            let conf = conf_with(
+                v.seed,
+                &format!("{}{etcd}\nkube_version: {version}\n", v.extra),
+            );
+            let first = load_mode(&conf, v.mode)
+                .first_master()
+                .unwrap()
+                .name
+                .clone();
+            let hosts = conf.join("hosts.ini");
+            let inv = std::fs::read_to_string(&hosts).unwrap();
+            std::fs::write(&hosts, format!("{inv}\n[local-registry]\n{first}\n")).unwrap();
+            let c = load_mode(&conf, v.mode);
+            let reg = c.local_registry().expect("a registry");
+            let r = ksinstall::render::render_all(&c, &fixed_facts()).unwrap();
+            let repo = local_ref(&reg.endpoint, &c.config.kube_image_repo());
+            let rendered: BTreeSet<String> = rendered_images(&r, version, &repo)
+                .into_iter()
+                .filter(|i| !i.contains("tiller"))
+                .collect();
+            let plan = needs::plan(&c, &PlanOptions::default()).unwrap();
+            let images: Vec<_> = (plan.needs.iter())
+                .filter(|n| n.kind == Kind::Image)
+                .collect();
+            assert!(
+                images.iter().all(|n| n.hosts == [reg.host.clone()]),
+                "{name}: images go to the registry's host only"
+            );
+            let pushed: BTreeSet<String> = (images.iter())
+                .map(|n| local_ref(&reg.endpoint, &n.name))
+                .filter(|i| !i.contains("tiller"))
+                .collect();
+            assert!(
+                rendered
+                    .iter()
+                    .all(|i| i.starts_with(&format!("{}/", reg.endpoint))),
+                "{name} at {version}: an image not from the registry: {rendered:?}"
+            );
+            assert_eq!(rendered, pushed, "{name} at {version}: pulled vs pushed");
+            std::fs::remove_dir_all(&conf).ok();
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 8);
+}

@@ -20,8 +20,9 @@ LAB_DIR=${LAB_DIR:-/var/tmp/ksinstall-lab}
 mkdir -p "$dir/images" "$dir/installer/conf" "$dir/installer/scripts" "$dir/installer/bin"
 
 # Every package either conf below makes the bundle plan ask for (nfs-common:
-# the NFS class's client). .complete records the list: a new one refetches.
-debs="etcd-server etcd-client containerd runc haproxy socat conntrack ipset ebtables ipvsadm chrony nfs-common"
+# the NFS class's client; docker-registry: a [local-registry] host). .complete
+# records the list: a new one refetches.
+debs="etcd-server etcd-client containerd runc haproxy socat conntrack ipset ebtables ipvsadm chrony nfs-common docker-registry"
 if [ "$(cat "$dir/debs/.complete" 2>/dev/null)" != "$debs" ]; then
   # shellcheck disable=SC2086
   "$here/fetch-debs.sh" "$dir/debs" $debs >/dev/null

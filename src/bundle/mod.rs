@@ -16,6 +16,7 @@ pub mod files;
 pub mod hash;
 pub mod manifest;
 pub mod needs;
+pub mod push;
 pub mod registry;
 pub mod select;
 pub mod verify;

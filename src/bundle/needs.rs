@@ -240,6 +240,7 @@ pub const PACKAGES: &[PackageRow] = &[
     PackageRow { deb: "nfs-common", rpm: "nfs-utils", who: Who::K8sNodes, when: When::NfsMounts },
     PackageRow { deb: "ceph-common", rpm: "ceph-common", who: Who::K8sNodes, when: When::Storage(StorageKind::CephRbd) },
     PackageRow { deb: "glusterfs-client", rpm: "glusterfs-fuse", who: Who::K8sNodes, when: When::Storage(StorageKind::GlusterFs) },
+    PackageRow { deb: "docker-registry", rpm: "docker-distribution", who: Who::Registry, when: When::LocalRegistry },
 ];
 
 pub const BINARIES: &[BinaryRow] = &[
@@ -344,7 +345,6 @@ pub const IMAGES: &[ImageRow] = &[
     ImageRow { who: Who::K8sNodes, when: When::FlannelCni, ver: Ver::Flannel, reference: "{flannel_cni_image}" },
     ImageRow { who: Who::K8sNodes, when: When::Helm2, ver: Ver::Helm, reference: "gcr.io/kubernetes-helm/tiller:{v}" },
     ImageRow { who: Who::K8sNodes, when: When::Always, ver: Ver::Ks, reference: "docker.io/kubesphere/ks-installer:{v}" },
-    ImageRow { who: Who::Registry, when: When::LocalRegistry, ver: Ver::Fixed("2"), reference: "docker.io/library/registry:{v}" },
 ];
 
 /// Default download bases; `--mirror NAME=URL` replaces one. Images come

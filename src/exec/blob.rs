@@ -85,6 +85,14 @@ impl Blob {
         }
     }
 
+    /// The file on this machine the content is read from, if it is one.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.0.content {
+            Content::File { path, .. } => Some(path),
+            Content::Held(_) => None,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

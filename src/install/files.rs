@@ -74,6 +74,45 @@ fn kubeadm_secrets(installer_dir: &Path) -> anyhow::Result<Option<KubeadmSecrets
     }
 }
 
+/// The local registry's CA and server certificate, kept with the install
+/// state (0600): the CA's key never goes to a host.
+#[derive(Serialize, Deserialize)]
+struct RegistryState {
+    ca_cert: String,
+    ca_key: String,
+    cert: String,
+    key: String,
+}
+
+const REGISTRY_STATE: &str = "registry-pki.json";
+
+fn registry_pki(installer_dir: &Path) -> anyhow::Result<Option<render::RegistryPki>> {
+    let path = installer_dir.join("state").join(REGISTRY_STATE);
+    let s: RegistryState = match std::fs::read_to_string(&path) {
+        Ok(t) => {
+            serde_json::from_str(&t).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+    };
+    let pair = |cert_pem, key_pem| CertPair { cert_pem, key_pem };
+    Ok(Some(render::RegistryPki {
+        ca: pair(s.ca_cert, s.ca_key),
+        server: pair(s.cert, s.key),
+    }))
+}
+
+fn save_registry_pki(installer_dir: &Path, p: &render::RegistryPki) -> anyhow::Result<()> {
+    let s = RegistryState {
+        ca_cert: p.ca.cert_pem.clone(),
+        ca_key: p.ca.key_pem.clone(),
+        cert: p.server.cert_pem.clone(),
+        key: p.server.key_pem.clone(),
+    };
+    let path = installer_dir.join("state").join(REGISTRY_STATE);
+    super::state::write_private(&path, serde_json::to_string_pretty(&s)?.as_bytes())
+}
+
 fn save_kubeadm_secrets(installer_dir: &Path, s: &KubeadmSecrets) -> anyhow::Result<()> {
     let path = installer_dir.join("state").join("kubeadm.json");
     super::state::write_private(&path, serde_json::to_string_pretty(s)?.as_bytes())
@@ -271,7 +310,16 @@ pub fn prepare_with(
     rfacts.kube_ca = Some(kube_ca(c, &found)?);
     rfacts.bootstrap_token = Some(secrets.bootstrap_token);
     rfacts.certificate_key = Some(secrets.certificate_key);
-    let rendered = render::render_all(c, &rfacts)?;
+    let kept = registry_pki(installer_dir)?;
+    rfacts.registry_pki = kept.clone();
+    let completed = render::complete(c, &rfacts)?;
+    let made = &completed.facts().registry_pki;
+    if let Some(p) = made.as_ref().filter(|p| kept.as_ref() != Some(*p)) {
+        if !engine.dry_run() {
+            save_registry_pki(installer_dir, p)?;
+        }
+    }
+    let rendered = render::render(c, &completed)?;
     let files = host_files(c, &rendered);
     Ok(Prepared {
         files,

@@ -8,6 +8,7 @@ pub mod offline;
 pub mod ops;
 pub mod phases;
 pub mod preflight;
+pub mod registry;
 pub mod remove;
 pub mod renew;
 pub mod reset;

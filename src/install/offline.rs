@@ -119,7 +119,14 @@ pub fn load(
             .collect();
         off.repo_files.insert(node.name.clone(), repo);
         off.packages.insert(node.name.clone(), payload.packages);
-        off.images.insert(node.name.clone(), payload.images);
+        // The plan gives a local registry's host every image: pushed into
+        // the registry from here, imported by no host.
+        match c.local_registry() {
+            Some(r) if r.host == node.name => off.registry_images = payload.images,
+            _ => {
+                off.images.insert(node.name.clone(), payload.images);
+            }
+        }
         off.binaries.insert(node.name.clone(), payload.binaries);
     }
     Ok(off)

@@ -41,6 +41,9 @@ pub struct Offline {
     pub images: BTreeMap<String, Vec<(String, Blob)>>,
     /// Binaries (kubeadm, kubelet, ...) each host gets in /usr/local/bin.
     pub binaries: BTreeMap<String, Vec<(String, Blob)>>,
+    /// With a local registry: the image tarballs pushed into it from this
+    /// machine (no host imports any).
+    pub registry_images: Vec<(String, Blob)>,
 }
 
 /// Everything a phase computes from.
@@ -115,6 +118,11 @@ pub trait Phase: Sync {
     /// anything changes, instead of a phase failing with `exit 127` halfway.
     fn tools(&self) -> &'static [&'static str] {
         &[]
+    }
+    /// What the phase does from this machine once its hosts finished it
+    /// (the local registry's push); an error stops the install there.
+    fn after(&self, _engine: &crate::exec::Engine, _inp: &Inputs) -> anyhow::Result<()> {
+        Ok(())
     }
 }
 
@@ -286,6 +294,60 @@ pub fn binary_ops(repo_dir: &str, file: &str, content: &Blob) -> Vec<Op> {
     ]
 }
 
+/// Waits (30 s at most) until something listens on the registry's port.
+pub(super) fn registry_listening() -> String {
+    let port = crate::model::registry::PORT;
+    format!(
+        "for i in $(seq 1 30); do timeout 2 bash -c ': </dev/tcp/127.0.0.1/{port}' 2>/dev/null && exit 0; sleep 1; done; \
+         echo 'nothing listens on :{port}; the registry says:' >&2; journalctl -u docker-registry -u ksinstall-registry-push -n 20 --no-pager >&2; exit 1"
+    )
+}
+
+pub struct Registry;
+impl Phase for Registry {
+    fn name(&self) -> &'static str {
+        "registry"
+    }
+    fn title(&self) -> &'static str {
+        "local registry: docker-registry over TLS, the bundle's images pushed into it"
+    }
+    fn stage(&self) -> Stage {
+        Stage::InitiatingEnvironment
+    }
+    fn hosts(&self, c: &Cluster) -> Vec<usize> {
+        let host = c.local_registry().map(|r| r.host);
+        indices(c, |n| Some(&n.name) == host.as_ref())
+    }
+    fn ops(&self, node: &Node, inp: &Inputs) -> Vec<Op> {
+        let mut ops = inp.file_ops(&node.name, &[Component::Registry]);
+        // The service reads its key as its own user; a rewritten key file
+        // comes back owned by root's group.
+        let key = sh_quote(crate::render::REGISTRY_KEY);
+        ops.push(Op::run_unless(
+            "give the registry's key to its service",
+            &format!("chgrp docker-registry {key}"),
+            &format!("test \"$(stat -c %G {key})\" = docker-registry"),
+        ));
+        ops.push(Op::on_change(
+            "restart docker-registry",
+            "systemctl restart docker-registry",
+        ));
+        ops.push(Op::run_unless(
+            "start docker-registry",
+            "systemctl enable --now docker-registry",
+            "systemctl is-active --quiet docker-registry && systemctl is-enabled --quiet docker-registry",
+        ));
+        ops.push(Op::Check {
+            describe: "the registry listens".into(),
+            run: registry_listening(),
+        });
+        ops
+    }
+    fn after(&self, engine: &crate::exec::Engine, inp: &Inputs) -> anyhow::Result<()> {
+        super::registry::fill(engine, inp)
+    }
+}
+
 pub struct Runtime;
 impl Phase for Runtime {
     fn name(&self) -> &'static str {
@@ -323,6 +385,7 @@ impl Phase for Runtime {
 /// runtime that runs them (docker keeps its own image store, which the
 /// kubelet uses through cri-dockerd), again whenever the tarball changes.
 pub fn image_ops(node: &Node, inp: &Inputs) -> Vec<Op> {
+    // With a local registry no host has any here: they pull from it.
     let import = match inp.cluster.config.runtime {
         crate::config::Runtime::Docker => "docker load -q -i",
         crate::config::Runtime::Containerd => "ctr -n k8s.io images import",
@@ -921,6 +984,7 @@ pub static KUBESPHERE: Kubeadm = Kubeadm {
 pub static ALL: &[&dyn Phase] = &[
     &OsPrep,
     &Packages,
+    &Registry,
     &Runtime,
     &Etcd,
     &LoadBalancer,

@@ -158,6 +158,7 @@ pub fn ops(c: &Cluster, files: &[HostFile]) -> Vec<Op> {
     let etcd = [
         (Component::EtcdBackup, "etcd-backup.timer"),
         (Component::EtcdUnit, "etcd"),
+        (Component::Registry, "docker-registry"),
     ];
     let lb = LbService::ALL.map(|s| (Component::Lb(s), s.service()));
     for (component, service) in etcd.into_iter().chain(lb) {

@@ -465,20 +465,38 @@ impl<'a> PhaseRun<'a> {
             });
         self.summary.add(phase.name(), &step);
         let dry = self.opts.conn.dry_run;
-        let mut failed = Vec::new();
+        let (mut failed, mut done) = (Vec::new(), Vec::new());
         for h in &step.hosts {
             *self.totals.entry(h.status.label()).or_default() += 1;
             match h.status {
-                Status::Ok | Status::Changed => {
-                    if !dry {
-                        self.state.mark(phase.name(), &h.host);
-                    }
-                }
+                Status::Ok | Status::Changed => done.push(&h.host),
                 _ => failed.push(h),
             }
         }
+        // What the phase does from here once its hosts are done; until it
+        // succeeds, the phase is not done on them (a --resume runs it again).
+        let after = match failed.is_empty() && !interrupt::requested() {
+            true => phase.after(self.engine, inputs),
+            false => Ok(()),
+        };
         if !dry {
+            for host in done.into_iter().filter(|_| after.is_ok()) {
+                self.state.mark(phase.name(), host);
+            }
             self.state.save(&self.state_path)?;
+        }
+        if let Err(e) = after {
+            println!("failed!");
+            eprintln!("[ERROR Failed] phase {}: {e:#}", phase.name());
+            eprintln!(
+                "Fix the above, then continue with `ksinstall install --resume`. Log: {}",
+                self.engine
+                    .log
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+            return Ok(Some(std::process::ExitCode::from(1)));
         }
         // Hosts stopped by a signal are not errors to fix.
         failed.retain(|h| h.kind != Some("Interrupted"));
@@ -548,7 +566,8 @@ fn images_needed(
     only: Option<&std::collections::BTreeSet<String>>,
 ) -> BTreeMap<String, Vec<String>> {
     let kubernetes = phases::by_name("control-plane").expect("a phase");
-    if !chosen.iter().any(|&i| i >= kubernetes) {
+    // With a local registry the nodes pull, so they need hold nothing.
+    if !chosen.iter().any(|&i| i >= kubernetes) || c.local_registry().is_some() {
         return BTreeMap::new();
     }
     let Ok(plan) = crate::bundle::needs::plan(c, &Default::default()) else {

@@ -591,10 +591,19 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
     let k8s: Vec<usize> = (0..c.nodes.len())
         .filter(|&i| c.nodes[i].has(Role::Master) || c.nodes[i].has(Role::Worker))
         .collect();
-    let images: Ops = Box::new(|i| phases::image_ops(&c.nodes[i], &inp));
-    let heading = format!("the {target} images on every node ({} hosts)", k8s.len());
-    if !day_two.stage(&heading, &k8s, &images)? {
-        return Ok(ExitCode::from(1));
+    // With a local registry they are pushed there instead; the nodes pull.
+    if c.local_registry().is_some() {
+        if let Err(e) = super::registry::fill(&engine, &inp) {
+            eprintln!("[ERROR Failed] upgrade: the {target} images into the local registry: {e:#}");
+            eprintln!("Nothing after this stage was started. {AFTER}");
+            return Ok(ExitCode::from(1));
+        }
+    } else {
+        let images: Ops = Box::new(|i| phases::image_ops(&c.nodes[i], &inp));
+        let heading = format!("the {target} images on every node ({} hosts)", k8s.len());
+        if !day_two.stage(&heading, &k8s, &images)? {
+            return Ok(ExitCode::from(1));
+        }
     }
     // etcd first, one member at a time (quorum kept): the API servers of
     // the new version may need the newer etcd.
@@ -625,12 +634,14 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
     // CoreDNS at the target's image, spread over the nodes as the install
     // leaves it.
     let nodes = k8s.len();
-    let image = versions::Images::of(
-        &c.config.kube_version,
-        &c.config.kube_image_repo(),
-        &c.config.text("calico_version"),
-    )
-    .coredns;
+    let image = c.pulled(
+        &versions::Images::of(
+            &c.config.kube_version,
+            &c.config.kube_image_repo(),
+            &c.config.text("calico_version"),
+        )
+        .coredns,
+    );
     let dns: Ops = Box::new(|_| {
         let mut ops = vec![coredns_image(&image)];
         if nodes >= 2 {

@@ -7,6 +7,7 @@ pub mod lb;
 pub mod legacy;
 pub mod load;
 pub mod node;
+pub mod registry;
 pub mod storage;
 pub mod versions;
 

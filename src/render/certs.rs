@@ -102,6 +102,35 @@ pub fn new_kube_ca() -> Result<CertPair> {
     new_ca_named("kubernetes", 3650)
 }
 
+/// The local registry's CA (its own: it signs nothing of Kubernetes') and
+/// the registry's server certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryPki {
+    pub ca: CertPair,
+    pub server: CertPair,
+}
+
+/// The CN of the registry's server certificate.
+pub const REGISTRY_CN: &str = "ksinstall-registry";
+
+/// The registry's PKI: the CA of `given` kept (a new one without it), its
+/// server certificate kept while it fits `sans` (`leaf_fits`), else issued
+/// again from that CA, so a re-run changes nothing on any host.
+pub fn registry_pki(given: Option<&RegistryPki>, sans: &Sans) -> Result<RegistryPki> {
+    let ca = match given {
+        Some(p) => {
+            check_ca(&p.ca).context("the local registry's CA")?;
+            p.ca.clone()
+        }
+        None => new_ca_named("ksinstall-registry-ca", DAYS)?,
+    };
+    let server = match given {
+        Some(p) if leaf_fits(&ca, &p.server, REGISTRY_CN, sans) => p.server.clone(),
+        _ => leaf_once(&ca, REGISTRY_CN, sans)?,
+    };
+    Ok(RegistryPki { ca, server })
+}
+
 /// `sha256:<hex>` of the certificate's SubjectPublicKeyInfo, the form of
 /// kubeadm's `--discovery-token-ca-cert-hash`.
 pub fn spki_sha256(cert_pem: &str) -> Result<String> {

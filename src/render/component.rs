@@ -57,6 +57,9 @@ pub enum Component {
     JoinHosts,
     /// calicoctl's configuration and the IP pool (control-plane, workers).
     Calico,
+    /// The local registry's configurations and certificate, on its host
+    /// (registry).
+    Registry,
     /// Manifests applied on the first master, one directory each.
     Network,
     Storage,

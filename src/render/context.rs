@@ -14,6 +14,7 @@ use super::{versions, Facts, NodeFacts};
 use crate::config::{Config, Runtime, StorageKind};
 use crate::model::lb::{self, LbMode, Proxy};
 use crate::model::node::{etcd_url, ETCD_CLIENT, ETCD_PEER};
+use crate::model::registry::LocalRegistry;
 use crate::model::{Cluster, Connection, Mode, Node, Role};
 
 /// RFC 5737 documentation address: the `ip` of a node that has none in the
@@ -84,7 +85,39 @@ pub struct Ctx {
     pub globals_value: Value,
     pub nodes: Vec<NodeCtx>,
     pub lb: LbCtx,
+    /// The local registry (its host and `address:port`): every image is
+    /// pulled from it.
+    pub registry: Option<LocalRegistry>,
     pub notes: Vec<String>,
+}
+
+impl Ctx {
+    /// `reference` as the nodes pull it: from the local registry when the
+    /// cluster has one (`model::registry::local_ref`), else unchanged.
+    pub fn image(&self, reference: &str) -> String {
+        pulled_from(
+            self.registry.as_ref().map(|r| r.endpoint.as_str()),
+            reference,
+        )
+    }
+}
+
+fn pulled_from(registry: Option<&str>, reference: &str) -> String {
+    match registry {
+        Some(e) => crate::model::registry::local_ref(e, reference),
+        None => reference.to_string(),
+    }
+}
+
+/// The local registry's endpoint, at its host's address as the nodes
+/// reach it (the same address `Cluster::local_registry` takes).
+pub fn registry(c: &Cluster, nodes: &[NodeCtx]) -> Option<LocalRegistry> {
+    let host = c.with_role(crate::model::Role::LocalRegistry).next()?;
+    let n = nodes.iter().find(|n| n.name == host.name)?;
+    Some(LocalRegistry {
+        host: n.name.clone(),
+        endpoint: crate::model::registry::endpoint_at(&n.address),
+    })
 }
 
 fn resolve_ip(n: &Node, facts: &Facts, notes: &mut Vec<String>) -> String {
@@ -261,12 +294,15 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     let mut notes = Vec::new();
     let nodes = nodes(c, facts, &mut notes);
     let lb = lb(c)?;
+    let registry = registry(c, &nodes);
     let mut g: Globals = cfg.vars().into_iter().map(|(k, y)| (k, v(y))).collect();
     roles(&mut g, &nodes, &lb, cfg)?;
     runtime(&mut g, cfg, &nodes, &mut notes);
-    images(&mut g, cfg);
+    let endpoint = registry.as_ref().map(|r| r.endpoint.as_str());
+    images(&mut g, cfg, endpoint);
+    put(&mut g, "registry_endpoint", endpoint);
     etcd(&mut g, cfg, facts, &nodes);
-    kubesphere(&mut g, cfg);
+    kubesphere(&mut g, cfg, endpoint);
     put(&mut g, "bootstrap_token", &facts.bootstrap_token);
     put(&mut g, "certificate_key", &facts.certificate_key);
     put(&mut g, "ca_cert_hash", &facts.ca_cert_hash);
@@ -277,6 +313,7 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         globals: g,
         nodes,
         lb,
+        registry,
         notes,
     })
 }
@@ -395,14 +432,24 @@ fn runtime(g: &mut Globals, cfg: &Config, nodes: &[NodeCtx], notes: &mut Vec<Str
 }
 
 /// Images and versions from the one versions table, and calico's settings.
-fn images(g: &mut Globals, cfg: &Config) {
-    let repo = cfg.kube_image_repo();
+/// With a local registry every reference is rewritten to it here, the one
+/// place the templates take images from.
+fn images(g: &mut Globals, cfg: &Config, registry: Option<&str>) {
+    let local = |r: &str| pulled_from(registry, r);
+    let repo = local(&cfg.kube_image_repo());
     let images =
         crate::model::versions::Images::of(&cfg.kube_version, &repo, &cfg.text("calico_version"));
     let sandbox = match cfg.text("sandbox_image") {
         s if s.trim().is_empty() => images.pause.clone(),
-        s => s,
+        s => local(&s),
     };
+    if registry.is_some() {
+        let calico = match cfg.text("calico_image_repo") {
+            s if s.trim().is_empty() => "docker.io/calico".to_string(),
+            s => s,
+        };
+        put(g, "calico_image_repo", local(&calico));
+    }
     put(g, "kube_image_repo", &repo);
     put(g, "sandbox_image", &sandbox);
     put(g, "calico_version", &images.calico_version);
@@ -414,8 +461,12 @@ fn images(g: &mut Globals, cfg: &Config) {
     };
     put(g, "calico_ipip_mode", ipip);
     put(g, "calico_mtu", cfg.text("calico_mtu").parse::<u32>().ok());
-    put(g, "flannel_image", &images.flannel);
-    put(g, "flannel_cni_plugin_image", &images.flannel_cni);
+    put(g, "flannel_image", local(&images.flannel));
+    put(
+        g,
+        "flannel_cni_plugin_image",
+        images.flannel_cni.as_deref().map(local),
+    );
     put(g, "coredns_image_tag", &images.coredns_tag);
     put(g, "coredns_image_repo", &images.coredns_repo);
     put(g, "nodelocaldns_image", &images.nodelocaldns);
@@ -453,7 +504,7 @@ fn etcd(g: &mut Globals, cfg: &Config, facts: &Facts, nodes: &[NodeCtx]) {
 }
 
 /// The storage classes and KubeSphere's installer.
-fn kubesphere(g: &mut Globals, cfg: &Config) {
+fn kubesphere(g: &mut Globals, cfg: &Config, registry: Option<&str>) {
     let storage: Vec<StorageCtx> = (cfg.storage.iter())
         .map(|s| StorageCtx {
             kind: storage_kind_name(s.kind),
@@ -481,7 +532,11 @@ fn kubesphere(g: &mut Globals, cfg: &Config) {
     );
     put(g, "ks_major", ks_major);
     put(g, "ks_minor", ks_minor);
-    put(g, "ks_installer_image", format!("{ks_repo}:{ks_tag}"));
+    put(
+        g,
+        "ks_installer_image",
+        pulled_from(registry, &format!("{ks_repo}:{ks_tag}")),
+    );
     put(g, "ks_installer_tag", &ks_tag);
 }
 

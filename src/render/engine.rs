@@ -55,6 +55,7 @@ templates![
     "lb/haproxy.cfg.j2",
     "lb/nginx.conf.j2",
     "lb/keepalived.conf.j2",
+    "registry/config.yml.j2",
     "storage/_macros.j2",
     "storage/local-volume/local-volume.yaml.j2",
     "storage/openebs-hostpath/openebs-hostpath.yaml.j2",

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use minijinja::Value;
 
-pub use certs::{CertPair, EtcdCerts};
+pub use certs::{CertPair, EtcdCerts, RegistryPki};
 pub use component::{Component, LbService};
 use context::{Ctx, NodeCtx};
 
@@ -52,6 +52,17 @@ pub const KUBE_CERT_DIR: &str = kube_cert_dir!();
 
 /// Where the etcd certificates live on every host (legacy layout).
 pub const ETCD_CERT_DIR: &str = "/etc/ssl/etcd/ssl";
+
+/// The local registry's own files on its host (Debian's `docker-registry`
+/// reads `/etc/docker/registry/config.yml`).
+pub const REGISTRY_DIR: &str = "/etc/docker/registry/ksinstall";
+pub const REGISTRY_CONFIG: &str = "/etc/docker/registry/config.yml";
+/// The configuration the install's push runs the registry with: writable,
+/// behind a password made for that push.
+pub const REGISTRY_PUSH_CONFIG: &str = "/etc/docker/registry/ksinstall/push.yml";
+pub const REGISTRY_KEY: &str = "/etc/docker/registry/ksinstall/registry.key";
+/// The registry's CA on its host, for the push and for anyone who pulls.
+pub const REGISTRY_CA: &str = "/etc/docker/registry/ksinstall/ca.crt";
 /// The legacy installer's etcd backup script (its path kept).
 pub const ETCD_BACKUP_SCRIPT: &str = "/opt/etcd_back/etcd_backup.sh";
 
@@ -111,6 +122,9 @@ pub struct Facts {
     /// missing here, and the leaves present are kept as they are (a
     /// re-render does not re-issue them). `None`: a new CA and new leaves.
     pub etcd_certs: Option<EtcdCerts>,
+    /// The local registry's CA and server certificate (kept while they fit);
+    /// new ones when `None` and the cluster has a `[local-registry]` host.
+    pub registry_pki: Option<RegistryPki>,
     pub etcd_cluster_state: EtcdClusterState,
     /// `<conf>/templates`: overrides of built-in templates by relative name.
     pub templates_dir: Option<PathBuf>,
@@ -354,6 +368,19 @@ pub fn complete(cluster: &Cluster, facts: &Facts) -> Result<Completed> {
     }
     let nodes = context::nodes(cluster, &facts, &mut Vec::new());
     facts.etcd_certs = Some(etcd_certs(cluster, &nodes, &facts)?);
+    facts.registry_pki = match context::registry(cluster, &nodes) {
+        Some(r) => {
+            let sans = certs::Sans {
+                dns: vec![r.host.clone()],
+                ips: (nodes.iter())
+                    .filter(|n| n.name == r.host)
+                    .filter_map(|n| n.address.parse().ok())
+                    .collect(),
+            };
+            Some(certs::registry_pki(facts.registry_pki.as_ref(), &sans)?)
+        }
+        None => None,
+    };
     facts.template_overrides = engine::read_overrides(facts.templates_dir.as_deref())?;
     Ok(Completed(facts))
 }
@@ -481,7 +508,29 @@ fn plan(cluster: &Cluster, ctx: &Ctx, n: &NodeCtx) -> Vec<Out> {
     if n.is_etcd {
         v.extend(etcd_files());
     }
+    if ctx.registry.as_ref().is_some_and(|r| r.host == n.name) {
+        v.extend(registry_configs());
+    }
     v
+}
+
+/// The registry's two configurations: read-only as it serves the nodes,
+/// and writable behind a password for the install's push.
+fn registry_configs() -> Vec<Out> {
+    [(REGISTRY_CONFIG, false), (REGISTRY_PUSH_CONFIG, true)]
+        .into_iter()
+        .map(|(path, push)| {
+            let mut o = out(
+                Component::Registry,
+                "registry/config.yml.j2",
+                path,
+                0o644,
+                Kind::Yaml,
+            );
+            o.extra.push(("push", Value::from(push)));
+            o
+        })
+        .collect()
 }
 
 /// The /etc/hosts block, with the address this node uses for the API domain.
@@ -538,14 +587,18 @@ fn runtime_files(cluster: &Cluster, ctx: &Ctx) -> Vec<Out> {
                 "/etc/containerd/config.toml",
                 Kind::Toml,
             ));
-            for (registry, server, mirrors, insecure) in registries(cluster) {
+            for (registry, server, mirrors, insecure) in registries(cluster, ctx) {
                 let path = format!("/etc/containerd/certs.d/{registry}/hosts.toml");
+                let ca = (ctx.registry.as_ref())
+                    .filter(|r| r.endpoint == registry)
+                    .map(|r| registry_ca_path(cluster, &r.endpoint));
                 let mut o = rt("containerd/hosts.toml.j2", &path, Kind::TomlPlain);
                 o.extra.push(("registry", Value::from(registry)));
                 o.extra.push(("registry_server", Value::from(server)));
                 o.extra
                     .push(("registry_hosts", Value::from_serialize(&mirrors)));
                 o.extra.push(("registry_insecure", Value::from(insecure)));
+                o.extra.push(("registry_ca", Value::from_serialize(&ca)));
                 v.push(o);
             }
         }
@@ -738,10 +791,14 @@ fn etcd_files() -> Vec<Out> {
 /// `(registry dir name, server URL, mirror hosts, insecure)` for containerd's
 /// `certs.d`: `docker_registry_mirrors` are docker.io mirrors;
 /// `docker_insecure_registries` are plain-HTTP / unverified registries.
-fn registries(cluster: &Cluster) -> Vec<(String, String, Vec<String>, bool)> {
+fn registries(cluster: &Cluster, ctx: &Ctx) -> Vec<(String, String, Vec<String>, bool)> {
     let cfg = &cluster.config;
     let list = |k: &str| cfg.list(k);
     let mut out = Vec::new();
+    if let Some(r) = &ctx.registry {
+        let server = format!("https://{}", r.endpoint);
+        out.push((r.endpoint.clone(), server.clone(), vec![server], false));
+    }
     let mirrors = list("docker_registry_mirrors");
     if !mirrors.is_empty() {
         out.push((
@@ -853,7 +910,53 @@ fn host_files(
     }
     files.extend(etcd_cert_files(ctx, n, certs));
     files.extend(kube_ca_files(n, facts));
+    files.extend(registry_cert_files(cluster, ctx, n, facts));
     Ok(files)
+}
+
+/// Where a runtime finds the local registry's CA: containerd beside the
+/// registry's hosts.toml, docker in its own certs.d.
+fn registry_ca_path(cluster: &Cluster, endpoint: &str) -> String {
+    match cluster.config.runtime {
+        Runtime::Containerd => format!("/etc/containerd/certs.d/{endpoint}/ca.crt"),
+        Runtime::Docker => format!("/etc/docker/certs.d/{endpoint}/ca.crt"),
+    }
+}
+
+/// The registry's certificate and key on its host (the key 0640: the
+/// registry phase gives it to the service's group), and its CA on every
+/// Kubernetes node, where the runtime pulls from it.
+fn registry_cert_files(
+    cluster: &Cluster,
+    ctx: &Ctx,
+    n: &NodeCtx,
+    facts: &Facts,
+) -> Vec<RenderedFile> {
+    let (Some(r), Some(pki)) = (&ctx.registry, &facts.registry_pki) else {
+        return Vec::new();
+    };
+    let file = |path: String, content: &str, mode, component| RenderedFile {
+        path,
+        content: content.to_string(),
+        mode,
+        merge: Merge::Replace,
+        template: None,
+        component,
+    };
+    let mut files = Vec::new();
+    if r.host == n.name {
+        let crt = format!("{REGISTRY_DIR}/registry.crt");
+        files.push(file(crt, &pki.server.cert_pem, 0o644, Component::Registry));
+        let key = REGISTRY_KEY.to_string();
+        files.push(file(key, &pki.server.key_pem, 0o640, Component::Registry));
+        let ca = REGISTRY_CA.to_string();
+        files.push(file(ca, &pki.ca.cert_pem, 0o644, Component::Registry));
+    }
+    if n.is_k8s() {
+        let ca = registry_ca_path(cluster, &r.endpoint);
+        files.push(file(ca, &pki.ca.cert_pem, 0o644, Component::Runtime));
+    }
+    files
 }
 
 /// The etcd certificates in the legacy layout: a member's are pushed by the
@@ -999,9 +1102,12 @@ fn manifests(
                     (
                         "img",
                         Value::from_serialize(
-                            StorageManifest::of(cfg, sc.kind)
+                            (StorageManifest::of(cfg, sc.kind))
                                 .map(|m| m.images(cfg))
-                                .unwrap_or_default(),
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|(k, r)| (k, ctx.image(&r)))
+                                .collect::<BTreeMap<_, _>>(),
                         ),
                     ),
                 ],

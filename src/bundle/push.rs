@@ -1,0 +1,280 @@
+//! Pushing the bundle's image tarballs (OCI layout, as `bundle build` and
+//! `scripts/kube/oci-image.sh` write them) into a registry through the
+//! distribution API v2: each blob the registry lacks (a `HEAD` says), then
+//! the manifest under its tag. The install's local registry is filled this
+//! way, over TLS checked against the CA the install made for it.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+/// One image of a tarball: its reference as pulled upstream, and its
+/// manifest as the tarball holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub reference: String,
+    pub media_type: String,
+    pub manifest: Vec<u8>,
+    /// `sha256:<hex>` of `manifest`.
+    pub digest: String,
+    /// The config's and the layers' digests, the blobs to push.
+    pub blobs: Vec<String>,
+}
+
+/// A registry at `https://<endpoint>`, with the CA its certificate must
+/// chain to and, for writes, a user and password.
+pub struct Registry {
+    base: String,
+    agent: ureq::Agent,
+    auth: Option<String>,
+}
+
+fn entry_name(e: &tar::Entry<'_, impl Read>) -> Option<String> {
+    let p = e.path().ok()?;
+    Some(p.to_string_lossy().trim_start_matches("./").to_string())
+}
+
+/// Reads the tarball's `index.json` and the manifest it names; the blobs
+/// stay in the file until they are pushed.
+pub fn read_image(path: &Path) -> Result<Image, String> {
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let open = || -> Result<tar::Archive<std::fs::File>, String> {
+        Ok(tar::Archive::new(std::fs::File::open(path).map_err(err)?))
+    };
+    let mut index = None;
+    for e in open()?.entries().map_err(err)? {
+        let mut e = e.map_err(err)?;
+        if entry_name(&e).as_deref() == Some("index.json") {
+            let mut t = Vec::new();
+            e.read_to_end(&mut t).map_err(err)?;
+            index = Some(t);
+            break;
+        }
+    }
+    let index = index.ok_or_else(|| {
+        format!("{}: no index.json: not an OCI-layout image (save it with Docker 25 or later, or let `bundle build` pull it)", path.display())
+    })?;
+    let index: serde_json::Value = serde_json::from_slice(&index)
+        .map_err(|e| format!("{}: index.json: {e}", path.display()))?;
+    let m = &index["manifests"][0];
+    let digest = m["digest"].as_str().unwrap_or_default().to_string();
+    let reference = (m["annotations"]["io.containerd.image.name"].as_str())
+        .ok_or_else(|| {
+            format!(
+                "{}: index.json names no image (io.containerd.image.name)",
+                path.display()
+            )
+        })?
+        .to_string();
+    let want = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    let mut manifest = None;
+    for e in open()?.entries().map_err(err)? {
+        let mut e = e.map_err(err)?;
+        if entry_name(&e).as_deref() == Some(want.as_str()) {
+            let mut t = Vec::new();
+            e.read_to_end(&mut t).map_err(err)?;
+            manifest = Some(t);
+            break;
+        }
+    }
+    let manifest = manifest.ok_or_else(|| format!("{}: {want} is missing", path.display()))?;
+    if format!("sha256:{}", hex::encode(Sha256::digest(&manifest))) != digest {
+        return Err(format!(
+            "{}: {want} does not match its digest",
+            path.display()
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&manifest)
+        .map_err(|e| format!("{}: the manifest: {e}", path.display()))?;
+    let media_type = (v["mediaType"].as_str())
+        .or(m["mediaType"].as_str())
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+        .to_string();
+    let blobs = std::iter::once(&v["config"])
+        .chain(v["layers"].as_array().into_iter().flatten())
+        .filter_map(|b| b["digest"].as_str().map(str::to_string))
+        .collect();
+    Ok(Image {
+        reference,
+        media_type,
+        manifest,
+        digest,
+        blobs,
+    })
+}
+
+/// `repository` and `tag` of a local reference (`10.0.0.5:5000/pause:3.10`).
+fn repo_tag(local: &str) -> Result<(&str, &str), String> {
+    let (_, path) = local
+        .split_once('/')
+        .ok_or_else(|| format!("{local}: no repository"))?;
+    path.rsplit_once(':')
+        .filter(|(_, t)| !t.contains('/'))
+        .ok_or_else(|| format!("{local}: no tag"))
+}
+
+impl Registry {
+    /// `ca_pem`: the only CA its certificate may chain to.
+    pub fn new(endpoint: &str, ca_pem: &str) -> Result<Registry, String> {
+        let ca = openssl::x509::X509::from_pem(ca_pem.as_bytes())
+            .and_then(|c| c.to_der())
+            .map_err(|e| format!("the registry's CA: {e}"))?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(ca))
+            .map_err(|e| format!("the registry's CA: {e}"))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let agent = ureq::AgentBuilder::new()
+            .tls_config(Arc::new(tls))
+            .timeout_connect(std::time::Duration::from_secs(10))
+            .timeout_read(std::time::Duration::from_secs(120))
+            .build();
+        Ok(Registry {
+            base: format!("https://{endpoint}"),
+            agent,
+            auth: None,
+        })
+    }
+
+    /// Writes need the push's password (HTTP basic, over the TLS above).
+    pub fn with_login(mut self, user: &str, password: &str) -> Registry {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.auth = Some(format!("Basic {token}"));
+        self
+    }
+
+    fn request(&self, method: &str, url: &str) -> ureq::Request {
+        let r = self.agent.request(method, url);
+        match &self.auth {
+            Some(a) => r.set("Authorization", a),
+            None => r,
+        }
+    }
+
+    /// Whether the registry holds `image` under `local` with the same digest.
+    pub fn has(&self, local: &str, image: &Image) -> Result<bool, String> {
+        let (repo, tag) = repo_tag(local)?;
+        let url = format!("{}/v2/{repo}/manifests/{tag}", self.base);
+        match self
+            .request("HEAD", &url)
+            .set("Accept", &image.media_type)
+            .call()
+        {
+            Ok(r) => Ok(r.header("Docker-Content-Digest") == Some(image.digest.as_str())),
+            Err(ureq::Error::Status(404, _)) => Ok(false),
+            Err(e) => Err(format!("HEAD {url}: {e}")),
+        }
+    }
+
+    fn has_blob(&self, repo: &str, digest: &str) -> Result<bool, String> {
+        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        match self.request("HEAD", &url).call() {
+            Ok(_) => Ok(true),
+            Err(ureq::Error::Status(404, _)) => Ok(false),
+            Err(e) => Err(format!("HEAD {url}: {e}")),
+        }
+    }
+
+    /// Pushes the tarball at `path` (read as `image`) as `local`: the blobs
+    /// the registry lacks, each streamed from the tarball with its length,
+    /// then the manifest. Returns how many bytes went over.
+    pub fn push(&self, path: &Path, image: &Image, local: &str) -> Result<u64, String> {
+        let (repo, tag) = repo_tag(local)?;
+        let mut missing = Vec::new();
+        for d in &image.blobs {
+            if !self.has_blob(repo, d)? && !missing.contains(d) {
+                missing.push(d.clone());
+            }
+        }
+        let mut sent = 0;
+        if !missing.is_empty() {
+            let err = |e: std::io::Error| format!("{}: {e}", path.display());
+            let f = std::fs::File::open(path).map_err(err)?;
+            let mut archive = tar::Archive::new(f);
+            for e in archive.entries().map_err(err)? {
+                let e = e.map_err(err)?;
+                let Some(name) = entry_name(&e) else { continue };
+                let Some(hex) = name.strip_prefix("blobs/sha256/") else {
+                    continue;
+                };
+                let digest = format!("sha256:{hex}");
+                if let Some(i) = missing.iter().position(|d| *d == digest) {
+                    missing.remove(i);
+                    let size = e.size();
+                    sent += size;
+                    self.upload(repo, &digest, size, e)?;
+                }
+            }
+            if let Some(d) = missing.first() {
+                return Err(format!("{}: blob {d} is missing", path.display()));
+            }
+        }
+        let url = format!("{}/v2/{repo}/manifests/{tag}", self.base);
+        self.request("PUT", &url)
+            .set("Content-Type", &image.media_type)
+            .send_bytes(&image.manifest)
+            .map_err(|e| format!("PUT {url}: {}", status_text(e)))?;
+        Ok(sent + image.manifest.len() as u64)
+    }
+
+    /// One blob: an upload session, then its whole content in one `PUT`
+    /// that names the digest (the registry checks it).
+    fn upload(&self, repo: &str, digest: &str, size: u64, body: impl Read) -> Result<(), String> {
+        let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
+        let r = self
+            .request("POST", &start)
+            .send_bytes(&[])
+            .map_err(|e| format!("POST {start}: {}", status_text(e)))?;
+        let location = r
+            .header("Location")
+            .ok_or_else(|| format!("POST {start}: no Location"))?;
+        let mut url = match location.starts_with('/') {
+            true => format!("{}{location}", self.base),
+            false => location.to_string(),
+        };
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&format!("digest={digest}"));
+        self.request("PUT", &url)
+            .set("Content-Type", "application/octet-stream")
+            .set("Content-Length", &size.to_string())
+            .send(body)
+            .map_err(|e| format!("PUT blob {digest}: {}", status_text(e)))?;
+        Ok(())
+    }
+}
+
+/// The registry's own words on a refused request, not just its status.
+fn status_text(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Status(code, r) => {
+            let body = r.into_string().unwrap_or_default();
+            format!(
+                "{code}: {}",
+                body.trim().chars().take(300).collect::<String>()
+            )
+        }
+        e => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_references_split() {
+        assert_eq!(
+            repo_tag("10.0.0.5:5000/coredns/coredns:v1.12.1").unwrap(),
+            ("coredns/coredns", "v1.12.1")
+        );
+        assert!(repo_tag("10.0.0.5:5000/pause").is_err());
+    }
+}

@@ -1,0 +1,171 @@
+//! The local registry's push, from this machine, after its host runs the
+//! registry: each bundle image the registry lacks (asked anonymously, so a
+//! re-run that finds them all changes nothing) is pushed under its local
+//! name (`model::registry::local_ref`). Only for the push does the registry
+//! run writable, behind a password made for it and gone after it; the
+//! rest of the time it serves read-only.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context};
+
+use super::ops::{self, Op};
+use super::phases::Inputs;
+use crate::bundle::push::{self, Image};
+use crate::exec::shell::sh_quote;
+use crate::exec::Engine;
+use crate::model::registry::{local_ref, LocalRegistry};
+use crate::render::{REGISTRY_CA, REGISTRY_DIR, REGISTRY_PUSH_CONFIG};
+
+const USER: &str = "ksinstall";
+const PUSH_UNIT: &str = "ksinstall-registry-push";
+
+fn htpasswd() -> String {
+    format!("{REGISTRY_DIR}/htpasswd")
+}
+
+/// Fills the registry with the bundle's images it lacks.
+pub fn fill(engine: &Engine, inp: &Inputs) -> anyhow::Result<()> {
+    let Some(r) = inp.cluster.local_registry() else {
+        return Ok(());
+    };
+    if inp.offline.registry_images.is_empty() {
+        log::warn!(
+            "no bundle images to push into the registry at {}: the nodes pull only what it holds already",
+            r.endpoint
+        );
+        return Ok(());
+    }
+    let images = read_images(inp)?;
+    let ca = (inp.host_files(&r.host).iter())
+        .find(|f| f.path == REGISTRY_CA)
+        .map(|f| String::from_utf8_lossy(&f.content).into_owned())
+        .ok_or_else(|| anyhow!("no CA was rendered for the registry on {}", r.host))?;
+    let reader = push::Registry::new(&r.endpoint, &ca).map_err(|e| anyhow!(e))?;
+    let mut missing = Vec::new();
+    for (path, image) in images {
+        let local = local_ref(&r.endpoint, &image.reference);
+        let held = reader.has(&local, &image).map_err(|e| {
+            anyhow!(
+                "the registry at {} (on {}): {e}; check that this machine reaches it",
+                r.endpoint,
+                r.host
+            )
+        })?;
+        if !held {
+            missing.push((path, image, local));
+        }
+    }
+    if missing.is_empty() {
+        log::info!("registry {}: holds every image of the bundle", r.endpoint);
+        return Ok(());
+    }
+    if engine.dry_run() {
+        for (_, _, local) in &missing {
+            println!("  would push {local}");
+        }
+        return Ok(());
+    }
+    push_all(engine, inp, &r, &ca, &missing)
+}
+
+/// The bundle's images for the registry, each read (index and manifest).
+fn read_images(inp: &Inputs) -> anyhow::Result<Vec<(PathBuf, Image)>> {
+    let mut out = Vec::new();
+    for (name, blob) in &inp.offline.registry_images {
+        let path = blob
+            .path()
+            .ok_or_else(|| anyhow!("image {name}: not a file of the bundle"))?
+            .to_path_buf();
+        let image = push::read_image(&path).map_err(|e| anyhow!(e))?;
+        out.push((path, image));
+    }
+    Ok(out)
+}
+
+/// Opens the registry for writes, pushes, and closes it again whatever
+/// the push gave.
+fn push_all(
+    engine: &Engine,
+    inp: &Inputs,
+    r: &LocalRegistry,
+    ca: &str,
+    missing: &[(PathBuf, Image, String)],
+) -> anyhow::Result<()> {
+    let password = new_password()?;
+    engine.redactor().add_str(&password);
+    let hash = bcrypt::hash(&password, 10).context("the push password's hash")?;
+    let host = (inp.cluster.nodes.iter())
+        .position(|n| n.name == r.host)
+        .expect("the registry's host is a node");
+    stage(engine, host, "open for the push", &open_ops(&hash))?;
+    let writer = push::Registry::new(&r.endpoint, ca)
+        .map_err(|e| anyhow!(e))?
+        .with_login(USER, &password);
+    let mut pushed: anyhow::Result<u64> = Ok(0);
+    for (path, image, local) in missing {
+        pushed = pushed.and_then(|sum| {
+            let n = writer
+                .push(path, image, local)
+                .map_err(|e| anyhow!("pushing {local}: {e}"))?;
+            log::debug!("registry: pushed {local} ({n} bytes)");
+            Ok(sum + n)
+        });
+    }
+    let closed = stage(engine, host, "read-only again", &close_ops());
+    let bytes = pushed?;
+    closed?;
+    println!(
+        "registry {}: pushed {} image(s), {} MB",
+        r.endpoint,
+        missing.len(),
+        bytes / 1_000_000
+    );
+    Ok(())
+}
+
+/// The push's password: 32 random hex digits, in no file and no argv
+/// (only its bcrypt hash reaches the host).
+fn new_password() -> anyhow::Result<String> {
+    let mut b = [0u8; 16];
+    openssl::rand::rand_bytes(&mut b)?;
+    Ok(hex::encode(b))
+}
+
+fn open_ops(hash: &str) -> Vec<Op> {
+    let file = htpasswd();
+    let f = sh_quote(&file);
+    vec![
+        Op::file(&file, format!("{USER}:{hash}\n"), 0o640),
+        Op::run("give the password file to the registry", &format!("chgrp docker-registry {f}")),
+        Op::run(
+            "run the registry writable",
+            &format!(
+                "systemctl stop docker-registry && {{ systemctl stop {PUSH_UNIT} 2>/dev/null; systemctl reset-failed {PUSH_UNIT} 2>/dev/null; true; }} && \
+                 systemd-run --quiet --unit={PUSH_UNIT} --property=User=docker-registry /usr/bin/docker-registry serve {c} && {wait}",
+                c = sh_quote(REGISTRY_PUSH_CONFIG),
+                wait = super::phases::registry_listening(),
+            ),
+        ),
+    ]
+}
+
+fn close_ops() -> Vec<Op> {
+    vec![Op::run(
+        "serve read-only again",
+        &format!(
+            "systemctl stop {PUSH_UNIT} 2>/dev/null; rm -f {f}; systemctl start docker-registry && {wait}",
+            f = sh_quote(&htpasswd()),
+            wait = super::phases::registry_listening(),
+        ),
+    )]
+}
+
+fn stage(engine: &Engine, host: usize, what: &str, ops: &[Op]) -> anyhow::Result<()> {
+    let heading = format!("== registry: {what}");
+    let step = engine.step_headed(&heading, "registry", &[host], |ctx| ops::apply(ctx, ops));
+    if let Some(h) = step.failures().next() {
+        bail!("registry, host {}: {what}: {}", h.host, h.message);
+    }
+    Ok(())
+}

@@ -25,13 +25,15 @@ run() {
   local out=$work/out rc=0
   ip netns exec lab /usr/bin/time -f '%e %M' -o "$work/time" "$bin" "$@" \
     --conf "$work/installer/conf" --known-hosts "$work/known_hosts" >"$out" 2>&1 || rc=$?
-  read -r wall rss <"$work/time"
+  read -r wall rss < <(tail -1 "$work/time")
   local failed totals
-  failed=$(grep -o '^\[ERROR [A-Za-z]*\] phase [a-z-]*, host [a-z0-9]*' "$out" | awk '{print $NF}' | sort -u | tr '\n' ' ')
-  totals=$(grep -o 'ok=[0-9]* changed=[0-9]*' "$out" | tail -1)
+  failed=$( { grep -o '^\[ERROR [A-Za-z]*\] phase [a-z-]*, host [a-z0-9]*' "$out" || true; } | awk '{print $NF}' | sort -u | tr '\n' ' ')
+  # The os phase's progress lines: [k/N] HOST: STATUS.
+  totals=$(awk '/^== os:/ {on = 1; next} on && /^\[[0-9]+\/[0-9]+\] / {split($0, a, ": "); sub(/[ (].*/, "", a[2]); n[a[2]]++} on && /^(== |$)/ {on = 0}
+                END {for (s in n) printf "%s %d, ", s, n[s]}' "$out")
   printf '%-28s %7.1f s  %6d MB peak  rc=%d  %s  failed: %s\n' "$label" "$wall" $((rss / 1024)) "$rc" \
-    "${totals:-(no totals)}" "${failed:-none}"
-  cp "$out" "$work/last.log"
+    "$totals" "${failed:-none}"
+  cp "$out" "/var/tmp/bench-scale-last.log"
 }
 
 printf '%-28s %9s  %14s\n' "run" "wall" "ksinstall RSS"

@@ -645,3 +645,46 @@ fn the_registry_phase_runs_the_registry_on_its_host() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Without a bundle the packages come from the host's own apt sources
+/// (no list of ours), through the conf's proxy, skipped once installed.
+#[test]
+fn without_a_bundle_packages_come_from_the_hosts_repositories() {
+    let dir = std::env::temp_dir().join(format!("ksinstall-online-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["hosts.ini", "vars.yml"] {
+        std::fs::copy(PathBuf::from("tests/fixtures/seed-ha").join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(dir.join("zz.yaml"), "http_proxy: http://proxy.example:3128\n").unwrap();
+    let mut r = Report::default();
+    let src = Sources {
+        conf_dir: dir.clone(),
+        inventory: None,
+        mode: Mode::MultiNode,
+    };
+    let c = model::load(&src, &mut r).expect("loads");
+    let off = ksinstall::install::online::load(&c, None).unwrap();
+    assert!(off.online);
+    assert!(off.packages["node1"].contains(&"containerd".to_string()));
+    assert!(!off.packages["node1"].contains(&"etcd-server".to_string()));
+    let f = facts(&c, "");
+    let files = BTreeMap::new();
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let phase = phases::ALL[phases::by_name("packages").unwrap()];
+    let ops = ops_of(phase, &c, &inp, "node1");
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    let op = &ops[0];
+    assert!(
+        op.contains("apt-get -oAcquire::http::Proxy=http://proxy.example:3128 -qq update"),
+        "{op}"
+    );
+    assert!(op.contains("install -y --no-install-recommends") && op.contains(" containerd "), "{op}");
+    assert!(!op.contains("sourcelist") && !op.contains("/opt/ksinstall/repo"), "{op}");
+    assert!(op.contains("unless for p in ") && op.contains("install ok installed"), "{op}");
+    std::fs::remove_dir_all(&dir).ok();
+}

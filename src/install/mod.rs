@@ -5,6 +5,7 @@ pub mod certs;
 pub mod facts;
 pub mod files;
 pub mod offline;
+pub mod online;
 pub mod ops;
 pub mod phases;
 pub mod preflight;

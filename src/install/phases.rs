@@ -44,6 +44,8 @@ pub struct Offline {
     /// With a local registry: the image tarballs pushed into it from this
     /// machine (no host imports any).
     pub registry_images: Vec<(String, Blob)>,
+    /// No bundle: `packages` come from each host's own apt repositories.
+    pub online: bool,
 }
 
 /// Everything a phase computes from.
@@ -202,6 +204,33 @@ impl Phase for OsPrep {
     }
 }
 
+/// `pkgs` from the host's own apt repositories (no bundle), through the
+/// conf's proxy; nothing when all are installed.
+fn online_packages(c: &Cluster, pkgs: &[String]) -> Op {
+    let proxy = super::online::apt_proxy(c).join(" ");
+    let names = pkgs
+        .iter()
+        .map(|p| sh_quote(p))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Op::run_unless(
+        &format!("install {names} from the host's repositories"),
+        &without_autostart(
+            POLICY_RC,
+            &format!(
+                "export DEBIAN_FRONTEND=noninteractive && apt-get {proxy} -qq update && \
+                 apt-get {proxy} -qq install -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold {names}"
+            ),
+        ),
+        &installed_check(&names),
+    )
+}
+
+/// Succeeds when every one of `names` (quoted, blank-separated) is installed.
+fn installed_check(names: &str) -> String {
+    format!("for p in {names}; do dpkg-query -W -f='${{Status}}' \"$p\" 2>/dev/null | grep -q 'install ok installed' || exit 1; done")
+}
+
 pub struct Packages;
 impl Phase for Packages {
     fn name(&self) -> &'static str {
@@ -228,6 +257,10 @@ impl Phase for Packages {
         let Some(pkgs) = off.packages.get(&node.name).filter(|p| !p.is_empty()) else {
             return ops;
         };
+        if off.online {
+            ops.push(online_packages(inp.cluster, pkgs));
+            return ops;
+        }
         let dir = &off.repo_dir;
         ops.extend(
             off.repo_files
@@ -260,7 +293,7 @@ impl Phase for Packages {
                     dirs = apt.dirs().join(" ")
                 ),
             ),
-            &format!("for p in {names}; do dpkg-query -W -f='${{Status}}' \"$p\" 2>/dev/null | grep -q 'install ok installed' || exit 1; done"),
+            &installed_check(&names),
         ));
         ops
     }

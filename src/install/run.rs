@@ -273,7 +273,15 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         let names: Vec<&str> = s.new.iter().map(String::as_str).collect();
         println!("New nodes to add: {}", names.join(", "));
     }
-    let offline = checked_before_change(&cluster, &facts, &opts, &chosen, scope.as_ref(), report)?;
+    let offline = checked_before_change(
+        &engine,
+        &cluster,
+        &facts,
+        &opts,
+        &chosen,
+        scope.as_ref(),
+        report,
+    )?;
 
     let prepared = super::files::prepare(
         &engine,
@@ -304,6 +312,7 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
 /// chosen phases need: errors (after `--ignore-errors`) stop the run here,
 /// before any host changes.
 fn checked_before_change(
+    engine: &Engine,
     cluster: &Cluster,
     facts: &BTreeMap<String, Facts>,
     opts: &RunOptions,
@@ -319,8 +328,21 @@ fn checked_before_change(
             let only = scope.map(|s| &s.new);
             super::offline::load(dir, cluster, facts, kubernetes, only, &mut report)?
         }
-        None => Offline::default(),
+        None => super::online::load(cluster, scope.map(|s| &s.new))?,
     };
+    // No bundle: the package sources of the hosts that lack a package must answer.
+    if offline.online && chosen.contains(&phases::by_name("packages").expect("a phase")) {
+        let lacking: Vec<usize> = (phases::cluster_hosts(cluster).into_iter())
+            .filter(|&i| {
+                let name = &cluster.nodes[i].name;
+                let (Some(f), Some(pkgs)) = (facts.get(name), offline.packages.get(name)) else {
+                    return false;
+                };
+                pkgs.iter().any(|p| !f.debs.contains_key(p))
+            })
+            .collect();
+        super::online::probe(engine, cluster, &lacking, &mut report);
+    }
     let provided: Vec<String> = offline.packages.values().flatten().cloned().collect();
     let binaries: BTreeMap<String, Vec<String>> = offline
         .binaries

@@ -32,6 +32,14 @@ pub struct PhaseArgs {
     /// directory's bundle/, when there is one.
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
+    /// Without a bundle, where the hosts download Kubernetes' binaries:
+    /// k8s=URL (dl.k8s.io), github=URL, helm=URL, or all=URL. Repeatable.
+    #[arg(long = "mirror", value_name = "NAME=URL")]
+    pub mirrors: Vec<String>,
+    /// Accept a plain http:// mirror (anyone on the path could then change
+    /// what the hosts install; the checksums come over the same link).
+    #[arg(long)]
+    pub insecure_mirror: bool,
     /// Continue a failed install: skip phases already finished on each host.
     #[arg(long)]
     pub resume: bool,
@@ -388,10 +396,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let phases = PhaseArgs {
                 bundle,
-                resume: false,
-                only: None,
-                from: None,
-                until: None,
+                ..PhaseArgs::default()
             };
             let mut opts = run_options(&src, conn, phases);
             opts.add_nodes = true;
@@ -676,6 +681,8 @@ fn run_options(
         bundle: phases.bundle.or_else(|| {
             Some(installer_dir.join("bundle")).filter(|b| b.join("manifest.json").is_file())
         }),
+        mirrors: phases.mirrors.clone(),
+        insecure_mirror: phases.insecure_mirror,
         installer_dir,
         conf_dir: sources.conf_dir.clone(),
         add_nodes: false,

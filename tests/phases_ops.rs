@@ -655,7 +655,11 @@ fn without_a_bundle_packages_come_from_the_hosts_repositories() {
     for f in ["hosts.ini", "vars.yml"] {
         std::fs::copy(PathBuf::from("tests/fixtures/seed-ha").join(f), dir.join(f)).unwrap();
     }
-    std::fs::write(dir.join("zz.yaml"), "http_proxy: http://proxy.example:3128\n").unwrap();
+    std::fs::write(
+        dir.join("zz.yaml"),
+        "http_proxy: http://proxy.example:3128\n",
+    )
+    .unwrap();
     let mut r = Report::default();
     let src = Sources {
         conf_dir: dir.clone(),
@@ -663,8 +667,27 @@ fn without_a_bundle_packages_come_from_the_hosts_repositories() {
         mode: Mode::MultiNode,
     };
     let c = model::load(&src, &mut r).expect("loads");
-    let off = ksinstall::install::online::load(&c, None).unwrap();
+    let mirrors = BTreeMap::from([("k8s".to_string(), "https://mirror.example/k8s".to_string())]);
+    let mut report = Report::default();
+    let off = ksinstall::install::online::load(&c, &mirrors, None, &mut report).unwrap();
     assert!(off.online);
+    // calicoctl's upstream publishes no checksum: named, not downloaded.
+    let text = report.render();
+    assert!(
+        text.contains("[ERROR DownloadChecksum]") && text.contains("calicoctl"),
+        "{text}"
+    );
+    let dl = &off.downloads["node1"];
+    let kubeadm = dl
+        .iter()
+        .find(|d| d.file == "kubeadm")
+        .expect("kubeadm downloaded");
+    assert_eq!(
+        kubeadm.url,
+        "https://mirror.example/k8s/release/v1.16.7/bin/linux/amd64/kubeadm"
+    );
+    assert_eq!(kubeadm.sha256_url, format!("{}.sha256", kubeadm.url));
+    assert!(off.packages["node1"].contains(&"curl".to_string()));
     assert!(off.packages["node1"].contains(&"containerd".to_string()));
     assert!(!off.packages["node1"].contains(&"etcd-server".to_string()));
     let f = facts(&c, "");
@@ -677,14 +700,40 @@ fn without_a_bundle_packages_come_from_the_hosts_repositories() {
     };
     let phase = phases::ALL[phases::by_name("packages").unwrap()];
     let ops = ops_of(phase, &c, &inp, "node1");
-    assert_eq!(ops.len(), 1, "{ops:?}");
     let op = &ops[0];
     assert!(
         op.contains("apt-get -oAcquire::http::Proxy=http://proxy.example:3128 -qq update"),
         "{op}"
     );
-    assert!(op.contains("install -y --no-install-recommends") && op.contains(" containerd "), "{op}");
-    assert!(!op.contains("sourcelist") && !op.contains("/opt/ksinstall/repo"), "{op}");
-    assert!(op.contains("unless for p in ") && op.contains("install ok installed"), "{op}");
+    assert!(
+        op.contains("install -y --no-install-recommends") && op.contains(" containerd "),
+        "{op}"
+    );
+    assert!(
+        !op.contains("sourcelist") && !op.contains("/opt/ksinstall/repo"),
+        "{op}"
+    );
+    assert!(
+        op.contains("unless for p in ") && op.contains("install ok installed"),
+        "{op}"
+    );
+    // Each binary: downloaded through the proxy, checked against its
+    // published sha256, kept with a stamp that the re-run checks.
+    let get = (ops.iter())
+        .find(|o| o.contains("mirror.example/k8s/release/v1.16.7/bin/linux/amd64/kubeadm"))
+        .unwrap_or_else(|| panic!("no kubeadm download: {ops:?}"));
+    assert!(
+        get.contains("curl -fsSL --retry 3 -x http://proxy.example:3128 -o \"$t\""),
+        "{get}"
+    );
+    assert!(
+        get.contains("sha256sum -c --quiet -") && get.contains("mv \"$t\" /usr/local/bin/kubeadm"),
+        "{get}"
+    );
+    assert!(
+        get.contains(" unless test -s /opt/ksinstall/repo/dl/kubeadm.") && get.ends_with(".sha256"),
+        "{get}"
+    );
+    assert!(ops.iter().any(|o| o.starts_with("run mkdir -p /opt/cni/bin && tar -xzf /opt/ksinstall/repo/bin/cni-plugins-linux-amd64-")), "{ops:?}");
     std::fs::remove_dir_all(&dir).ok();
 }

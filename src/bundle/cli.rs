@@ -116,7 +116,7 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1048576.0)
 }
 
-fn parse_mirrors(items: &[String], insecure: bool) -> anyhow::Result<BTreeMap<String, String>> {
+pub fn parse_mirrors(items: &[String], insecure: bool) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for m in items {
         let Some((k, v)) = m.split_once('=') else {

@@ -46,6 +46,18 @@ pub struct Offline {
     pub registry_images: Vec<(String, Blob)>,
     /// No bundle: `packages` come from each host's own apt repositories.
     pub online: bool,
+    /// No bundle: the binaries each host downloads itself, each checked
+    /// against the checksum published beside it.
+    pub downloads: BTreeMap<String, Vec<Download>>,
+}
+
+/// A binary a host downloads (no bundle): its file name as the bundle
+/// would hold it, where from, and its published checksum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Download {
+    pub file: String,
+    pub url: String,
+    pub sha256_url: String,
 }
 
 /// Everything a phase computes from.
@@ -259,6 +271,8 @@ impl Phase for Packages {
         };
         if off.online {
             ops.push(online_packages(inp.cluster, pkgs));
+            let downloads = off.downloads.get(&node.name).into_iter().flatten();
+            ops.extend(downloads.flat_map(|d| download_ops(inp.cluster, &off.repo_dir, d)));
             return ops;
         }
         let dir = &off.repo_dir;
@@ -303,28 +317,81 @@ impl Phase for Packages {
 /// plugins, helm) is kept in the repository directory and unpacked where it
 /// belongs, again whenever the tarball changes.
 pub fn binary_ops(repo_dir: &str, file: &str, content: &Blob) -> Vec<Op> {
-    let Some(u) = crate::bundle::needs::unpack_of(file) else {
-        return vec![Op::file(
-            &format!("/usr/local/bin/{file}"),
-            content.clone(),
-            0o755,
-        )];
+    let dest = binary_dest(repo_dir, file);
+    let mode = if dest.starts_with("/usr/local/bin/") {
+        0o755
+    } else {
+        0o644
     };
+    let mut ops = vec![Op::file(&dest, content.clone(), mode)];
+    ops.extend(unpack_op(repo_dir, file));
+    ops
+}
+
+/// Where a binary of the bundle's lands: /usr/local/bin, or a tarball in
+/// the repository directory.
+fn binary_dest(repo_dir: &str, file: &str) -> String {
+    match crate::bundle::needs::unpack_of(file) {
+        None => format!("/usr/local/bin/{file}"),
+        Some(_) => format!("{repo_dir}/bin/{file}"),
+    }
+}
+
+/// A tarball unpacked where it belongs, again whenever it changes.
+fn unpack_op(repo_dir: &str, file: &str) -> Option<Op> {
+    let u = crate::bundle::needs::unpack_of(file)?;
     let tarball = format!("{repo_dir}/bin/{file}");
     let (t, dir) = (sh_quote(&tarball), sh_quote(u.dir));
     let stamp = sh_quote(&format!("{tarball}.unpacked"));
-    vec![
-        Op::file(&tarball, content.clone(), 0o644),
-        Op::run_unless(
-            &format!("unpack {file} into {}", u.dir),
-            &format!(
-                "mkdir -p {dir} && tar -xzf {t} -C {dir} --no-same-owner --strip-components={}{} && touch {stamp}",
-                u.strip,
-                u.only.map(|m| format!(" --wildcards {}", sh_quote(m))).unwrap_or_default()
-            ),
-            &format!("test {stamp} -nt {t}"),
+    Some(Op::run_unless(
+        &format!("unpack {file} into {}", u.dir),
+        &format!(
+            "mkdir -p {dir} && tar -xzf {t} -C {dir} --no-same-owner --strip-components={}{} && touch {stamp}",
+            u.strip,
+            u.only.map(|m| format!(" --wildcards {}", sh_quote(m))).unwrap_or_default()
         ),
-    ]
+        &format!("test {stamp} -nt {t}"),
+    ))
+}
+
+/// No bundle: the host downloads `d` itself (through the conf's proxy),
+/// checks it against the checksum published beside it, and keeps what it
+/// checked in a stamp named after the URL, so a re-run downloads nothing
+/// and a new version downloads again.
+fn download_ops(c: &Cluster, repo_dir: &str, d: &Download) -> Vec<Op> {
+    let dest = binary_dest(repo_dir, &d.file);
+    let mode = if dest.starts_with("/usr/local/bin/") {
+        "755"
+    } else {
+        "644"
+    };
+    let tag = &crate::bundle::hash::sha256_bytes(d.url.as_bytes())[..12];
+    let stamp = format!("{repo_dir}/dl/{}.{tag}.sha256", d.file);
+    let (q_dest, q_stamp, q_url, q_sum) = (
+        sh_quote(&dest),
+        sh_quote(&stamp),
+        sh_quote(&d.url),
+        sh_quote(&d.sha256_url),
+    );
+    let q_file = sh_quote(&d.file);
+    let proxy = super::online::curl_proxy(c);
+    let mut ops = vec![Op::run_unless(
+        &format!("download {} from {} (sha256 checked)", d.file, d.url),
+        &format!(
+            "set -e; mkdir -p \"$(dirname {q_dest})\" \"$(dirname {q_stamp})\"; t={q_dest}.part; \
+             curl -fsSL --retry 3 {proxy} -o \"$t\" {q_url}; \
+             want=$(curl -fsSL --retry 3 {proxy} {q_sum} | awk -v f={q_file} 'NF == 1 || $2 == f || $2 == \"*\" f {{print $1; exit}}'); \
+             if [ ${{#want}} != 64 ]; then rm -f \"$t\"; echo \"no sha256 for {file} at {sum}\" >&2; exit 1; fi; \
+             if ! echo \"$want  $t\" | sha256sum -c --quiet - >/dev/null 2>&1; then rm -f \"$t\"; echo \"{file} from {url} does not match the sha256 published at {sum}\" >&2; exit 1; fi; \
+             chmod {mode} \"$t\"; mv \"$t\" {q_dest}; echo \"$want  {dest}\" > {q_stamp}",
+            file = d.file,
+            url = d.url,
+            sum = d.sha256_url,
+        ),
+        &format!("test -s {q_stamp} && sha256sum -c --status {q_stamp}"),
+    )];
+    ops.extend(unpack_op(repo_dir, &d.file));
+    ops
 }
 
 /// Waits (30 s at most) until something listens on the registry's port.

@@ -65,6 +65,10 @@ pub struct RunOptions {
     pub conf_dir: PathBuf,
     /// The offline bundle; without one, hosts install nothing from it.
     pub bundle: Option<PathBuf>,
+    /// Without a bundle: `--mirror NAME=URL` of the hosts' downloads, as
+    /// given (checked when the install reads them).
+    pub mirrors: Vec<String>,
+    pub insecure_mirror: bool,
     /// `add-nodes`: only the hosts the cluster does not know get the install.
     pub add_nodes: bool,
     /// add-nodes may add masters and etcd members (`--control-plane`).
@@ -328,7 +332,10 @@ fn checked_before_change(
             let only = scope.map(|s| &s.new);
             super::offline::load(dir, cluster, facts, kubernetes, only, &mut report)?
         }
-        None => super::online::load(cluster, scope.map(|s| &s.new))?,
+        None => {
+            let mirrors = crate::bundle::cli::parse_mirrors(&opts.mirrors, opts.insecure_mirror)?;
+            super::online::load(cluster, &mirrors, scope.map(|s| &s.new), &mut report)?
+        }
     };
     // No bundle: the package sources of the hosts that lack a package must answer.
     if offline.online && chosen.contains(&phases::by_name("packages").expect("a phase")) {
@@ -338,17 +345,21 @@ fn checked_before_change(
                 let (Some(f), Some(pkgs)) = (facts.get(name), offline.packages.get(name)) else {
                     return false;
                 };
-                pkgs.iter().any(|p| !f.debs.contains_key(p))
+                pkgs.iter().any(|p| !f.debs.contains_key(p)) || offline.downloads.contains_key(name)
             })
             .collect();
-        super::online::probe(engine, cluster, &lacking, &mut report);
+        super::online::probe(engine, cluster, &offline, &lacking, &mut report);
     }
     let provided: Vec<String> = offline.packages.values().flatten().cloned().collect();
-    let binaries: BTreeMap<String, Vec<String>> = offline
+    let mut binaries: BTreeMap<String, Vec<String>> = offline
         .binaries
         .iter()
         .map(|(host, files)| (host.clone(), files.iter().map(|(f, _)| f.clone()).collect()))
         .collect();
+    for (host, list) in &offline.downloads {
+        let names = list.iter().map(|d| d.file.clone());
+        binaries.entry(host.clone()).or_default().extend(names);
+    }
     let phases: Vec<&dyn Phase> = chosen.iter().map(|&i| phases::ALL[i]).collect();
     let images = match &opts.bundle {
         None => images_needed(cluster, chosen, scope.map(|s| &s.new)),

@@ -107,6 +107,13 @@ pub enum Verb {
         /// The offline bundle. Default: the installer directory's bundle/.
         #[arg(long, value_name = "DIR")]
         bundle: Option<PathBuf>,
+        /// Without a bundle, where the new hosts download Kubernetes'
+        /// binaries (as for install). Repeatable.
+        #[arg(long = "mirror", value_name = "NAME=URL")]
+        mirrors: Vec<String>,
+        /// Accept a plain http:// mirror.
+        #[arg(long)]
+        insecure_mirror: bool,
         /// Also add masters ([kube-master]) and etcd members ([etcd]): the
         /// legacy installer added workers only. etcd members join one at a
         /// time (`member add`, then start).
@@ -387,6 +394,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             src,
             conn,
             bundle,
+            mirrors,
+            insecure_mirror,
             control_plane,
             yes,
         } => {
@@ -396,6 +405,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let phases = PhaseArgs {
                 bundle,
+                mirrors,
+                insecure_mirror,
                 ..PhaseArgs::default()
             };
             let mut opts = run_options(&src, conn, phases);

@@ -434,26 +434,22 @@ impl HostCtx<'_> {
             let engine = self.engine;
             let node = &engine.nodes[self.index];
             engine.progress.working(&node.name, "connecting");
-            let (target, login_user) = match &node.connection {
-                Connection::Local => (Target::Local, local_user()),
-                Connection::Ssh(t) => (
-                    Target::Ssh(transport::connect(t, &node.name, &engine.opts.connect)?),
-                    t.user.clone(),
-                ),
+            // A connection that breaks while it is being set up (nothing has
+            // run on the host yet) is tried once more: at hundreds of hosts
+            // a few first contacts are reset mid-way and the next succeeds.
+            let (sh, login_user, become_user) = match Self::open(engine, node) {
+                Err(e) if matches!(e, ExecError::ConnectionLost { .. }) => {
+                    engine.log.record(
+                        &node.name,
+                        &format!("{e} while connecting; once more in 2 s"),
+                        "",
+                    );
+                    std::thread::sleep(Duration::from_secs(2));
+                    Self::open(engine, node)?
+                }
+                r => r?,
             };
-            let become_user = node
-                .become_
-                .as_ref()
-                .map(|b| b.user.as_str())
-                .filter(|u| *u != login_user);
-            let password = node.become_.as_ref().and_then(|b| b.password.as_ref());
-            let sh = Shell::start(
-                target,
-                become_user,
-                password,
-                &login_user,
-                engine.opts.io_timeout,
-            )?;
+            let become_user = become_user.as_deref();
             if let Connection::Ssh(t) = &node.connection {
                 if let Some(m) = engine.opts.connect.known_hosts.learned(&t.address, t.port) {
                     engine.log.record(&node.name, &m, "");
@@ -471,6 +467,30 @@ impl HostCtx<'_> {
             self.slot.shell = Some(sh);
         }
         Ok(self.slot.shell.as_mut().expect("just set"))
+    }
+
+    /// A connection and the privileged shell on it; the login user and the
+    /// user sudo becomes, when another.
+    fn open(engine: &Engine, node: &Node) -> Result<(Shell, String, Option<String>), ExecError> {
+        let (target, login_user) = match &node.connection {
+            Connection::Local => (Target::Local, local_user()),
+            Connection::Ssh(t) => (
+                Target::Ssh(transport::connect(t, &node.name, &engine.opts.connect)?),
+                t.user.clone(),
+            ),
+        };
+        let become_user = (node.become_.as_ref())
+            .map(|b| b.user.clone())
+            .filter(|u| *u != login_user);
+        let password = node.become_.as_ref().and_then(|b| b.password.as_ref());
+        let sh = Shell::start(
+            target,
+            become_user.as_deref(),
+            password,
+            &login_user,
+            engine.opts.io_timeout,
+        )?;
+        Ok((sh, login_user, become_user))
     }
 
     /// The mutation gate: every operation on a host comes through here.

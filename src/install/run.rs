@@ -334,7 +334,13 @@ fn checked_before_change(
         }
         None => {
             let mirrors = crate::bundle::cli::parse_mirrors(&opts.mirrors, opts.insecure_mirror)?;
-            super::online::load(cluster, &mirrors, scope.map(|s| &s.new), &mut report)?
+            // What the downloads lack matters only to a run that downloads.
+            let mut unused = Report::default();
+            let findings = match chosen.contains(&phases::by_name("packages").expect("a phase")) {
+                true => &mut report,
+                false => &mut unused,
+            };
+            super::online::load(cluster, &mirrors, scope.map(|s| &s.new), findings)?
         }
     };
     // No bundle: the package sources of the hosts that lack a package must answer.

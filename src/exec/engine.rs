@@ -517,7 +517,22 @@ impl HostCtx<'_> {
         // what runs, in that order.
         let shell = self.shell()?;
         engine.progress.working(&name, &a.describe);
-        let out = shell.run(&a.script, a.stdin, timeout);
+        let mut out = shell.run(&a.script, a.stdin, timeout);
+        // A connection that died while idle (a long render between steps)
+        // fails the next command's first write, before the host got it:
+        // connected again, the command is sent once more.
+        if matches!(out, Err(ExecError::ConnectionLost { .. })) && shell.unsent {
+            if let Err(e) = &out {
+                engine.log.record(
+                    &name,
+                    &a.describe,
+                    &format!("not sent: {e}; connecting again"),
+                );
+            }
+            self.slot.shell = None;
+            let shell = self.shell()?;
+            out = shell.run(&a.script, a.stdin, timeout);
+        }
         match &out {
             Ok(o) => {
                 let mut body = format!(

@@ -164,6 +164,9 @@ pub struct Shell {
     io_timeout: Duration,
     /// The most of each output stream a command may return.
     pub output_cap: u64,
+    /// The last command's request could not be written: the host never
+    /// received it whole, so it did not run.
+    pub unsent: bool,
 }
 
 /// 64 MiB: far above what any command of ours prints (the largest are
@@ -199,6 +202,7 @@ impl Shell {
             tick: Duration::from_secs(5),
             io_timeout,
             output_cap: OUTPUT_CAP,
+            unsent: false,
         };
         sh.await_ready(become_user.is_some(), password, login_user)?;
         Ok(sh)
@@ -355,7 +359,11 @@ impl Shell {
         let mut req = format!("{} {len} {t} {cap} {stage}\n", script.len()).into_bytes();
         req.extend_from_slice(script.as_bytes());
         // However large: a write fails only when it stalls for io_timeout.
+        // The remote loop reads exactly the request's length before it
+        // runs anything, so a request cut short never runs.
+        self.unsent = true;
         self.pipe.write_all(&req, self.io_timeout)?;
+        self.unsent = false;
         if let Some(i) = &stdin {
             let (pipe, stall) = (&mut self.pipe, self.io_timeout);
             if let Err(e) = i.content.each_chunk(|c| pipe.write_all(c, stall)) {

@@ -64,6 +64,26 @@ fn a_cluster_pulling_from_its_local_registry() {
     );
     assert!(o.status.success(), "bundle build:\n{}", text(&o));
 
+    // A plan before anything runs: the registry is not up yet, so it
+    // would push every image.
+    let bundle = c.bundle.to_str().unwrap().to_string();
+    let o = c.ks(
+        600,
+        &[
+            "plan",
+            "--bundle",
+            &bundle,
+            "--ignore-errors",
+            "KubeSphereImage,StorageImage,Disk",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "plan failed:\n{out}");
+    assert!(
+        out.contains(&format!("would push {ENDPOINT}/kube-proxy:")),
+        "the plan must say what it would push:\n{out}"
+    );
+
     let first = c.install();
     let out = text(&first);
     assert!(first.status.success(), "install failed:\n{out}");

@@ -374,6 +374,11 @@ fn download_ops(c: &Cluster, repo_dir: &str, d: &Download) -> Vec<Op> {
         sh_quote(&d.sha256_url),
     );
     let q_file = sh_quote(&d.file);
+    let no_sum = sh_quote(&format!("no sha256 for {} at {}", d.file, d.sha256_url));
+    let bad = sh_quote(&format!(
+        "{} from {} does not match the sha256 published at {}",
+        d.file, d.url, d.sha256_url
+    ));
     let proxy = super::online::curl_proxy(c);
     let mut ops = vec![Op::run_unless(
         &format!("download {} from {} (sha256 checked)", d.file, d.url),
@@ -381,12 +386,9 @@ fn download_ops(c: &Cluster, repo_dir: &str, d: &Download) -> Vec<Op> {
             "set -e; mkdir -p \"$(dirname {q_dest})\" \"$(dirname {q_stamp})\"; t={q_dest}.part; \
              curl -fsSL --retry 3 {proxy} -o \"$t\" {q_url}; \
              want=$(curl -fsSL --retry 3 {proxy} {q_sum} | awk -v f={q_file} 'NF == 1 || $2 == f || $2 == \"*\" f {{print $1; exit}}'); \
-             if [ ${{#want}} != 64 ]; then rm -f \"$t\"; echo \"no sha256 for {file} at {sum}\" >&2; exit 1; fi; \
-             if ! echo \"$want  $t\" | sha256sum -c --quiet - >/dev/null 2>&1; then rm -f \"$t\"; echo \"{file} from {url} does not match the sha256 published at {sum}\" >&2; exit 1; fi; \
-             chmod {mode} \"$t\"; mv \"$t\" {q_dest}; echo \"$want  {dest}\" > {q_stamp}",
-            file = d.file,
-            url = d.url,
-            sum = d.sha256_url,
+             if [ ${{#want}} != 64 ]; then rm -f \"$t\"; echo {no_sum} >&2; exit 1; fi; \
+             if ! echo \"$want  $t\" | sha256sum -c --quiet - >/dev/null 2>&1; then rm -f \"$t\"; echo {bad} >&2; exit 1; fi; \
+             chmod {mode} \"$t\"; mv \"$t\" {q_dest}; printf '%s  %s\\n' \"$want\" {q_dest} > {q_stamp}",
         ),
         &format!("test -s {q_stamp} && sha256sum -c --status {q_stamp}"),
     )];

@@ -521,17 +521,21 @@ impl HostCtx<'_> {
         // A connection that died while idle (a long render between steps)
         // fails the next command's first write, before the host got it:
         // connected again, the command is sent once more.
-        if matches!(out, Err(ExecError::ConnectionLost { .. })) && shell.unsent {
-            if let Err(e) = &out {
-                engine.log.record(
-                    &name,
-                    &a.describe,
-                    &format!("not sent: {e}; connecting again"),
-                );
-            }
+        if let (Err(ExecError::ConnectionLost { detail }), true) = (&out, shell.unsent) {
+            let detail = detail.clone();
+            engine.log.record(
+                &name,
+                &a.describe,
+                &format!("not sent: connection lost: {detail}; connecting again"),
+            );
             self.slot.shell = None;
-            let shell = self.shell()?;
-            out = shell.run(&a.script, a.stdin, timeout);
+            out = match self.shell() {
+                Ok(shell) => shell.run(&a.script, a.stdin, timeout),
+                // The host is gone: what happened is still the lost connection.
+                Err(again) => Err(ExecError::ConnectionLost {
+                    detail: format!("{detail}; connecting again: {again}"),
+                }),
+            };
         }
         match &out {
             Ok(o) => {

@@ -37,21 +37,30 @@ fn entry_name(e: &tar::Entry<'_, impl Read>) -> Option<String> {
     Some(p.to_string_lossy().trim_start_matches("./").to_string())
 }
 
-/// Reads the tarball's `index.json` and the manifest it names; the blobs
-/// stay in the file until they are pushed.
+/// Reads the tarball's `index.json` and the manifest it names, in one pass
+/// (the index comes after the blobs in a sorted tarball, so the small blobs
+/// are kept as the pass goes: a manifest is a few KB); the layers stay in
+/// the file until they are pushed.
 pub fn read_image(path: &Path) -> Result<Image, String> {
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
-    let open = || -> Result<tar::Archive<std::fs::File>, String> {
-        Ok(tar::Archive::new(std::fs::File::open(path).map_err(err)?))
-    };
-    let mut index = None;
-    for e in open()?.entries().map_err(err)? {
+    let f = std::fs::File::open(path).map_err(err)?;
+    let mut archive = tar::Archive::new(f);
+    let (mut index, mut small) = (None, std::collections::BTreeMap::new());
+    for e in archive.entries().map_err(err)? {
         let mut e = e.map_err(err)?;
-        if entry_name(&e).as_deref() == Some("index.json") {
-            let mut t = Vec::new();
-            e.read_to_end(&mut t).map_err(err)?;
-            index = Some(t);
-            break;
+        let name = entry_name(&e).unwrap_or_default();
+        let keep =
+            name == "index.json" || (name.starts_with("blobs/sha256/") && e.size() <= 1 << 20);
+        if !keep {
+            continue;
+        }
+        let mut t = Vec::new();
+        e.read_to_end(&mut t).map_err(err)?;
+        match name.as_str() {
+            "index.json" => index = Some(t),
+            _ => {
+                small.insert(name, t);
+            }
         }
     }
     let index = index.ok_or_else(|| {
@@ -70,17 +79,9 @@ pub fn read_image(path: &Path) -> Result<Image, String> {
         })?
         .to_string();
     let want = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
-    let mut manifest = None;
-    for e in open()?.entries().map_err(err)? {
-        let mut e = e.map_err(err)?;
-        if entry_name(&e).as_deref() == Some(want.as_str()) {
-            let mut t = Vec::new();
-            e.read_to_end(&mut t).map_err(err)?;
-            manifest = Some(t);
-            break;
-        }
-    }
-    let manifest = manifest.ok_or_else(|| format!("{}: {want} is missing", path.display()))?;
+    let manifest = small
+        .remove(&want)
+        .ok_or_else(|| format!("{}: {want} is missing", path.display()))?;
     if format!("sha256:{}", hex::encode(Sha256::digest(&manifest))) != digest {
         return Err(format!(
             "{}: {want} does not match its digest",

@@ -51,6 +51,7 @@ pub fn load(
         .filter_map(|sc| crate::model::storage::Manifest::of(&c.config, sc.kind))
         .flat_map(|m| m.images(&c.config).into_values())
         .collect();
+    let registry_host = c.local_registry().map(|r| r.host);
     let chosen = c
         .nodes
         .iter()
@@ -121,8 +122,8 @@ pub fn load(
         off.packages.insert(node.name.clone(), payload.packages);
         // The plan gives a local registry's host every image: pushed into
         // the registry from here, imported by no host.
-        match c.local_registry() {
-            Some(r) if r.host == node.name => off.registry_images = payload.images,
+        match &registry_host {
+            Some(h) if *h == node.name => off.registry_images = payload.images,
             _ => {
                 off.images.insert(node.name.clone(), payload.images);
             }

@@ -324,6 +324,7 @@ fn checked_before_change(
     scope: Option<&scale::Scope>,
     mut report: Report,
 ) -> anyhow::Result<Offline> {
+    let packages_chosen = chosen.contains(&phases::by_name("packages").expect("a phase"));
     let offline = match &opts.bundle {
         Some(dir) => {
             let kubernetes = chosen
@@ -336,7 +337,7 @@ fn checked_before_change(
             let mirrors = crate::bundle::cli::parse_mirrors(&opts.mirrors, opts.insecure_mirror)?;
             // What the downloads lack matters only to a run that downloads.
             let mut unused = Report::default();
-            let findings = match chosen.contains(&phases::by_name("packages").expect("a phase")) {
+            let findings = match packages_chosen {
                 true => &mut report,
                 false => &mut unused,
             };
@@ -344,7 +345,7 @@ fn checked_before_change(
         }
     };
     // No bundle: the package sources of the hosts that lack a package must answer.
-    if offline.online && chosen.contains(&phases::by_name("packages").expect("a phase")) {
+    if offline.online && packages_chosen {
         let lacking: Vec<usize> = (phases::cluster_hosts(cluster).into_iter())
             .filter(|&i| {
                 let name = &cluster.nodes[i].name;

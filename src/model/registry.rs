@@ -47,10 +47,18 @@ impl Cluster {
     /// there is one, else unchanged (the renderer does the same, at each
     /// node's address as it renders it).
     pub fn pulled(&self, reference: &str) -> String {
-        match self.local_registry() {
-            Some(r) => local_ref(&r.endpoint, reference),
-            None => reference.to_string(),
-        }
+        pulled(
+            self.local_registry().map(|r| r.endpoint).as_deref(),
+            reference,
+        )
+    }
+}
+
+/// `reference` from `registry` when there is one, else unchanged.
+pub fn pulled(registry: Option<&str>, reference: &str) -> String {
+    match registry {
+        Some(e) => local_ref(e, reference),
+        None => reference.to_string(),
     }
 }
 

@@ -95,17 +95,10 @@ impl Ctx {
     /// `reference` as the nodes pull it: from the local registry when the
     /// cluster has one (`model::registry::local_ref`), else unchanged.
     pub fn image(&self, reference: &str) -> String {
-        pulled_from(
+        crate::model::registry::pulled(
             self.registry.as_ref().map(|r| r.endpoint.as_str()),
             reference,
         )
-    }
-}
-
-fn pulled_from(registry: Option<&str>, reference: &str) -> String {
-    match registry {
-        Some(e) => crate::model::registry::local_ref(e, reference),
-        None => reference.to_string(),
     }
 }
 
@@ -435,7 +428,7 @@ fn runtime(g: &mut Globals, cfg: &Config, nodes: &[NodeCtx], notes: &mut Vec<Str
 /// With a local registry every reference is rewritten to it here, the one
 /// place the templates take images from.
 fn images(g: &mut Globals, cfg: &Config, registry: Option<&str>) {
-    let local = |r: &str| pulled_from(registry, r);
+    let local = |r: &str| crate::model::registry::pulled(registry, r);
     let repo = local(&cfg.kube_image_repo());
     let images =
         crate::model::versions::Images::of(&cfg.kube_version, &repo, &cfg.text("calico_version"));
@@ -535,7 +528,7 @@ fn kubesphere(g: &mut Globals, cfg: &Config, registry: Option<&str>) {
     put(
         g,
         "ks_installer_image",
-        pulled_from(registry, &format!("{ks_repo}:{ks_tag}")),
+        crate::model::registry::pulled(registry, &format!("{ks_repo}:{ks_tag}")),
     );
     put(g, "ks_installer_tag", &ks_tag);
 }

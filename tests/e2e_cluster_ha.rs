@@ -136,22 +136,30 @@ fn a_highly_available_cluster_survives_a_master_cut() {
     c.wait("CoreDNS on two nodes", Duration::from_secs(60), |c| {
         c.coredns_spread()
     });
-    let apiservers = c.kubectl_ok(&[
-        "-n",
-        "kube-system",
-        "get",
-        "pods",
-        "-l",
-        "component=kube-apiserver",
-        "-o",
-        "jsonpath={range .items[*]}{.spec.nodeName}={.status.phase} {end}",
-    ]);
-    for m in ["node1", "node2", "node3"] {
-        assert!(
-            apiservers.contains(&format!("{m}=Running")),
-            "no API server Running on {m}: {apiservers}"
-        );
-    }
+    // A master that joined seconds ago shows its static pods a little later.
+    c.wait(
+        "an API server Running on each master",
+        Duration::from_secs(120),
+        |c| {
+            let apiservers = c.jsonpath(&[
+                "-n",
+                "kube-system",
+                "get",
+                "pods",
+                "-l",
+                "component=kube-apiserver",
+                "-o",
+                "jsonpath={range .items[*]}{.spec.nodeName}={.status.phase} {end}",
+            ])?;
+            match ["node1", "node2", "node3"]
+                .iter()
+                .find(|m| !apiservers.contains(&format!("{m}=Running")))
+            {
+                Some(m) => Err(format!("no API server Running on {m}: {apiservers}")),
+                None => Ok(()),
+            }
+        },
+    );
     let o = on(
         "node2",
         "set -a; . /etc/etcdctl.env; set +a; etcdctl endpoint health --cluster",

@@ -26,6 +26,43 @@ pub struct SourceArgs {
     /// Downgrade these named errors to warnings (comma-separated, or `all`).
     #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
     pub ignore_errors: Vec<String>,
+    /// Every node pulls every image from this registry, which the install
+    /// does not run (fill it with `ksinstall bundle push`); the conf's
+    /// `local_registry`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
+    /// The CA of --registry's certificate, when the hosts do not trust it
+    /// already; the conf's `local_registry_ca`.
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
+    /// --registry speaks plain HTTP; the conf's `local_registry_insecure`.
+    #[arg(long)]
+    pub insecure_registry: bool,
+}
+
+impl SourceArgs {
+    /// The registry flags in place of the conf's keys: one setting each,
+    /// read by everything that reads the conf.
+    fn registry_settings(&self, cfg: &mut crate::config::Config) {
+        let mut set = |key: &str, value: serde_yaml::Value| {
+            let setting = crate::config::Setting {
+                value,
+                file: None,
+                line: None,
+                spelled: key.to_string(),
+            };
+            cfg.settings.insert(key.to_string(), setting);
+        };
+        if let Some(r) = &self.registry {
+            set("local_registry", r.clone().into());
+        }
+        if let Some(ca) = &self.registry_ca {
+            set("local_registry_ca", ca.display().to_string().into());
+        }
+        if self.insecure_registry {
+            set("local_registry_insecure", true.into());
+        }
+    }
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +130,10 @@ impl SourceArgs {
 
     fn load_checked(&self, running: bool) -> anyhow::Result<Cluster> {
         let mut report = Report::default();
-        let cluster = model::load(&self.sources(), &mut report);
+        let mut cluster = model::load(&self.sources(), &mut report);
+        if let Some(c) = &mut cluster {
+            self.registry_settings(&mut c.config);
+        }
         if let Some(c) = &cluster {
             report.extend(validate::check(c).items);
         }

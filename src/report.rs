@@ -174,9 +174,13 @@ pub fn settings(c: &Cluster) -> String {
         vec!["Registry mirrors".into(), mirrors],
         vec![
             "Local registry".into(),
-            match c.local_registry() {
-                Some(r) => format!("{} on {}: every image pulled from it", r.endpoint, r.host),
-                None => "(none)".into(),
+            match (c.local_registry(), c.external_registry()) {
+                (Some(r), _) => format!("{} on {}: every image pulled from it", r.endpoint, r.host),
+                (None, Some(r)) => format!(
+                    "{}: every image pulled from it (not run by the install; `ksinstall bundle push` fills it)",
+                    r.url()
+                ),
+                (None, None) => "(none)".into(),
             },
         ],
         vec![

@@ -25,7 +25,42 @@ pub fn check(c: &Cluster) -> Report {
     load_balancer(c, &mut r);
     proxies(c, &mut r);
     local_registry(c, &mut r);
+    external_registry(c, &mut r);
     r
+}
+
+/// `local_registry: HOST[:PORT]` (a registry the install does not run):
+/// a plain endpoint, its CA a readable certificate, and not beside a
+/// `[local-registry]` host (two registries to pull from is one too many).
+fn external_registry(c: &Cluster, r: &mut Report) {
+    let cfg = &c.config;
+    let value = cfg.text("local_registry");
+    let value = value.trim();
+    if value.is_empty() || cfg.is_unset("local_registry") {
+        return;
+    }
+    let err = |m: String| Diagnostic::error("LocalRegistry", m);
+    if let Some(n) = c.with_role(Role::LocalRegistry).next() {
+        let m = format!("local_registry {value:?} and [local-registry] ({}) both name the registry every node pulls from: keep one (the [local-registry] host is a registry the install runs; local_registry one it does not)", n.name);
+        r.push(cfg.diag_at(err(m), "local_registry"));
+        return;
+    }
+    let plain = value.split(':').next().is_some_and(|h| !h.is_empty())
+        && !value.contains("://")
+        && !value.contains('/')
+        && value
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ".-:[]".contains(ch));
+    if !plain {
+        let m = format!("local_registry {value:?} is not a registry's HOST[:PORT] (like registry.example.com:5000): no scheme, path or blanks (plain HTTP is local_registry_insecure: true)");
+        r.push(cfg.diag_at(err(m), "local_registry"));
+    }
+    if let Some(ext) = c.external_registry() {
+        if let Err(e) = ext.ca_pem() {
+            let m = format!("local_registry_ca: {e}: give the PEM file of the CA that signed the registry's certificate");
+            r.push(cfg.diag_at(err(m), "local_registry_ca"));
+        }
+    }
 }
 
 /// One `[local-registry]` host, and one the install prepares (a master,

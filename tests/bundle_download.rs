@@ -289,7 +289,7 @@ fn http_client_errors_are_plain() {
             &tmp.path().join("b"),
         )
         .unwrap_err();
-    assert!(e.contains("no SHA-256 in the checksum file"), "{e}");
+    assert!(e.contains("no SHA-256 of ok in the checksum file"), "{e}");
     assert!(!tmp.path().join("b").exists());
     // Nothing listens there: a clear transport error, after the retries.
     drop(server);

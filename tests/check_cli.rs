@@ -557,3 +557,64 @@ fn one_local_registry_on_a_host_the_install_prepares() {
     assert!(o.status.success(), "{}", text(&o).1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The company's registry (`local_registry`, or `--registry`): a plain
+/// HOST[:PORT], a CA file that holds a certificate, not beside a
+/// `[local-registry]` host; each refusal names the conf's line.
+#[test]
+fn the_company_registry_is_checked_before_any_host() {
+    let seed = std::fs::read_to_string("tests/fixtures/seed-root/vars.yml").unwrap();
+    let hosts = std::fs::read_to_string("tests/fixtures/seed-root/hosts.ini").unwrap();
+    let check = |tag: &str, vars: &str, hosts: &str, extra: &[&str]| {
+        let vars = format!("{seed}\n{vars}");
+        let dir = installer(tag, &[("hosts.ini", hosts), ("vars.yml", &vars)]);
+        let conf = dir.join("conf");
+        let mut args = vec!["check", "--conf", conf.to_str().unwrap()];
+        args.extend(extra);
+        let o = ksinstall(&args);
+        let (out, err) = text(&o);
+        std::fs::remove_dir_all(&dir).ok();
+        (o.status.code(), out, err)
+    };
+    let line = seed.lines().count() + 2;
+    let (code, _, err) = check(
+        "ext-url",
+        "local_registry: https://reg.example/x\n",
+        &hosts,
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("vars.yml:{line}: local_registry \"https://reg.example/x\" is not a registry's HOST[:PORT]")), "{err}");
+    let (code, _, err) = check(
+        "ext-ca",
+        "local_registry: reg.example:5000\nlocal_registry_ca: missing.pem\n",
+        &hosts,
+        &[],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "vars.yml:{}: local_registry_ca: cannot read ",
+            line + 1
+        )) && err.contains("missing.pem"),
+        "{err}"
+    );
+    let both = format!("{hosts}\n[local-registry]\nmaster\n");
+    let (code, _, err) = check("ext-both", "local_registry: reg.example:5000\n", &both, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("both name the registry every node pulls from: keep one"),
+        "{err}"
+    );
+    let (code, out, err) = check(
+        "ext-flag",
+        "",
+        &hosts,
+        &["--registry", "reg.example:5000", "--insecure-registry"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("http://reg.example:5000: every image pulled from it (not run by the install"),
+        "{out}"
+    );
+}

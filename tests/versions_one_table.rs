@@ -198,3 +198,128 @@ fn with_a_local_registry_every_image_is_pulled_from_it_as_pushed() {
     }
     assert_eq!(checked, 8);
 }
+
+/// A CA certificate (PEM), as an operator's company CA would be.
+fn company_ca() -> String {
+    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let mut name = x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "company CA").unwrap();
+    let name = name.build();
+    let mut b = x509::X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    String::from_utf8(b.build().to_pem().unwrap()).unwrap()
+}
+
+/// With the company's registry (`local_registry`, which the install does
+/// not run), every image the nodes run is named after it and is one of the
+/// plan's images under that name (what `bundle push` puts there); no host
+/// gets an image tarball; each runtime trusts the registry's CA (the
+/// file from `local_registry_ca`, relative to the conf), or, with
+/// `local_registry_insecure`, reaches it over plain HTTP.
+#[test]
+fn with_the_company_registry_every_image_is_pulled_from_it() {
+    use ksinstall::model::registry::local_ref;
+    const EP: &str = "registry.corp.example:5443";
+    let ca = company_ca();
+    let mut checked = 0;
+    for (name, insecure) in [
+        ("ha", false),
+        ("internal-haproxy-flannel-containerd", false),
+        ("internal-haproxy-flannel-containerd", true),
+        ("ks3", true),
+    ] {
+        let v = VARIANTS.iter().find(|v| v.name == name).unwrap();
+        let trust = match insecure {
+            true => "local_registry_insecure: true\n",
+            false => "local_registry_ca: company-ca.pem\n",
+        };
+        let extra = format!(
+            "{}\netcd_version: v3.6.8\nkube_version: v1.34.4\nlocal_registry: {EP}\n{trust}",
+            v.extra
+        );
+        let conf = conf_with(v.seed, &extra);
+        std::fs::write(conf.join("company-ca.pem"), &ca).unwrap();
+        let c = load_mode(&conf, v.mode);
+        assert!(c.local_registry().is_none());
+        let r = ksinstall::render::render_all(&c, &fixed_facts()).unwrap();
+        let repo = local_ref(EP, &c.config.kube_image_repo());
+        let rendered: BTreeSet<String> =
+            rendered_images(&r, "v1.34.4", &repo).into_iter().collect();
+        let plan = needs::plan(&c, &PlanOptions::default()).unwrap();
+        let images: Vec<_> = (plan.needs.iter())
+            .filter(|n| n.kind == Kind::Image)
+            .collect();
+        assert!(
+            images.iter().all(|n| n.hosts.is_empty()),
+            "{name}: no host gets an image tarball"
+        );
+        let pushed: BTreeSet<String> = images.iter().map(|n| local_ref(EP, &n.name)).collect();
+        assert!(
+            rendered.iter().all(|i| i.starts_with(&format!("{EP}/"))),
+            "{name}: {rendered:?}"
+        );
+        assert!(
+            rendered.is_subset(&pushed),
+            "{name}: pulled {rendered:?}, pushed {pushed:?}"
+        );
+        let docker = c.config.runtime == ksinstall::config::Runtime::Docker;
+        for h in r.hosts.iter().filter(|h| {
+            h.files
+                .iter()
+                .any(|f| f.path.ends_with("kubelet/config.yaml") || f.path == "/etc/crictl.yaml")
+        }) {
+            let file = |p: &str| {
+                h.files
+                    .iter()
+                    .find(|f| f.path == p)
+                    .map(|f| f.content.clone())
+            };
+            let certs = match docker {
+                true => "/etc/docker/certs.d",
+                false => "/etc/containerd/certs.d",
+            };
+            let ca_path = format!("{certs}/{EP}/ca.crt");
+            assert_eq!(
+                file(&ca_path).is_some(),
+                !insecure,
+                "{name}: {} {ca_path}",
+                h.host
+            );
+            if !insecure {
+                assert_eq!(file(&ca_path).unwrap(), ca);
+            }
+            match docker {
+                true => {
+                    let daemon = file("/etc/docker/daemon.json").unwrap();
+                    assert_eq!(daemon.contains(EP), insecure, "{name}: {daemon}");
+                }
+                false => {
+                    let hosts = file(&format!("{certs}/{EP}/hosts.toml")).unwrap();
+                    let scheme = if insecure { "http" } else { "https" };
+                    assert!(
+                        hosts.contains(&format!("server = \"{scheme}://{EP}\"")),
+                        "{hosts}"
+                    );
+                    assert_eq!(
+                        hosts.contains(&format!("ca = \"{ca_path}\"")),
+                        !insecure,
+                        "{hosts}"
+                    );
+                    assert!(!hosts.contains("skip_verify"), "{hosts}");
+                }
+            }
+        }
+        std::fs::remove_dir_all(&conf).ok();
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}

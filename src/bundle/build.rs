@@ -923,8 +923,9 @@ fn sidecar_sha256(p: &Path) -> Result<(), String> {
     let Ok(text) = std::fs::read_to_string(&side) else {
         return Ok(());
     };
-    let want = hash::parse_sha256_text(&text)
-        .ok_or_else(|| format!("{}: no SHA-256 in it", side.display()))?;
+    let name = p.file_name().unwrap_or_default().to_string_lossy();
+    let want = hash::parse_sha256_text(&text, &name)
+        .ok_or_else(|| format!("{}: no SHA-256 of {name} in it", side.display()))?;
     let (have, _) = hash::file_sha256(p).map_err(|e| format!("{}: {e}", p.display()))?;
     if have == want {
         Ok(())

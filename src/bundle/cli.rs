@@ -1,4 +1,4 @@
-//! `ksinstall bundle build|verify|plan`.
+//! `ksinstall bundle build|verify|push|plan`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -92,6 +92,31 @@ pub enum BundleAction {
         dir: PathBuf,
         #[command(flatten)]
         src: SourceArgs,
+    },
+    /// Push the bundle's images into a registry the install does not run
+    /// (the company's), under the same paths, for an install whose nodes
+    /// pull from it (`--registry`, or the conf's `local_registry`). Only
+    /// what the registry lacks goes over.
+    Push {
+        /// The bundle directory.
+        #[arg(value_name = "DIR", default_value = "bundle")]
+        dir: PathBuf,
+        /// The registry: HOST[:PORT].
+        #[arg(long, value_name = "HOST:PORT")]
+        registry: String,
+        /// The CA its certificate chains to. Default: this machine's CAs.
+        #[arg(long, value_name = "FILE")]
+        registry_ca: Option<PathBuf>,
+        /// The registry speaks plain HTTP.
+        #[arg(long, conflicts_with = "registry_ca")]
+        insecure_registry: bool,
+        /// The user to push as (HTTP basic), with --password-file.
+        #[arg(long, value_name = "NAME", requires = "password_file")]
+        user: Option<String>,
+        /// The file holding that user's password (its first line; keep it
+        /// 0600). Never on the command line.
+        #[arg(long, value_name = "FILE", requires = "user")]
+        password_file: Option<PathBuf>,
     },
     /// List what each host needs; with --bundle, what it gets from that bundle.
     Plan {
@@ -234,6 +259,23 @@ pub fn run(args: BundleArgs) -> anyhow::Result<ExitCode> {
                     Err(Invalid(r).into())
                 }
             }
+        }
+        BundleAction::Push {
+            dir,
+            registry,
+            registry_ca,
+            insecure_registry,
+            user,
+            password_file,
+        } => {
+            let target = super::push::Target {
+                endpoint: registry,
+                ca_file: registry_ca,
+                insecure: insecure_registry,
+                login: user.zip(password_file),
+            };
+            super::push::push_bundle(&dir, &target).map_err(|e| invalid("BundlePush", e))?;
+            Ok(ExitCode::SUCCESS)
         }
         BundleAction::Verify { dir, src } => {
             let given =

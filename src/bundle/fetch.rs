@@ -82,7 +82,7 @@ impl Http {
     }
 
     /// The published SHA-256 at `url`; `Ok(None)` when the server has no such file (404).
-    pub fn published_sha256(&self, url: &str) -> Result<Option<String>, String> {
+    pub fn published_sha256(&self, url: &str, file: &str) -> Result<Option<String>, String> {
         match self.agent.get(url).call() {
             Err(ureq::Error::Status(404, _)) => Ok(None),
             _ => {
@@ -90,12 +90,9 @@ impl Http {
                     .get(url)?
                     .into_string()
                     .map_err(|e| format!("GET {url}: {e}"))?;
-                hash::parse_sha256_text(&text).map(Some).ok_or_else(|| {
-                    format!(
-                        "GET {url}: no SHA-256 in the checksum file ({:?})",
-                        text.trim()
-                    )
-                })
+                hash::parse_sha256_text(&text, file)
+                    .map(Some)
+                    .ok_or_else(|| format!("GET {url}: no SHA-256 of {file} in the checksum file"))
             }
         }
     }
@@ -110,7 +107,10 @@ impl Http {
         dest: &Path,
     ) -> Result<Fetched, String> {
         let expected = match sha256_url {
-            Some(u) => Some(self.published_sha256(u)?),
+            Some(u) => {
+                let file = url.rsplit('/').next().unwrap_or(url);
+                Some(self.published_sha256(u, file)?)
+            }
             None => None,
         };
         let part = part_path(dest);

@@ -68,12 +68,20 @@ pub fn sha256_bytes(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
-/// The first 64-hex-digit word of a published checksum file
-/// (`<hex>` or `<hex>  <file name>`), lower-cased.
-pub fn parse_sha256_text(text: &str) -> Option<String> {
-    text.split_whitespace()
-        .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
-        .map(str::to_ascii_lowercase)
+/// `file`'s SHA-256 in a published checksum file, lower-cased: a line
+/// `<hex>` alone, or `<hex>  <file>` (`*<file>` in binary mode); in a
+/// list of many files (etcd's `SHA256SUMS`) only the line naming `file`.
+pub fn parse_sha256_text(text: &str, file: &str) -> Option<String> {
+    let is_hex = |w: &str| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit());
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        let (hex, name) = (words.next()?, words.next());
+        let named = match name.map(|n| n.trim_start_matches('*')) {
+            None => true,
+            Some(n) => n == file || n.ends_with(&format!("/{file}")),
+        };
+        (is_hex(hex) && named && words.next().is_none()).then(|| hex.to_ascii_lowercase())
+    })
 }
 
 #[cfg(test)]
@@ -91,9 +99,31 @@ mod tests {
         assert_eq!(s.sha1, "a9993e364706816aba3e25717850c26c9cd0d89d");
         assert_eq!(s.size, 3);
         assert_eq!(
-            parse_sha256_text(&format!("{}  kubeadm\n", s.sha256.to_uppercase())),
+            parse_sha256_text(
+                &format!("{}  kubeadm\n", s.sha256.to_uppercase()),
+                "kubeadm"
+            ),
+            Some(s.sha256.clone())
+        );
+        assert_eq!(
+            parse_sha256_text(&s.sha256, "kubeadm"),
+            Some(s.sha256.clone())
+        );
+        assert_eq!(parse_sha256_text("<html>404</html>", "kubeadm"), None);
+        // etcd's SHA256SUMS lists every platform: only the file's own line
+        // counts (the first hex word was taken before, a darwin zip's).
+        let other = "1".repeat(64);
+        let sums = format!(
+            "{other}  etcd-v3.6.8-darwin-amd64.zip\n{}  etcd-v3.6.8-linux-amd64.tar.gz\n",
+            s.sha256
+        );
+        assert_eq!(
+            parse_sha256_text(&sums, "etcd-v3.6.8-linux-amd64.tar.gz"),
             Some(s.sha256)
         );
-        assert_eq!(parse_sha256_text("<html>404</html>"), None);
+        assert_eq!(
+            parse_sha256_text(&sums, "etcd-v3.6.8-linux-arm64.tar.gz"),
+            None
+        );
     }
 }

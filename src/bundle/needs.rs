@@ -251,7 +251,9 @@ pub const BINARIES: &[BinaryRow] = &[
         ver: Ver::Etcd,
         file: "etcd-{v}-linux-{arch}.tar.gz",
         url: "{github}/etcd-io/etcd/releases/download/{v}/etcd-{v}-linux-{arch}.tar.gz",
-        sha256_url: "",
+        // One file of every platform's sums (since 3.4.0); the download
+        // takes the line naming its file.
+        sha256_url: "{github}/etcd-io/etcd/releases/download/{v}/SHA256SUMS",
         unpack: Some(Unpack { dir: "/usr/local/bin", strip: 1, only: Some("*/etcd*") }),
     },
     BinaryRow {
@@ -506,7 +508,8 @@ pub struct Plan {
     pub versions: Versions,
     pub needs: Vec<Need>,
     /// Where images go (`--extra-image` too): the registry host(s) when the
-    /// inventory has one, else every master and worker.
+    /// inventory has one, none when the nodes pull from the company's
+    /// registry, else every master and worker.
     pub image_roles: Vec<Role>,
     pub image_hosts: Vec<String>,
 }
@@ -566,6 +569,7 @@ pub fn plan(c: &Cluster, opts: &PlanOptions) -> Result<Plan, String> {
         c,
         opts,
         has_registry: c.with_role(Role::LocalRegistry).next().is_some(),
+        external_registry: c.external_registry().is_some(),
         needs: Vec::new(),
     };
     let (image_roles, image_hosts) = p.hosts_for(Who::K8sNodes, Kind::Image);
@@ -638,12 +642,18 @@ struct Planner<'a> {
     c: &'a Cluster,
     opts: &'a PlanOptions,
     has_registry: bool,
+    /// The nodes pull every image from the company's registry: no host
+    /// gets an image tarball (`ksinstall bundle push` fills it).
+    external_registry: bool,
     needs: Vec<Need>,
 }
 
 impl Planner<'_> {
     /// With a local registry the nodes pull their images from it, so only the registry hosts get the tarballs.
     fn hosts_for(&self, who: Who, kind: Kind) -> (Vec<Role>, Vec<String>) {
+        if kind == Kind::Image && self.external_registry {
+            return (Vec::new(), Vec::new());
+        }
         let who = if kind == Kind::Image && self.has_registry {
             Who::Registry
         } else {
@@ -669,7 +679,11 @@ impl Planner<'_> {
     /// A need that no host of this cluster has is left out of the plan.
     fn push(&mut self, who: Who, need: Need) {
         let (roles, hosts) = self.hosts_for(who, need.kind);
-        if hosts.is_empty() {
+        // The company registry's images stay in the plan, with no host:
+        // the bundle carries them for `bundle push`, the preflight asks
+        // the registry for them.
+        let pulled = need.kind == Kind::Image && self.external_registry;
+        if hosts.is_empty() && !pulled {
             return;
         }
         self.needs.push(Need {

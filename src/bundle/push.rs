@@ -117,29 +117,68 @@ fn repo_tag(local: &str) -> Result<(&str, &str), String> {
         .ok_or_else(|| format!("{local}: no tag"))
 }
 
+/// What the registry's certificate is checked against, or plain HTTP.
+#[derive(Debug, Clone, Copy)]
+pub enum Trust<'a> {
+    /// Only this CA (PEM).
+    Ca(&'a str),
+    /// This machine's trust store (Debian's `ca-certificates` bundle).
+    System,
+    /// No TLS at all: the operator's explicit opt-in.
+    PlainHttp,
+}
+
+/// This machine's trusted CAs, as Debian's `ca-certificates` gathers them.
+const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+fn roots(trust: Trust) -> Result<rustls::RootCertStore, String> {
+    let pem = match trust {
+        Trust::Ca(pem) => pem.to_string(),
+        Trust::System => std::fs::read_to_string(SYSTEM_CAS).map_err(|e| {
+            format!("this machine's CAs ({SYSTEM_CAS}): {e}; give the registry's CA instead")
+        })?,
+        Trust::PlainHttp => String::new(),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    if pem.is_empty() {
+        return Ok(roots);
+    }
+    let certs = openssl::x509::X509::stack_from_pem(pem.as_bytes())
+        .map_err(|e| format!("the registry's CA: {e}"))?;
+    for c in certs {
+        let der = c.to_der().map_err(|e| format!("the registry's CA: {e}"))?;
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der))
+            .map_err(|e| format!("the registry's CA: {e}"))?;
+    }
+    Ok(roots)
+}
+
 impl Registry {
     /// `ca_pem`: the only CA its certificate may chain to.
     pub fn new(endpoint: &str, ca_pem: &str) -> Result<Registry, String> {
-        let ca = openssl::x509::X509::from_pem(ca_pem.as_bytes())
-            .and_then(|c| c.to_der())
-            .map_err(|e| format!("the registry's CA: {e}"))?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(rustls::pki_types::CertificateDer::from(ca))
-            .map_err(|e| format!("the registry's CA: {e}"))?;
+        Registry::connect(endpoint, Trust::Ca(ca_pem))
+    }
+
+    /// The registry at `endpoint`, reached as `trust` says.
+    pub fn connect(endpoint: &str, trust: Trust) -> Result<Registry, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS: {e}"))?
-            .with_root_certificates(roots)
+            .with_root_certificates(roots(trust)?)
             .with_no_client_auth();
         let agent = ureq::AgentBuilder::new()
             .tls_config(Arc::new(tls))
             .timeout_connect(std::time::Duration::from_secs(10))
             .timeout_read(std::time::Duration::from_secs(120))
             .build();
+        let scheme = match trust {
+            Trust::PlainHttp => "http",
+            _ => "https",
+        };
         Ok(Registry {
-            base: format!("https://{endpoint}"),
+            base: format!("{scheme}://{endpoint}"),
             agent,
             auth: None,
         })
@@ -172,6 +211,19 @@ impl Registry {
             Ok(r) => Ok(r.header("Docker-Content-Digest") == Some(image.digest.as_str())),
             Err(ureq::Error::Status(404, _)) => Ok(false),
             Err(e) => Err(format!("HEAD {url}: {e}")),
+        }
+    }
+
+    /// Whether the registry holds any image under `local` (a read: what
+    /// the nodes will pull, whichever digest it has).
+    pub fn has_tag(&self, local: &str) -> Result<bool, String> {
+        let (repo, tag) = repo_tag(local)?;
+        let url = format!("{}/v2/{repo}/manifests/{tag}", self.base);
+        let accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+        match self.request("HEAD", &url).set("Accept", accept).call() {
+            Ok(_) => Ok(true),
+            Err(ureq::Error::Status(404, _)) => Ok(false),
+            Err(e) => Err(format!("HEAD {url}: {}", status_text(e))),
         }
     }
 
@@ -250,6 +302,83 @@ impl Registry {
             .map_err(|e| format!("PUT blob {digest}: {}", status_text(e)))?;
         Ok(())
     }
+}
+
+/// A registry to fill from a bundle (`ksinstall bundle push`).
+pub struct Target {
+    pub endpoint: String,
+    pub ca_file: Option<std::path::PathBuf>,
+    pub insecure: bool,
+    /// The user, and the file holding the password.
+    pub login: Option<(String, std::path::PathBuf)>,
+}
+
+/// The first line of the password file; a warning when others can read it.
+fn password(file: &Path) -> Result<String, String> {
+    use std::os::unix::fs::MetadataExt;
+    let err = |e: std::io::Error| format!("{}: {e}", file.display());
+    if std::fs::metadata(file).map_err(err)?.mode() & 0o077 != 0 {
+        log::warn!("{}: others can read it; chmod 600 it", file.display());
+    }
+    let text = std::fs::read_to_string(file).map_err(err)?;
+    let line = text.lines().next().unwrap_or("").to_string();
+    match line.is_empty() {
+        true => Err(format!("{}: no password on its first line", file.display())),
+        false => Ok(line),
+    }
+}
+
+/// Pushes every image of the bundle at `dir` that `t` lacks (same digest
+/// under the same path), and says what it did.
+pub fn push_bundle(dir: &Path, t: &Target) -> Result<(), String> {
+    let m = super::manifest::Manifest::read(dir)?;
+    let ca = match &t.ca_file {
+        Some(f) => Some(std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?),
+        None => None,
+    };
+    let trust = match (&ca, t.insecure) {
+        (_, true) => Trust::PlainHttp,
+        (Some(pem), false) => Trust::Ca(pem),
+        (None, false) => Trust::System,
+    };
+    let mut reg = Registry::connect(&t.endpoint, trust)?;
+    if let Some((user, file)) = &t.login {
+        if t.insecure {
+            log::warn!("the password goes to {} over plain HTTP", t.endpoint);
+        }
+        reg = reg.with_login(user, &password(file)?);
+    }
+    let (mut pushed, mut held, mut bytes) = (0, 0, 0);
+    let images = m
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == super::needs::Kind::Image);
+    for a in images {
+        let path = dir.join(&a.path);
+        let image = read_image(&path)?;
+        let local = crate::model::registry::local_ref(&t.endpoint, &image.reference);
+        if reg.has(&local, &image)? {
+            held += 1;
+            continue;
+        }
+        bytes += reg
+            .push(&path, &image, &local)
+            .map_err(|e| format!("pushing {local}: {e}"))?;
+        println!("pushed {local}");
+        pushed += 1;
+    }
+    match pushed {
+        0 => println!(
+            "registry {}: holds every image of the bundle ({held})",
+            t.endpoint
+        ),
+        n => println!(
+            "registry {}: pushed {n} image(s), {} MB; {held} held already",
+            t.endpoint,
+            bytes / 1_000_000
+        ),
+    }
+    Ok(())
 }
 
 /// The registry's own words on a refused request, not just its status.

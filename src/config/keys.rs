@@ -69,6 +69,7 @@ pub const INVERTED: &[&str] = &["disableMultiLogin"];
 /// Keys that hold booleans (YAML 1.1 `yes/no/on/off` accepted).
 pub const BOOLEAN_KEYS: &[&str] = &[
     "kubelet_fail_cgroup_v1",
+    "local_registry_insecure",
     "local_volume_enabled",
     "local_volume_is_default_class",
     "nfs_server_enabled",
@@ -333,6 +334,10 @@ pub const OPTIONAL_KEYS: &[&str] = &[
     "resolvconf_mode",
     "peer_with_router",
     "local_registry",
+    // ksinstall's own: the CA of a `local_registry` the install does not
+    // run, and plain HTTP to it.
+    "local_registry_ca",
+    "local_registry_insecure",
     "ks_installer_repo",
     "ks_installer_tag",
     "ks_console_replicas",

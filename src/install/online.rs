@@ -15,7 +15,7 @@ use crate::bundle::needs::{self, Kind, PlanOptions};
 use crate::diag::{Diagnostic, Report};
 use crate::exec::shell::sh_quote;
 use crate::exec::{Action, Engine, HostFail};
-use crate::model::{Cluster, Node};
+use crate::model::{Cluster, Node, Role};
 
 /// Each host's OS packages and binaries by the bundle plan's one table:
 /// packages from its own repositories, binaries downloaded from their
@@ -129,6 +129,15 @@ pub fn download_sources(off: &Offline, host: &str) -> Vec<String> {
     out
 }
 
+/// What `host` must reach besides its apt sources: its downloads, and the
+/// company's registry its runtime pulls from.
+fn sources(c: &Cluster, off: &Offline, host: &str) -> Vec<String> {
+    let mut out = download_sources(off, host);
+    let k8s = (c.node(host)).is_some_and(|n| n.has(Role::Master) || n.has(Role::Worker));
+    out.extend(c.external_registry().filter(|_| k8s).map(|r| r.url()));
+    out
+}
+
 /// Prints `unreachable URL` for each source (scheme://host[:port] of apt's
 /// index URIs and of `extra`, or the proxy that stands in front of them)
 /// that a TCP connection cannot reach in 5 s, and `none` when there is none.
@@ -160,7 +169,7 @@ pub fn probe(engine: &Engine, c: &Cluster, off: &Offline, hosts: &[usize], repor
         let out = ctx
             .perform(Action {
                 describe: "can this host reach its package sources".into(),
-                script: probe_script(proxy.as_deref(), &download_sources(off, &name)),
+                script: probe_script(proxy.as_deref(), &sources(c, off, &name)),
                 stdin: None,
                 timeout: Some(std::time::Duration::from_secs(120)),
                 mutates: false,

@@ -1,20 +1,25 @@
 //! The local registry's push, from this machine, after its host runs the
-//! registry: each bundle image the registry lacks (asked anonymously, so a
+//! registry (and the check that the company's registry holds what the
+//! nodes will pull from it): each bundle image the registry lacks (asked anonymously, so a
 //! re-run that finds them all changes nothing) is pushed under its local
 //! name (`model::registry::local_ref`). Only for the push does the registry
 //! run writable, behind a password made for it and gone after it; the
 //! rest of the time it serves read-only.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
 
 use super::ops::{self, Op};
 use super::phases::Inputs;
+use crate::bundle::needs::Kind;
 use crate::bundle::push::{self, Image};
+use crate::diag::{Diagnostic, Report};
 use crate::exec::shell::sh_quote;
 use crate::exec::Engine;
 use crate::model::registry::{local_ref, LocalRegistry};
+use crate::model::Cluster;
 use crate::render::{REGISTRY_CA, REGISTRY_DIR, REGISTRY_PUSH_CONFIG};
 
 const USER: &str = "ksinstall";
@@ -171,4 +176,66 @@ fn stage(engine: &Engine, host: usize, what: &str, ops: &[Op]) -> anyhow::Result
         bail!("registry, host {}: {what}: {}", h.host, h.message);
     }
     Ok(())
+}
+
+/// The company's registry (`local_registry`) must hold every image the
+/// nodes will pull, under its pulled name: asked from this machine, reads
+/// only, before any host changes. One error per kind of image missing
+/// (KubeSphere's installer and the storage provisioners keep their own
+/// names, as with a bundle); a registry this machine cannot reach is a
+/// warning, as the nodes may reach what it does not.
+pub fn check_external(c: &Cluster, report: &mut Report) {
+    let Some(ext) = c.external_registry() else {
+        return;
+    };
+    let Ok(plan) = crate::bundle::needs::plan(c, &Default::default()) else {
+        return;
+    };
+    let ca = ext.ca_pem().ok().flatten();
+    let trust = match (&ca, ext.insecure) {
+        (_, true) => push::Trust::PlainHttp,
+        (Some(pem), false) => push::Trust::Ca(pem),
+        (None, false) => push::Trust::System,
+    };
+    let storage: Vec<String> = (c.config.storage.iter())
+        .filter_map(|sc| crate::model::storage::Manifest::of(&c.config, sc.kind))
+        .flat_map(|m| m.images(&c.config).into_values())
+        .collect();
+    let mut missing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let reg = push::Registry::connect(&ext.endpoint, trust);
+    let images = plan.needs.iter().filter(|n| n.kind == Kind::Image);
+    for need in images {
+        let local = local_ref(&ext.endpoint, &need.name);
+        match reg
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|r| r.has_tag(&local))
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                let name = match need.name.as_str() {
+                    n if n.contains("/ks-installer:") => "KubeSphereImage",
+                    n if storage.iter().any(|s| s == n) => "StorageImage",
+                    _ => "RegistryImages",
+                };
+                missing.entry(name).or_default().push(local);
+            }
+            Err(e) => {
+                report.push(Diagnostic::warning(
+                    "RegistryImages",
+                    format!("cannot ask the registry at {} whether it holds the cluster's images ({e}); the nodes pull them from there, so make sure it does (`ksinstall bundle push --registry {}`)", ext.endpoint, ext.endpoint),
+                ));
+                return;
+            }
+        }
+    }
+    for (name, list) in missing {
+        report.push(c.config.diag_at(
+            Diagnostic::error(
+                name,
+                format!("the registry at {} lacks {} image(s) the nodes pull from it: {}. Push them: `ksinstall bundle push BUNDLE --registry {}` (or pass --ignore-errors {name})", ext.endpoint, list.len(), list.join(", "), ext.endpoint),
+            ),
+            "local_registry",
+        ));
+    }
 }

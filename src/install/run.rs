@@ -368,6 +368,12 @@ fn checked_before_change(
         binaries.entry(host.clone()).or_default().extend(names);
     }
     let phases: Vec<&dyn Phase> = chosen.iter().map(|&i| phases::ALL[i]).collect();
+    if chosen
+        .iter()
+        .any(|&i| i >= phases::by_name("control-plane").expect("a phase"))
+    {
+        super::registry::check_external(cluster, &mut report);
+    }
     let images = match &opts.bundle {
         None => images_needed(cluster, chosen, scope.map(|s| &s.new)),
         Some(_) => BTreeMap::new(),
@@ -606,8 +612,9 @@ fn images_needed(
     only: Option<&std::collections::BTreeSet<String>>,
 ) -> BTreeMap<String, Vec<String>> {
     let kubernetes = phases::by_name("control-plane").expect("a phase");
-    // With a local registry the nodes pull, so they need hold nothing.
-    if !chosen.iter().any(|&i| i >= kubernetes) || c.local_registry().is_some() {
+    // With a registry to pull from, the nodes need hold nothing (the
+    // preflight asks the company's whether it holds them).
+    if !chosen.iter().any(|&i| i >= kubernetes) || c.pull_registry().is_some() {
         return BTreeMap::new();
     }
     let Ok(plan) = crate::bundle::needs::plan(c, &Default::default()) else {

@@ -559,6 +559,9 @@ pub fn run(mut cluster: Cluster, opts: &RunOptions, up: &Upgrade) -> anyhow::Res
         Some(dir) => super::offline::load(dir, c, &facts, true, None, &mut report)?,
         None => Offline::default(),
     };
+    // The nodes pull the new images from the company's registry: it must
+    // hold them.
+    super::registry::check_external(c, &mut report);
     report
         .items
         .retain(|d| d.name != "KubeSphereImage" && d.name != "StorageImage");

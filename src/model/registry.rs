@@ -1,7 +1,11 @@
-//! The local registry (`[local-registry]`), decided once: which host runs
-//! it, the address every runtime pulls from, and how an image's reference
-//! is rewritten to it. The renderer (every image of every manifest and
-//! config), the bundle plan and the install's push all read this.
+//! The registry every node pulls its images from, decided once: the local
+//! registry the install runs on the `[local-registry]` host, or a registry
+//! the install does not run (the company's, `local_registry: HOST:PORT`,
+//! the legacy offline prefix), and how an image's reference is rewritten to
+//! it. The renderer (every image of every manifest and config), the bundle
+//! plan, the preflight and the install's push all read this.
+
+use std::path::PathBuf;
 
 use super::{Cluster, Node, Role};
 
@@ -42,15 +46,82 @@ impl Cluster {
     }
 }
 
+/// A registry the install does not run: the nodes pull every image from
+/// it under the same paths; `ksinstall bundle push` fills it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct External {
+    /// `host[:port]`, as the runtimes and the taskbox reach it.
+    pub endpoint: String,
+    /// The CA its certificate chains to (a PEM file on this machine), when
+    /// the hosts' own trust store does not hold it.
+    pub ca_file: Option<PathBuf>,
+    /// Plain HTTP (`local_registry_insecure: true`): anyone on the path
+    /// could change what the nodes run.
+    pub insecure: bool,
+}
+
+impl External {
+    /// `https://endpoint`, or `http://` when insecure.
+    pub fn url(&self) -> String {
+        match self.insecure {
+            true => format!("http://{}", self.endpoint),
+            false => format!("https://{}", self.endpoint),
+        }
+    }
+
+    /// The CA's PEM text, checked to be a certificate.
+    pub fn ca_pem(&self) -> Result<Option<String>, String> {
+        let Some(path) = &self.ca_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        openssl::x509::X509::from_pem(text.as_bytes())
+            .map_err(|_| format!("{} holds no PEM certificate", path.display()))?;
+        Ok(Some(text))
+    }
+}
+
 impl Cluster {
-    /// `reference` as the nodes pull it: from the local registry when
-    /// there is one, else unchanged (the renderer does the same, at each
-    /// node's address as it renders it).
+    /// The company's registry, when the conf names one (`local_registry`)
+    /// and the inventory has no `[local-registry]` host (`check` refuses
+    /// both at once). A relative CA path is read from the conf file's
+    /// directory.
+    pub fn external_registry(&self) -> Option<External> {
+        if self.with_role(Role::LocalRegistry).next().is_some() {
+            return None;
+        }
+        let cfg = &self.config;
+        let endpoint = cfg.text("local_registry").trim().to_string();
+        if endpoint.is_empty() || cfg.is_unset("local_registry") {
+            return None;
+        }
+        let ca = cfg.text("local_registry_ca").trim().to_string();
+        let ca_file = (!ca.is_empty()).then(|| {
+            let base = cfg.location("local_registry_ca").map(|(f, _)| f);
+            let dir = base.as_deref().and_then(|f| f.parent());
+            dir.map(|d| d.join(&ca))
+                .unwrap_or_else(|| PathBuf::from(&ca))
+        });
+        Some(External {
+            endpoint,
+            ca_file,
+            insecure: cfg.flag("local_registry_insecure"),
+        })
+    }
+
+    /// The `host:port` every node pulls its images from, when not their
+    /// upstreams: the local registry's, else the company's.
+    pub fn pull_registry(&self) -> Option<String> {
+        (self.local_registry().map(|r| r.endpoint))
+            .or_else(|| self.external_registry().map(|r| r.endpoint))
+    }
+
+    /// `reference` as the nodes pull it: from the registry they pull from
+    /// when there is one, else unchanged (the renderer does the same, at
+    /// each node's address as it renders it).
     pub fn pulled(&self, reference: &str) -> String {
-        pulled(
-            self.local_registry().map(|r| r.endpoint).as_deref(),
-            reference,
-        )
+        pulled(self.pull_registry().as_deref(), reference)
     }
 }
 

@@ -14,7 +14,7 @@ use super::{versions, Facts, NodeFacts};
 use crate::config::{Config, Runtime, StorageKind};
 use crate::model::lb::{self, LbMode, Proxy};
 use crate::model::node::{etcd_url, ETCD_CLIENT, ETCD_PEER};
-use crate::model::registry::LocalRegistry;
+use crate::model::registry::{External, LocalRegistry};
 use crate::model::{Cluster, Connection, Mode, Node, Role};
 
 /// RFC 5737 documentation address: the `ip` of a node that has none in the
@@ -88,6 +88,14 @@ pub struct Ctx {
     /// The local registry (its host and `address:port`): every image is
     /// pulled from it.
     pub registry: Option<LocalRegistry>,
+    /// The company's registry (`local_registry`), which the install does
+    /// not run: every image is pulled from it.
+    pub external: Option<External>,
+    /// Its CA (PEM), read once, when `local_registry_ca` names one.
+    pub external_ca: Option<String>,
+    /// `host:port` every image is pulled from: the local registry's, else
+    /// the company's, else none (their upstreams).
+    pub pull_from: Option<String>,
     pub notes: Vec<String>,
 }
 
@@ -95,10 +103,7 @@ impl Ctx {
     /// `reference` as the nodes pull it: from the local registry when the
     /// cluster has one (`model::registry::local_ref`), else unchanged.
     pub fn image(&self, reference: &str) -> String {
-        crate::model::registry::pulled(
-            self.registry.as_ref().map(|r| r.endpoint.as_str()),
-            reference,
-        )
+        crate::model::registry::pulled(self.pull_from.as_deref(), reference)
     }
 }
 
@@ -288,14 +293,23 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
     let nodes = nodes(c, facts, &mut notes);
     let lb = lb(c)?;
     let registry = registry(c, &nodes);
+    let external = c.external_registry();
+    let external_ca = match &external {
+        Some(r) => r
+            .ca_pem()
+            .map_err(|e| anyhow::anyhow!("local_registry_ca: {e}"))?,
+        None => None,
+    };
+    let pull_from = (registry.as_ref().map(|r| r.endpoint.clone()))
+        .or_else(|| external.as_ref().map(|r| r.endpoint.clone()));
     let mut g: Globals = cfg.vars().into_iter().map(|(k, y)| (k, v(y))).collect();
     roles(&mut g, &nodes, &lb, cfg)?;
-    runtime(&mut g, cfg, &nodes, &mut notes);
+    runtime(&mut g, cfg, &nodes, external.as_ref(), &mut notes);
+    images(&mut g, cfg, pull_from.as_deref());
     let endpoint = registry.as_ref().map(|r| r.endpoint.as_str());
-    images(&mut g, cfg, endpoint);
     put(&mut g, "registry_endpoint", endpoint);
     etcd(&mut g, cfg, facts, &nodes);
-    kubesphere(&mut g, cfg, endpoint);
+    kubesphere(&mut g, cfg, pull_from.as_deref());
     put(&mut g, "bootstrap_token", &facts.bootstrap_token);
     put(&mut g, "certificate_key", &facts.certificate_key);
     put(&mut g, "ca_cert_hash", &facts.ca_cert_hash);
@@ -307,6 +321,9 @@ pub fn build(c: &Cluster, facts: &Facts) -> Result<Ctx> {
         nodes,
         lb,
         registry,
+        external,
+        external_ca,
+        pull_from,
         notes,
     })
 }
@@ -400,8 +417,15 @@ fn apiserver_sans(cfg: &Config, masters: &[NodeCtx], lb: &LbCtx) -> Vec<String> 
     sans
 }
 
-/// The container runtime, its socket, proxy and registries.
-fn runtime(g: &mut Globals, cfg: &Config, nodes: &[NodeCtx], notes: &mut Vec<String>) {
+/// The container runtime, its socket, proxy and registries (docker's
+/// insecure ones with the company's, when it speaks plain HTTP).
+fn runtime(
+    g: &mut Globals,
+    cfg: &Config,
+    nodes: &[NodeCtx],
+    external: Option<&External>,
+    notes: &mut Vec<String>,
+) {
     let kv = &cfg.kube_version;
     if cfg.runtime == Runtime::Docker && versions::minor(kv) >= 24 {
         notes.push(format!(
@@ -412,11 +436,9 @@ fn runtime(g: &mut Globals, cfg: &Config, nodes: &[NodeCtx], notes: &mut Vec<Str
     put(g, "runtime_proxy", runtime_proxy(cfg, nodes));
     put(g, "cri_socket", versions::cri_socket(kv, cfg.runtime));
     put(g, "registry_mirrors", cfg.list("docker_registry_mirrors"));
-    put(
-        g,
-        "insecure_registries",
-        cfg.list("docker_insecure_registries"),
-    );
+    let mut insecure = cfg.list("docker_insecure_registries");
+    insecure.extend(external.filter(|r| r.insecure).map(|r| r.endpoint.clone()));
+    put(g, "insecure_registries", insecure);
     put(
         g,
         "docker_log_opts_map",
@@ -425,8 +447,8 @@ fn runtime(g: &mut Globals, cfg: &Config, nodes: &[NodeCtx], notes: &mut Vec<Str
 }
 
 /// Images and versions from the one versions table, and calico's settings.
-/// With a local registry every reference is rewritten to it here, the one
-/// place the templates take images from.
+/// With a registry to pull from every reference is rewritten to it here,
+/// the one place the templates take images from.
 fn images(g: &mut Globals, cfg: &Config, registry: Option<&str>) {
     let local = |r: &str| crate::model::registry::pulled(registry, r);
     let repo = local(&cfg.kube_image_repo());

@@ -589,9 +589,14 @@ fn runtime_files(cluster: &Cluster, ctx: &Ctx) -> Vec<Out> {
             ));
             for (registry, server, mirrors, insecure) in registries(cluster, ctx) {
                 let path = format!("/etc/containerd/certs.d/{registry}/hosts.toml");
-                let ca = (ctx.registry.as_ref())
-                    .filter(|r| r.endpoint == registry)
-                    .map(|r| registry_ca_path(cluster, &r.endpoint));
+                let ca = (ctx.registry.as_ref().map(|r| &r.endpoint))
+                    .or(ctx
+                        .external
+                        .as_ref()
+                        .filter(|r| r.ca_file.is_some())
+                        .map(|r| &r.endpoint))
+                    .filter(|e| **e == registry)
+                    .map(|e| registry_ca_path(cluster, e));
                 let mut o = rt("containerd/hosts.toml.j2", &path, Kind::TomlPlain);
                 o.extra.push(("registry", Value::from(registry)));
                 o.extra.push(("registry_server", Value::from(server)));
@@ -799,6 +804,10 @@ fn registries(cluster: &Cluster, ctx: &Ctx) -> Vec<(String, String, Vec<String>,
         let server = format!("https://{}", r.endpoint);
         out.push((r.endpoint.clone(), server.clone(), vec![server], false));
     }
+    if let Some(r) = &ctx.external {
+        // Plain HTTP is in the server's scheme; nothing is left unverified.
+        out.push((r.endpoint.clone(), r.url(), vec![r.url()], false));
+    }
     let mirrors = list("docker_registry_mirrors");
     if !mirrors.is_empty() {
         out.push((
@@ -925,16 +934,14 @@ fn registry_ca_path(cluster: &Cluster, endpoint: &str) -> String {
 
 /// The registry's certificate and key on its host (the key 0640: the
 /// registry phase gives it to the service's group), and its CA on every
-/// Kubernetes node, where the runtime pulls from it.
+/// Kubernetes node, where the runtime pulls from it; the company
+/// registry's CA likewise.
 fn registry_cert_files(
     cluster: &Cluster,
     ctx: &Ctx,
     n: &NodeCtx,
     facts: &Facts,
 ) -> Vec<RenderedFile> {
-    let (Some(r), Some(pki)) = (&ctx.registry, &facts.registry_pki) else {
-        return Vec::new();
-    };
     let file = |path: String, content: &str, mode, component| RenderedFile {
         path,
         content: content.to_string(),
@@ -944,6 +951,13 @@ fn registry_cert_files(
         component,
     };
     let mut files = Vec::new();
+    if let (Some(r), Some(ca), true) = (&ctx.external, &ctx.external_ca, n.is_k8s()) {
+        let path = registry_ca_path(cluster, &r.endpoint);
+        files.push(file(path, ca, 0o644, Component::Runtime));
+    }
+    let (Some(r), Some(pki)) = (&ctx.registry, &facts.registry_pki) else {
+        return files;
+    };
     if r.host == n.name {
         let crt = format!("{REGISTRY_DIR}/registry.crt");
         files.push(file(crt, &pki.server.cert_pem, 0o644, Component::Registry));

@@ -58,7 +58,7 @@ kube_build() {
 }
 # The lab tests (one lab at a time, so one after another); the others run
 # alongside them, since the lab tests mostly wait on hosts.
-LAB_TESTS=(e2e_cluster e2e_cluster_ha e2e_day_two e2e_lab e2e_online e2e_registry exec_lab)
+LAB_TESTS=(e2e_cluster e2e_cluster_ha e2e_day_two e2e_lab e2e_online e2e_online_cluster e2e_registry exec_lab)
 # The tests that wait for the newer minors' builds: the oracles, and the
 # upgrade e2e (to UPGRADE_VERSION, built whole; a lab test, run last).
 ORACLE_TESTS=(render_kubeadm_validate render_apiserver_dry_run)

@@ -88,7 +88,7 @@ fn add_a_worker_then_reset_and_install_again() {
     // The new host alone gets the install; the others their /etc/hosts.
     for line in [
         "== os: OS preparation: hostname, swap, kernel modules, sysctl, /etc/hosts (3 hosts)",
-        "== packages: OS packages from the bundle's local repository (1 host)",
+        "== packages: OS packages, from the bundle's local repository or the hosts' own (1 host)",
         "== control-plane: control plane: kubeadm init on the first master, join the others (1 host)",
         "== workers: workers join (1 host)",
         "== network: ",

@@ -249,7 +249,7 @@ impl Phase for Packages {
         "packages"
     }
     fn title(&self) -> &'static str {
-        "OS packages from the bundle's local repository"
+        "OS packages, from the bundle's local repository or the hosts' own"
     }
     fn stage(&self) -> Stage {
         Stage::InitiatingEnvironment
@@ -456,7 +456,7 @@ impl Phase for Runtime {
         "runtime"
     }
     fn title(&self) -> &'static str {
-        "container runtime: containerd configured and running, images imported"
+        "container runtime: containerd configured and running, the bundle's images imported"
     }
     fn stage(&self) -> Stage {
         Stage::InitiatingEnvironment

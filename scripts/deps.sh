@@ -13,7 +13,8 @@
 #   lab     what scripts/lab.sh needs for its test hosts (its `deps`), sudo
 #   tests   the render tests' config checkers (haproxy, keepalived, nginx,
 #           containerd, systemd-analyze, openssl), dpkg-dev (an apt index
-#           oracle), Python venvs: ansible-core
+#           oracle), rpm, createrepo-c and dnf (RPMs built, indexed and read
+#           by dnf: tests/bundle_rpm.rs), Python venvs: ansible-core
 #           (the inventory oracle) and kubernetes-validate (the schemas)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ BUILD_DEBS=(ca-certificates pkg-config libssl-dev libssh2-1-dev gcc libc6-dev)
 # The lab's own tools come with `scripts/lab.sh deps`; sshd serves the
 # loopback SSH tests.
 LAB_DEBS=(sudo openssh-server)
-TEST_DEBS=(python3-venv dpkg-dev haproxy keepalived containerd nginx-light libnginx-mod-stream systemd openssl)
+TEST_DEBS=(python3-venv dpkg-dev rpm createrepo-c dnf haproxy keepalived containerd nginx-light libnginx-mod-stream systemd openssl)
 
 # apt_install PKG...: those not installed yet, with apt's lists fetched when
 # there are none (a fresh debootstrap) or an install fails on old ones.

@@ -40,6 +40,12 @@ pub struct PhaseArgs {
     /// what the hosts install; the checksums come over the same link).
     #[arg(long)]
     pub insecure_mirror: bool,
+    /// The hosts fetch the bundle over HTTP, from this machine for the
+    /// first copies of each file and then from each other, instead of
+    /// this machine pushing it to every host over SSH: for many hosts
+    /// behind one uplink.
+    #[arg(long)]
+    pub serve_bundle: bool,
     /// Continue a failed install: skip phases already finished on each host.
     #[arg(long)]
     pub resume: bool,
@@ -195,6 +201,25 @@ pub enum Verb {
     Etcd {
         #[command(subcommand)]
         what: EtcdVerb,
+    },
+    /// Put each host's part of the bundle into its cache
+    /// (/var/lib/ksinstall/cas) as `install --serve-bundle` does: from this
+    /// machine for the first copies of each file, then from the hosts that
+    /// hold it. Nothing is installed; a later install takes the files from
+    /// there instead of sending them. Before a maintenance window, or to
+    /// measure the distribution.
+    Stage {
+        #[command(flatten)]
+        src: SourceArgs,
+        #[command(flatten)]
+        conn: crate::exec::verbs::ConnArgs,
+        /// The offline bundle. Default: the installer directory's bundle/.
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+        /// Print each host's files (bundle-relative paths) instead; connect
+        /// to no host.
+        #[arg(long)]
+        list: bool,
     },
     /// Print, per host, every change the install would make; change nothing.
     Plan {
@@ -520,6 +545,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cluster = src.load_valid()?;
             run_install(&src, cluster, conn, phases)
         }
+        Verb::Stage {
+            src,
+            conn,
+            bundle,
+            list,
+        } => {
+            let cluster = src.load_valid()?;
+            let phases = PhaseArgs {
+                bundle,
+                ..PhaseArgs::default()
+            };
+            let opts = run_options(&src, conn, phases);
+            crate::install::distribute::stage(cluster, &opts, list)
+        }
         Verb::Run { exec, cmd } => crate::adhoc::run(&exec, &cmd),
         Verb::Copy {
             exec,
@@ -698,5 +737,6 @@ fn run_options(
         conf_dir: sources.conf_dir.clone(),
         add_nodes: false,
         add_control_plane: false,
+        serve_bundle: phases.serve_bundle,
     }
 }

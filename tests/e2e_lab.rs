@@ -184,6 +184,52 @@ fn check_load_balancer() {
     }
 }
 
+/// `--serve-bundle`: every host got its part over HTTP, this machine sent
+/// each file at most twice, every bundle file the phases put on a host was
+/// copied from the host's cache (none uploaded), and no relay is left.
+fn served_not_pushed(s: &Setup, out: &str) {
+    let line = (out.lines())
+        .find(|l| l.starts_with("bundle served to 3 hosts"))
+        .unwrap_or_else(|| panic!("no distribution figures:\n{out}"));
+    let ratio: f64 = (line.rsplit_once(" MB from this machine (").map(|(_, r)| r))
+        .and_then(|r| r.split_once('x'))
+        .and_then(|(x, _)| x.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        ratio <= 2.0,
+        "this machine sent more than twice the bundle: {line}"
+    );
+    let logs = s.installer.join("logs");
+    let log = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("Install["))
+        .max()
+        .unwrap();
+    let log = std::fs::read_to_string(log).unwrap();
+    let copied = log.matches("copy from the host's cache").count();
+    // Each host's apt index is made for it here (small, not a bundle file).
+    let index = ["/Packages ", "/Packages.gz ", "/Release "];
+    let pushed: Vec<&str> = (log.lines())
+        .filter(|l| l.contains("] upload ") && l.contains("/opt/ksinstall/repo/"))
+        .filter(|l| !index.iter().any(|i| l.contains(i)))
+        .collect();
+    assert!(
+        copied > 0,
+        "nothing was taken from the hosts' caches:\n{line}"
+    );
+    assert!(
+        pushed.is_empty(),
+        "bundle files pushed over SSH: {pushed:?}"
+    );
+    for h in ["node1", "node2", "node3"] {
+        on_ok(
+            h,
+            "! pgrep -f '[k]sinstall-relay serve' && test -n \"$(ls /var/lib/ksinstall/cas)\"",
+        );
+    }
+}
+
 /// Runs an install in the background, cuts `victim`'s link once the run
 /// pauses after phase `after`, and returns the run's output.
 fn install_with_cut(s: &Setup, after: &str, victim: &str) -> (Option<i32>, String) {
@@ -366,10 +412,13 @@ fn offline_multi_node_install_on_the_lab() {
     let s = prepare(false);
     let t_prepared = t0.elapsed();
 
-    let first = install(&s, &["--until", "loadbalancer"], &[]);
+    // The bundle served, not pushed: the hosts fetch it over HTTP from
+    // here and from each other, and the phases copy it from their caches.
+    let first = install(&s, &["--until", "loadbalancer", "--serve-bundle"], &[]);
     let out = text(&first);
     assert!(first.status.success(), "first install failed:\n{out}");
     assert!(out.contains("Stopped after phase 'loadbalancer'"), "{out}");
+    served_not_pushed(&s, &out);
     check_hosts_are_prepared();
     check_etcd(1);
     check_load_balancer();

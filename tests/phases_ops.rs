@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use ksinstall::bundle::needs::{self, Family, Kind, PlanOptions};
 use ksinstall::config::Runtime;
 use ksinstall::diag::Report;
 use ksinstall::install::facts::Facts;
@@ -669,7 +670,9 @@ fn without_a_bundle_packages_come_from_the_hosts_repositories() {
     let c = model::load(&src, &mut r).expect("loads");
     let mirrors = BTreeMap::from([("k8s".to_string(), "https://mirror.example/k8s".to_string())]);
     let mut report = Report::default();
-    let off = ksinstall::install::online::load(&c, &mirrors, None, &mut report).unwrap();
+    let mut f = facts(&c, "");
+    f.insert("node2".into(), Facts::parse(ROCKY));
+    let off = ksinstall::install::online::load(&c, &f, &mirrors, None, &mut report).unwrap();
     assert!(off.online);
     // calicoctl's upstream publishes no checksum: named, not downloaded.
     let text = report.render();
@@ -690,7 +693,6 @@ fn without_a_bundle_packages_come_from_the_hosts_repositories() {
     assert!(off.packages["node1"].contains(&"curl".to_string()));
     assert!(off.packages["node1"].contains(&"containerd".to_string()));
     assert!(!off.packages["node1"].contains(&"etcd-server".to_string()));
-    let f = facts(&c, "");
     let files = BTreeMap::new();
     let inp = Inputs {
         cluster: &c,
@@ -735,5 +737,139 @@ fn without_a_bundle_packages_come_from_the_hosts_repositories() {
         "{get}"
     );
     assert!(ops.iter().any(|o| o.starts_with("run mkdir -p /opt/cni/bin && tar -xzf /opt/ksinstall/repo/bin/cni-plugins-linux-amd64-")), "{ops:?}");
+    // node2 says it is Rocky Linux: the plan's RPM names, from its own
+    // dnf repositories through the same proxy.
+    let mut rpms = plan_packages(&c, Family::Rpm, "node2");
+    rpms.extend(["curl".to_string(), "ca-certificates".to_string()]);
+    assert_eq!(off.packages["node2"], rpms);
+    let names = rpms.join(" ");
+    let ops = ops_of(phase, &c, &inp, "node2");
+    assert_eq!(
+        ops[0],
+        format!("run $(command -v dnf || echo yum) -y -q --setopt=proxy=http://proxy.example:3128 install {names} unless rpm -q {names} >/dev/null 2>&1")
+    );
+    assert!(!ops.iter().any(|o| o.contains("apt-get")), "{ops:?}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The options that point apt at the bundle's repository alone.
+const APT_OPTS: &str = "-o Dir::Etc::SourceList=/opt/ksinstall/apt/sources.list -o Dir::Etc::SourceParts=/opt/ksinstall/apt/sources.list.d \
+                        -o Dir::State::Lists=/opt/ksinstall/apt/lists -o Dir::Cache=/opt/ksinstall/apt/cache";
+
+/// What the fact script prints on a Rocky Linux 9 host.
+const ROCKY: &str = "os_id=rocky\nos_like=rhel centos fedora\nos_version=9.3\ninit=systemd\n\
+                     rpms=bash=5.1.8-6.el9|\n";
+
+/// The OS package names the bundle plan of `family` gives `host`.
+fn plan_packages(c: &Cluster, family: Family, host: &str) -> Vec<String> {
+    let opts = PlanOptions {
+        families: vec![family],
+        ..PlanOptions::default()
+    };
+    let plan = needs::plan(c, &opts).expect("plan");
+    (plan.for_host(host))
+        .filter(|n| matches!(n.kind, Kind::Deb | Kind::Rpm))
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// A host whose facts say RPM gets the bundle's rpms/ under the host's
+/// repository directory, a yum repository file naming it, and dnf (or
+/// yum) installing exactly the plan's RPM names from it alone, skipped
+/// once rpm has them all. A Debian host of the same cluster keeps apt.
+#[test]
+fn an_rpm_host_installs_the_plans_rpms_with_dnf_and_a_debian_host_keeps_apt() {
+    let c = cluster("seed-root");
+    let mut f = facts(&c, "");
+    f.insert("node1".into(), Facts::parse(ROCKY));
+    let (rpms, debs) = (
+        plan_packages(&c, Family::Rpm, "node1"),
+        plan_packages(&c, Family::Deb, "node2"),
+    );
+    assert!(rpms.contains(&"conntrack-tools".to_string()), "{rpms:?}");
+    let mut off = Offline {
+        repo_dir: "/opt/ksinstall/repo".into(),
+        ..Default::default()
+    };
+    off.packages.insert("node1".into(), rpms.clone());
+    off.packages.insert("node2".into(), debs.clone());
+    off.repo_files.insert(
+        "node1".into(),
+        vec![
+            (
+                "rpms/socat-1.7.4.1-1.noarch.rpm".into(),
+                b"rpm".to_vec().into(),
+            ),
+            (
+                "rpms/repodata/repomd.xml".into(),
+                b"<repomd/>".to_vec().into(),
+            ),
+        ],
+    );
+    let files = BTreeMap::new();
+    let inp = Inputs {
+        cluster: &c,
+        facts: &f,
+        files: &files,
+        offline: &off,
+    };
+    let ops = phases::Packages.ops(c.node("node1").unwrap(), &inp);
+    let summary: Vec<String> = ops.iter().map(Op::summary).collect();
+    assert_eq!(summary.len(), 4, "{summary:?}");
+    assert_eq!(
+        summary[..2],
+        [
+            "file /opt/ksinstall/repo/rpms/socat-1.7.4.1-1.noarch.rpm (3 bytes, mode 644)",
+            "file /opt/ksinstall/repo/rpms/repodata/repomd.xml (9 bytes, mode 644)",
+        ]
+    );
+    let Op::File { path, content, .. } = &ops[2] else {
+        panic!("{summary:?}")
+    };
+    assert_eq!(path, "/etc/yum.repos.d/ksinstall.repo");
+    let repo = String::from_utf8_lossy(&content.read_all().unwrap()).into_owned();
+    for line in [
+        "[ksinstall]",
+        "baseurl=file:///opt/ksinstall/repo/rpms",
+        "enabled=1",
+        "gpgcheck=0",
+        "module_hotfixes=1",
+    ] {
+        assert!(repo.lines().any(|l| l == line), "{line} not in:\n{repo}");
+    }
+    let names = rpms.join(" ");
+    assert_eq!(
+        summary[3],
+        format!("run $(command -v dnf || echo yum) -y -q --disablerepo='*' --enablerepo=ksinstall install {names} unless rpm -q {names} >/dev/null 2>&1")
+    );
+    // reset takes the file away with the repository it names.
+    let reset: Vec<String> = (ksinstall::install::reset::ops(&c, &[]).iter())
+        .map(Op::summary)
+        .collect();
+    assert!(
+        reset
+            .iter()
+            .any(|o| o.contains(" /etc/yum.repos.d/ksinstall.repo ")
+                && o.contains(" /opt/ksinstall/repo ")),
+        "{reset:?}"
+    );
+    let debian = ops_of(&phases::Packages, &c, &inp, "node2");
+    assert_eq!(
+        debian[0],
+        "file /opt/ksinstall/apt/sources.list (46 bytes, mode 644)"
+    );
+    let debs = debs.join(" ");
+    assert!(
+        debian[1].contains(&format!("apt-get {APT_OPTS} -qq install"))
+            && debian[1].contains(&format!("--force-confold {debs} );"))
+            && debian[1].contains(&format!(" unless for p in {debs}; do dpkg-query")),
+        "{}",
+        debian[1]
+    );
+    assert!(
+        !debian
+            .iter()
+            .any(|o| o.contains("dnf") || o.contains("yum")),
+        "{debian:?}"
+    );
 }

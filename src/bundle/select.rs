@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
 use super::aptrepo;
-use super::manifest::{Entry, Manifest};
+use super::manifest::{Entry, IndexFile, Manifest};
 use super::needs::{Kind, Need, Plan};
 use crate::exec::Blob;
 
@@ -16,6 +16,10 @@ pub const HOST_DIR: &str = "/opt/ksinstall";
 pub const HOST_REPO_DIR: &str = "/opt/ksinstall/repo";
 /// apt's lists and cache for that repository, apart from the system's.
 pub const HOST_APT_STATE_DIR: &str = "/opt/ksinstall/apt";
+/// An RPM host's yum/dnf repository file for the bundle's `rpms/`, and
+/// the id dnf knows it by.
+pub const YUM_REPO_FILE: &str = "/etc/yum.repos.d/ksinstall.repo";
+pub const YUM_REPO_ID: &str = "ksinstall";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostSelection {
@@ -27,6 +31,9 @@ pub struct HostSelection {
     pub packages: Vec<String>,
     /// What the plan wants for this host that the bundle lacks.
     pub missing: Vec<Need>,
+    /// Repository indexes the host gets as the bundle has them (an RPM
+    /// host's `rpms/repodata/*`; a Debian host's is written for it).
+    pub index: Vec<IndexFile>,
 }
 
 impl HostSelection {
@@ -55,10 +62,11 @@ pub fn for_host(m: &Manifest, plan: &Plan, host: &str) -> HostSelection {
                 if matches!(need.kind, Kind::Deb | Kind::Rpm) {
                     packages.push(need.name.clone());
                 }
-                if e.kind == Kind::Deb {
-                    queue.push_back(e.clone());
-                } else {
-                    entries.push(e.clone());
+                match e.kind {
+                    Kind::Deb => queue.push_back(e.clone()),
+                    // Added below, with every other RPM.
+                    Kind::Rpm => {}
+                    _ => entries.push(e.clone()),
                 }
             }
             None => missing.push(need.clone()),
@@ -84,13 +92,35 @@ pub fn for_host(m: &Manifest, plan: &Plan, host: &str) -> HostSelection {
         }
         entries.push(e);
     }
+    let index = rpm_repository(m, plan, host, &mut entries);
     entries.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.path.cmp(&b.path)));
     HostSelection {
         host: host.to_string(),
         entries,
         packages,
         missing,
+        index,
     }
+}
+
+/// RPM dependencies are not tracked here: a host the plan gives RPMs gets
+/// every RPM of the bundle and the repodata that lists them, and dnf (or
+/// yum) picks what it needs. Returns those index files.
+fn rpm_repository(
+    m: &Manifest,
+    plan: &Plan,
+    host: &str,
+    entries: &mut Vec<Entry>,
+) -> Vec<IndexFile> {
+    if !plan.for_host(host).any(|n| n.kind == Kind::Rpm) {
+        return Vec::new();
+    }
+    entries.extend(m.artifacts.iter().filter(|e| e.kind == Kind::Rpm).cloned());
+    let dir = format!("{}/", Kind::Rpm.dir());
+    (m.index.iter())
+        .filter(|i| i.path.starts_with(&dir))
+        .cloned()
+        .collect()
 }
 
 fn link_or_copy(src: &Path, dest: &Path) -> Result<(), String> {
@@ -187,28 +217,22 @@ pub fn host_payload(
     };
     let mut debs = Vec::new();
     for e in &sel.entries {
-        if !super::verify::safe_rel(&e.path) {
-            return Err(format!("{:?}: not a path inside the bundle", e.path));
-        }
-        let data = match cache.get(&e.path) {
-            Some(b) if b.sha256() == e.sha256 => b.clone(),
-            _ => {
-                let b = read_checked(bundle, e)?;
-                cache.insert(e.path.clone(), b.clone());
-                b
-            }
-        };
+        let data = cached(bundle, &e.path, &e.sha256, cache)?;
         let file = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
         match e.kind {
-            Kind::Deb | Kind::Rpm => {
-                if e.kind == Kind::Deb {
-                    debs.push(file.clone());
-                }
+            Kind::Deb => {
+                debs.push(file.clone());
                 p.repo_files.push((file, data));
             }
+            // Kept in rpms/ on the host, beside the repodata that lists it.
+            Kind::Rpm => p.repo_files.push((e.path.clone(), data)),
             Kind::Binary => p.binaries.push((file, data)),
             Kind::Image => p.images.push((file, data)),
         }
+    }
+    for i in &sel.index {
+        let data = cached(bundle, &i.path, &i.sha256, cache)?;
+        p.repo_files.push((i.path.clone(), data));
     }
     if !debs.is_empty() {
         let keep: BTreeSet<String> = debs.into_iter().collect();
@@ -228,17 +252,28 @@ pub fn host_payload(
     Ok(p)
 }
 
+/// The bundle file `rel` through `cache`: read and checked once.
+fn cached(bundle: &Path, rel: &str, sha256: &str, cache: &mut FileCache) -> Result<Blob, String> {
+    if !super::verify::safe_rel(rel) {
+        return Err(format!("{rel:?}: not a path inside the bundle"));
+    }
+    if let Some(b) = cache.get(rel).filter(|b| b.sha256() == sha256) {
+        return Ok(b.clone());
+    }
+    let b = read_checked(bundle, rel, sha256)?;
+    cache.insert(rel.to_string(), b.clone());
+    Ok(b)
+}
+
 /// A bundle file, read through and checked against its manifest SHA-256.
 /// It stays on disk: uploads stream it (see `Blob::file`).
-fn read_checked(bundle: &Path, e: &Entry) -> Result<Blob, String> {
-    let path = super::verify::inside(bundle, &e.path)?;
+fn read_checked(bundle: &Path, rel: &str, sha256: &str) -> Result<Blob, String> {
+    let path = super::verify::inside(bundle, rel)?;
     let blob = Blob::file(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-    if blob.sha256() != e.sha256 {
+    if blob.sha256() != sha256 {
         return Err(format!(
-            "{}: sha256 {}, manifest.json says {}: run `ksinstall bundle verify`",
-            e.path,
+            "{rel}: sha256 {}, manifest.json says {sha256}: run `ksinstall bundle verify`",
             blob.sha256(),
-            e.sha256
         ));
     }
     Ok(blob)
@@ -314,12 +349,25 @@ impl LocalApt {
     }
 }
 
-/// A yum repository file for an RPM directory on the host (with repodata),
-/// to be placed in a reposdir of its own.
-pub fn yum_repo_file(repo_dir: &str) -> String {
-    format!(
-        "[ksinstall-offline]\nname=ksinstall offline bundle\nbaseurl=file://{repo_dir}\nenabled=1\ngpgcheck=0\n"
-    )
+/// The yum/dnf repository file (`YUM_REPO_FILE`) for the RPM directory
+/// `rpm_dir` on the host, which holds the bundle's `rpms/` with its repodata.
+pub fn yum_repo_file(rpm_dir: &str) -> String {
+    [
+        "# The offline bundle's RPMs, pushed by ksinstall.".to_string(),
+        format!("[{YUM_REPO_ID}]"),
+        "name=ksinstall offline bundle".into(),
+        format!("baseurl=file://{rpm_dir}"),
+        "enabled=1".into(),
+        "# No signature check: every file here was checked on arrival against".into(),
+        "# the sha256 the bundle's manifest.json gives it.".into(),
+        "gpgcheck=0".into(),
+        "# EL8+ module streams would otherwise hide same-named packages here.".into(),
+        "module_hotfixes=1".into(),
+        "# Read afresh: a new bundle brings new repodata.".into(),
+        "metadata_expire=0".into(),
+    ]
+    .join("\n")
+        + "\n"
 }
 
 #[cfg(test)]
@@ -336,6 +384,12 @@ mod tests {
         let o = apt.options();
         assert!(o.contains(&"Dir::State::Lists=/opt/ksinstall/apt/lists".to_string()));
         assert_eq!(apt.update_args().last().unwrap(), "update");
-        assert!(yum_repo_file("/opt/ksinstall/repo").contains("baseurl=file:///opt/ksinstall/repo"));
+        let yum = yum_repo_file("/opt/ksinstall/repo/rpms");
+        assert!(yum.contains("\n[ksinstall]\n"), "{yum}");
+        assert!(
+            yum.contains("\nbaseurl=file:///opt/ksinstall/repo/rpms\n"),
+            "{yum}"
+        );
+        assert!(yum.contains("\ngpgcheck=0\n") && yum.contains("\nmodule_hotfixes=1\n"));
     }
 }

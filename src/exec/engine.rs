@@ -698,11 +698,16 @@ impl HostCtx<'_> {
             )));
         }
         let q = sh_quote(dest);
+        let hash = blob.sha256();
+        // Content the host received already (`--serve-bundle`) is copied
+        // from its cache, not sent.
+        let cached = format!("{}/{hash}", super::relay::CAS_DIR);
         let check = self
             .perform(Action {
                 describe: format!("check {dest}"),
                 script: format!(
-                    "f={q}; if [ -f \"$f\" ]; then sha256sum <\"$f\" | cut -c1-64; stat -c '%a %U:%G' -- \"$f\"; elif [ -e \"$f\" ]; then echo NOTFILE; else echo ABSENT; fi"
+                    "f={q}; if [ -f \"$f\" ]; then sha256sum <\"$f\" | cut -c1-64; stat -c '%a %U:%G' -- \"$f\"; elif [ -e \"$f\" ]; then echo NOTFILE; else echo ABSENT; fi; [ -f {c} ] && echo CACHED; true",
+                    c = sh_quote(&cached)
                 ),
                 stdin: None,
                 timeout: None,
@@ -742,7 +747,7 @@ impl HostCtx<'_> {
             }
             (Some(_), None) => false,
         };
-        let hash = blob.sha256();
+        let in_cache = text.lines().any(|l| l == "CACHED");
         let content_same = exists && first == hash;
         let mode_same = mode.is_none() || mode == cur_mode;
         if content_same && mode_same && owner_matches(&cur_owner) {
@@ -759,8 +764,12 @@ impl HostCtx<'_> {
             None if exists => attrs.push_str("chown --reference=\"$f\" \"$t\" 2>/dev/null || :\n"),
             None => {}
         }
+        let how = match in_cache && !content_same {
+            true => "copy from the host's cache",
+            false => "upload",
+        };
         let describe = format!(
-            "upload {} bytes to {dest}{}{}",
+            "{how} {} bytes to {dest}{}{}",
             blob.len(),
             mode.map(|m| format!(" mode {m:04o}")).unwrap_or_default(),
             owner.map(|o| format!(" owner {o}")).unwrap_or_default()
@@ -771,6 +780,19 @@ impl HostCtx<'_> {
             let mut s = format!("set -e\nf={q}\nt=\"$f\"\n");
             s.push_str(&attrs);
             (s, None)
+        } else if in_cache {
+            // The cache's file, linked (no second copy on the disk) or
+            // copied, checked again (the cache is only a shortcut), and
+            // renamed into place as a sent file would be.
+            let script = format!(
+                "set -e\nf={q}\nd=${{f%/*}}; d=${{d:-/}}; b=${{f##*/}}\nmkdir -p -- \"$d\"\n\
+                 t=\"$d/.$b.ksinstall-$$\"\ntrap 'rm -f -- \"$t\"' EXIT\n\
+                 ln -f -- {c} \"$t\" 2>/dev/null || cp -f -- {c} \"$t\"\n\
+                 [ \"$(sha256sum <\"$t\" | cut -c1-64)\" = {hash} ] || {{ echo 'the cached copy does not match' >&2; exit 1; }}\n\
+                 {attrs}mv -f -- \"$t\" \"$f\"\ntrap - EXIT\n",
+                c = sh_quote(&cached)
+            );
+            (script, None)
         } else {
             // The content arrives in $KSI_STDIN, a new file beside $f when
             // the shell could make one there (renamed into place, so written

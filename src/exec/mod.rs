@@ -21,6 +21,7 @@ pub mod knownhosts;
 pub mod live;
 pub mod logger;
 pub mod redact;
+pub mod relay;
 pub mod runlog;
 pub mod shell;
 pub mod transport;

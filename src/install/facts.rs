@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 
+use crate::bundle::needs::Family;
 use crate::exec::shell::sh_quote;
 
 /// Runs as root (or through sudo) with POSIX sh; every line is `key=value`,
 /// multi-line sections are one line each with `|` separators.
 pub const SCRIPT: &str = r#"
 echo "os_id=$(. /etc/os-release 2>/dev/null; echo "$ID")"
+echo "os_like=$(. /etc/os-release 2>/dev/null; echo "$ID_LIKE")"
 echo "os_version=$(. /etc/os-release 2>/dev/null; echo "$VERSION_ID")"
 echo "os_pretty=$(. /etc/os-release 2>/dev/null; echo "$PRETTY_NAME")"
 echo "arch=$(uname -m)"
@@ -38,6 +40,7 @@ echo "addresses=$(ip -o addr show 2>/dev/null | awk '{split($4,a,"/"); print a[1
 echo "routes=$(ip -o route show 2>/dev/null | awk '$0 !~ / dev (cni0|flannel\.[0-9]+|tunl0|vxlan\.calico|cali[0-9a-f]+)( |$)/ {print $1}' | tr '\n' '|')"
 echo "listening=$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{print $4}' | sed 's/.*://' | sort -un | tr '\n' '|')"
 echo "debs=$(dpkg-query -W -f='${Package}=${Version}|' 2>/dev/null)"
+echo "rpms=$(rpm -qa --qf '%{NAME}=%{VERSION}-%{RELEASE}|' 2>/dev/null)"
 # Images the runtime holds (containerd's Kubernetes namespace, or docker's),
 # bounded: a runtime that hangs must not hold up fact gathering.
 echo "images=$( { timeout 10 ctr -n k8s.io images ls -q 2>/dev/null; timeout 10 docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null; } | grep -v '^sha256:' | tr '\n' '|')"
@@ -89,6 +92,9 @@ pub fn script() -> String {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facts {
     pub os_id: String,
+    /// The host's package family, from /etc/os-release's `ID` and
+    /// `ID_LIKE` (`None`: neither names one this installer knows).
+    pub os_family: Option<Family>,
     pub os_version: String,
     pub os_pretty: String,
     pub arch: String,
@@ -119,8 +125,9 @@ pub struct Facts {
     /// Version of each of `KUBE_TOOLS` present (`v1.28.2`; empty when it
     /// would not say).
     pub versions: BTreeMap<String, String>,
-    /// Debian packages installed: name -> version.
-    pub debs: BTreeMap<String, String>,
+    /// OS packages installed, as the host's family counts them (dpkg's on
+    /// Debian, rpm's `VERSION-RELEASE` on RPM hosts): name -> version.
+    pub installed: BTreeMap<String, String>,
     /// Images the runtime holds, as full references (`docker.io/...`).
     pub images: Vec<String>,
 }
@@ -128,6 +135,8 @@ pub struct Facts {
 impl Facts {
     pub fn parse(text: &str) -> Facts {
         let mut f = Facts::default();
+        let mut os_like = String::new();
+        let (mut debs, mut rpms) = (BTreeMap::new(), BTreeMap::new());
         for line in text.lines() {
             let Some((k, v)) = line.split_once('=') else {
                 continue;
@@ -168,15 +177,9 @@ impl Facts {
                 "listening" => {
                     f.listening_ports = list().iter().filter_map(|p| p.parse().ok()).collect()
                 }
-                "debs" => {
-                    f.debs = list()
-                        .iter()
-                        .filter_map(|d| {
-                            d.split_once('=')
-                                .map(|(n, v)| (n.to_string(), v.to_string()))
-                        })
-                        .collect()
-                }
+                "os_like" => os_like = v.to_string(),
+                "debs" => debs = name_versions(&list()),
+                "rpms" => rpms = name_versions(&list()),
                 k if k.starts_with("version_") => {
                     f.versions
                         .insert(k["version_".len()..].to_string(), v.to_string());
@@ -187,7 +190,19 @@ impl Facts {
                 _ => {}
             }
         }
+        // Either database may be there on the other family's host (rpm is
+        // a Debian package): the family says which one installs packages.
+        f.os_family = family(&f.os_id, &os_like);
+        f.installed = match f.os_family {
+            Some(Family::Rpm) => rpms,
+            _ => debs,
+        };
         f
+    }
+
+    /// The host installs RPMs (dnf or yum), not Debian packages.
+    pub fn rpm(&self) -> bool {
+        self.os_family == Some(Family::Rpm)
     }
 
     pub fn has_tool(&self, t: &str) -> bool {
@@ -208,6 +223,26 @@ impl Facts {
     }
 }
 
+/// `name=version` items as a map.
+fn name_versions(items: &[String]) -> BTreeMap<String, String> {
+    (items.iter())
+        .filter_map(|d| d.split_once('='))
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The package family of `/etc/os-release`'s `ID`, else of the first word
+/// of its `ID_LIKE` that names one (Rocky: `ID_LIKE="rhel centos fedora"`).
+fn family(id: &str, like: &str) -> Option<Family> {
+    std::iter::once(id)
+        .chain(like.split_whitespace())
+        .find_map(|w| match w {
+            "debian" | "ubuntu" => Some(Family::Deb),
+            "rhel" | "centos" | "fedora" | "rocky" | "almalinux" => Some(Family::Rpm),
+            _ => None,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +259,40 @@ mod tests {
         assert_eq!(f.listening_ports, [22, 6443]);
         assert!(f.has_tool("socat") && !f.has_tool("ipset") && !f.has_tool("curl"));
         assert!(f.systemd());
+    }
+
+    /// What the script prints on Rocky Linux 9 (with a stray dpkg
+    /// database, as a host that once had Debian's dpkg installed).
+    #[test]
+    fn an_rpm_host_counts_its_rpms() {
+        let f = Facts::parse(
+            "os_id=rocky\nos_like=rhel centos fedora\nos_version=9.3\ndebs=dpkg=1.21.22|\n\
+             rpms=socat=1.7.4.1-5.el9|conntrack-tools=1.4.7-2.el9|gpg-pubkey=fd431d51-4ae0493b|\n",
+        );
+        assert_eq!(f.os_family, Some(Family::Rpm));
+        assert!(f.rpm());
+        assert_eq!(f.installed["socat"], "1.7.4.1-5.el9");
+        assert_eq!(f.installed["conntrack-tools"], "1.4.7-2.el9");
+        assert!(!f.installed.contains_key("dpkg"), "{:?}", f.installed);
+        let s = script();
+        assert!(
+            s.contains("rpm -qa --qf '%{NAME}=%{VERSION}-%{RELEASE}|'"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn the_family_comes_from_id_then_id_like() {
+        let fam = |id, like| Facts::parse(&format!("os_id={id}\nos_like={like}\n")).os_family;
+        assert_eq!(fam("debian", ""), Some(Family::Deb));
+        assert_eq!(fam("linuxmint", "ubuntu debian"), Some(Family::Deb));
+        assert_eq!(fam("centos", "rhel fedora"), Some(Family::Rpm));
+        assert_eq!(fam("almalinux", "rhel centos fedora"), Some(Family::Rpm));
+        assert_eq!(fam("ol", "fedora"), Some(Family::Rpm));
+        assert_eq!(fam("sles", "suse"), None);
+        let deb = Facts::parse("os_id=debian\ndebs=socat=1.7.4.4-2|\nrpms=\n");
+        assert!(!deb.rpm());
+        assert_eq!(deb.installed["socat"], "1.7.4.4-2");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod certs;
+pub mod distribute;
 pub mod facts;
 pub mod files;
 pub mod offline;

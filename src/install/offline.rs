@@ -8,7 +8,7 @@ use std::path::Path;
 use super::facts::Facts;
 use super::phases::Offline;
 use crate::bundle::manifest::Manifest;
-use crate::bundle::needs::{self, Kind, PlanOptions};
+use crate::bundle::needs::{self, Family, Kind, Need, Plan, PlanOptions};
 use crate::bundle::select::{self, HOST_REPO_DIR};
 use crate::diag::{Diagnostic, Report};
 use crate::model::Cluster;
@@ -20,6 +20,84 @@ fn deb_name_version(file: &str) -> Option<(String, String)> {
     let name = parts.next()?.to_string();
     let version = parts.next()?.replace("%3a", ":");
     Some((name, version))
+}
+
+/// `[rpms/]name-version-release.arch.rpm` as rpm names it installed:
+/// (name, `version-release`).
+fn rpm_name_version(file: &str) -> Option<(String, String)> {
+    let file = file.rsplit('/').next()?;
+    let (nvr, _arch) = file.strip_suffix(".rpm")?.rsplit_once('.')?;
+    let mut parts = nvr.rsplitn(3, '-');
+    let (release, version, name) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((name.to_string(), format!("{version}-{release}")))
+}
+
+/// A package file the host has installed at that very version is not sent again.
+fn installed_already(file: &str, installed: Option<&BTreeMap<String, String>>) -> bool {
+    let Some(installed) = installed else {
+        return false;
+    };
+    deb_name_version(file)
+        .or_else(|| rpm_name_version(file))
+        .is_some_and(|(name, version)| installed.get(&name) == Some(&version))
+}
+
+/// The plan for each package family: an RPM host (by its facts) installs
+/// the RPM names of the table's rows, any other host the Debian ones.
+struct Plans {
+    deb: Plan,
+    rpm: Plan,
+}
+
+impl Plans {
+    fn of(c: &Cluster) -> anyhow::Result<Plans> {
+        let plan = |family| {
+            let opts = PlanOptions {
+                families: vec![family],
+                ..PlanOptions::default()
+            };
+            needs::plan(c, &opts).map_err(|e| anyhow::anyhow!("bundle plan: {e}"))
+        };
+        Ok(Plans {
+            deb: plan(Family::Deb)?,
+            rpm: plan(Family::Rpm)?,
+        })
+    }
+
+    fn for_facts(&self, f: Option<&Facts>) -> &Plan {
+        match f.is_some_and(Facts::rpm) {
+            true => &self.rpm,
+            false => &self.deb,
+        }
+    }
+}
+
+/// `BundleMissing`: what `host` needs that the bundle lacks, and how to
+/// build one that has it (a bundle built for the other package family
+/// has none of the host's packages).
+fn bundle_missing(
+    m: &Manifest,
+    bundle: &Path,
+    host: &str,
+    rpm: bool,
+    missing: &[&Need],
+) -> Diagnostic {
+    let names: Vec<String> = (missing.iter())
+        .map(|n| format!("{} {}", n.name, n.version).trim().to_string())
+        .collect();
+    let family = if rpm { "rpm" } else { "deb" };
+    let how = match m.families.iter().any(|f| f == family) {
+        true => "add them (`ksinstall bundle build --from DIR`)".to_string(),
+        false => format!("the host installs {family} packages and the bundle has none: build it with --os-family {family} or both"),
+    };
+    Diagnostic::error(
+        "BundleMissing",
+        format!(
+            "'{host}' needs {} which the bundle {} lacks: {how}",
+            names.join(", "),
+            bundle.display()
+        ),
+    )
 }
 
 /// `kubernetes`: whether the run includes the phases that need Kubernetes'
@@ -37,8 +115,7 @@ pub fn load(
 ) -> anyhow::Result<Offline> {
     let manifest =
         Manifest::read(bundle).map_err(|e| anyhow::anyhow!("bundle {}: {e}", bundle.display()))?;
-    let plan =
-        needs::plan(c, &PlanOptions::default()).map_err(|e| anyhow::anyhow!("bundle plan: {e}"))?;
+    let plans = Plans::of(c)?;
     let mut off = Offline {
         repo_dir: HOST_REPO_DIR.into(),
         ..Offline::default()
@@ -57,7 +134,8 @@ pub fn load(
         .iter()
         .filter(|n| only.is_none_or(|o| o.contains(&n.name)));
     for node in chosen {
-        let sel = select::for_host(&manifest, &plan, &node.name);
+        let host_facts = facts.get(&node.name);
+        let sel = select::for_host(&manifest, plans.for_facts(host_facts), &node.name);
         let missing: Vec<_> = sel
             .missing
             .iter()
@@ -94,29 +172,15 @@ pub fn load(
             ));
         }
         if !missing.is_empty() {
-            let names: Vec<String> = missing
-                .iter()
-                .map(|n| format!("{} {}", n.name, n.version).trim().to_string())
-                .collect();
-            report.push(c.at_node(
-                Diagnostic::error(
-                    "BundleMissing",
-                    format!("'{}' needs {} which the bundle {} lacks: add them (`ksinstall bundle build --from DIR`)", node.name, names.join(", "), bundle.display()),
-                ),
-                node,
-            ));
+            let rpm = host_facts.is_some_and(Facts::rpm);
+            let d = bundle_missing(&manifest, bundle, &node.name, rpm, &missing);
+            report.push(c.at_node(d, node));
         }
         let payload = select::host_payload(bundle, &sel, 0, &mut cache)
             .map_err(|e| anyhow::anyhow!("bundle: {e}"))?;
-        let installed = facts.get(&node.name).map(|f| &f.debs);
-        // A package already installed at the bundle's version is not sent again.
-        let repo: Vec<_> = payload
-            .repo_files
-            .into_iter()
-            .filter(|(file, _)| match (deb_name_version(file), installed) {
-                (Some((name, version)), Some(debs)) => debs.get(&name) != Some(&version),
-                _ => true,
-            })
+        let installed = host_facts.map(|f| &f.installed);
+        let repo: Vec<_> = (payload.repo_files.into_iter())
+            .filter(|(file, _)| !installed_already(file, installed))
             .collect();
         off.repo_files.insert(node.name.clone(), repo);
         off.packages.insert(node.name.clone(), payload.packages);
@@ -150,5 +214,27 @@ mod tests {
             "1:1.35.0-4"
         );
         assert_eq!(deb_name_version("Packages"), None);
+    }
+
+    #[test]
+    fn rpm_file_names() {
+        assert_eq!(
+            rpm_name_version("rpms/conntrack-tools-1.4.7-2.el9.x86_64.rpm"),
+            Some(("conntrack-tools".into(), "1.4.7-2.el9".into()))
+        );
+        assert_eq!(rpm_name_version("rpms/repodata/repomd.xml"), None);
+        let installed = BTreeMap::from([("socat".to_string(), "1.7.4.1-5.el9".to_string())]);
+        assert!(installed_already(
+            "rpms/socat-1.7.4.1-5.el9.x86_64.rpm",
+            Some(&installed)
+        ));
+        assert!(!installed_already(
+            "rpms/socat-1.7.4.1-6.el9.x86_64.rpm",
+            Some(&installed)
+        ));
+        assert!(!installed_already(
+            "rpms/socat-1.7.4.1-5.el9.x86_64.rpm",
+            None
+        ));
     }
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use super::facts::Facts;
 use super::ops::Op;
-use crate::bundle::select::LocalApt;
+use crate::bundle::needs::Kind;
+use crate::bundle::select::{self, LocalApt};
 use crate::exec::shell::sh_quote;
 use crate::exec::Blob;
 use crate::model::node::{etcd_url, ETCD_CLIENT};
@@ -220,11 +221,7 @@ impl Phase for OsPrep {
 /// conf's proxy; nothing when all are installed.
 fn online_packages(c: &Cluster, pkgs: &[String]) -> Op {
     let proxy = super::online::apt_proxy(c).join(" ");
-    let names = pkgs
-        .iter()
-        .map(|p| sh_quote(p))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let names = quoted(pkgs);
     Op::run_unless(
         &format!("install {names} from the host's repositories"),
         &without_autostart(
@@ -241,6 +238,84 @@ fn online_packages(c: &Cluster, pkgs: &[String]) -> Op {
 /// Succeeds when every one of `names` (quoted, blank-separated) is installed.
 fn installed_check(names: &str) -> String {
     format!("for p in {names}; do dpkg-query -W -f='${{Status}}' \"$p\" 2>/dev/null | grep -q 'install ok installed' || exit 1; done")
+}
+
+/// `words`, each quoted for the host's shell, blank-separated.
+fn quoted(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| sh_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An RPM host's package manager: dnf, or yum where there is no dnf (EL7).
+const DNF_OR_YUM: &str = "$(command -v dnf || echo yum)";
+
+/// `pkgs` from an RPM host's own repositories (no bundle), through the
+/// conf's proxy; nothing when all are installed. An RPM does not start its
+/// service on install (systemd presets leave it disabled), so nothing is
+/// held back as on Debian.
+fn online_rpms(c: &Cluster, pkgs: &[String]) -> Op {
+    let proxy = super::online::yum_proxy(c).map(|p| p + " ");
+    let names = quoted(pkgs);
+    Op::run_unless(
+        &format!("install {names} from the host's repositories"),
+        &format!(
+            "{DNF_OR_YUM} -y -q {}install {names}",
+            proxy.unwrap_or_default()
+        ),
+        &format!("rpm -q {names} >/dev/null 2>&1"),
+    )
+}
+
+/// An RPM host installs from the bundle's `rpms/` (pushed under
+/// `repo_dir`) alone: the repository file names it, and dnf is told to
+/// read no other repository. Nothing runs when all are installed.
+fn bundle_rpms(repo_dir: &str, pkgs: &[String]) -> Vec<Op> {
+    let rpm_dir = format!("{repo_dir}/{}", Kind::Rpm.dir());
+    let names = quoted(pkgs);
+    let repo = sh_quote(select::YUM_REPO_ID);
+    vec![
+        Op::file(
+            select::YUM_REPO_FILE,
+            select::yum_repo_file(&rpm_dir),
+            0o644,
+        ),
+        Op::run_unless(
+            &format!("install {names} from the bundle"),
+            &format!("{DNF_OR_YUM} -y -q --disablerepo='*' --enablerepo={repo} install {names}"),
+            &format!("rpm -q {names} >/dev/null 2>&1"),
+        ),
+    ]
+}
+
+/// A Debian host installs from the bundle's flat repository (pushed into
+/// `repo_dir`). apt reads only that repository, with lists and cache of
+/// its own: the host's sources.list is never touched and no network is used.
+fn bundle_debs(repo_dir: &str, pkgs: &[String]) -> Vec<Op> {
+    let apt = LocalApt {
+        repo_dir: repo_dir.to_string(),
+        ..LocalApt::default()
+    };
+    let (list, line) = apt.sources_list();
+    let opts = apt.options().join(" ");
+    let names = quoted(pkgs);
+    vec![
+        Op::file(&list, line, 0o644),
+        Op::run_unless(
+            &format!("install {names} from the bundle"),
+            &without_autostart(
+                POLICY_RC,
+                &format!(
+                    "mkdir -p {dirs} && export DEBIAN_FRONTEND=noninteractive && \
+                     apt-get {opts} -qq update && apt-get {opts} -qq install -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold {names}",
+                    dirs = apt.dirs().join(" ")
+                ),
+            ),
+            &installed_check(&names),
+        ),
+    ]
 }
 
 pub struct Packages;
@@ -269,8 +344,12 @@ impl Phase for Packages {
         let Some(pkgs) = off.packages.get(&node.name).filter(|p| !p.is_empty()) else {
             return ops;
         };
+        let rpm = inp.facts.get(&node.name).is_some_and(Facts::rpm);
         if off.online {
-            ops.push(online_packages(inp.cluster, pkgs));
+            ops.push(match rpm {
+                true => online_rpms(inp.cluster, pkgs),
+                false => online_packages(inp.cluster, pkgs),
+            });
             let downloads = off.downloads.get(&node.name).into_iter().flatten();
             ops.extend(downloads.flat_map(|d| download_ops(inp.cluster, &off.repo_dir, d)));
             return ops;
@@ -283,32 +362,10 @@ impl Phase for Packages {
                 .flatten()
                 .map(|(file, content)| Op::file(&format!("{dir}/{file}"), content.clone(), 0o644)),
         );
-        // apt reads only the bundle's repository, with lists and cache of its
-        // own: the host's sources.list is never touched and no network is used.
-        let apt = LocalApt {
-            repo_dir: dir.clone(),
-            ..LocalApt::default()
-        };
-        let (list, line) = apt.sources_list();
-        ops.push(Op::file(&list, line, 0o644));
-        let opts = apt.options().join(" ");
-        let names = pkgs
-            .iter()
-            .map(|p| sh_quote(p))
-            .collect::<Vec<_>>()
-            .join(" ");
-        ops.push(Op::run_unless(
-            &format!("install {names} from the bundle"),
-            &without_autostart(
-                POLICY_RC,
-                &format!(
-                    "mkdir -p {dirs} && export DEBIAN_FRONTEND=noninteractive && \
-                     apt-get {opts} -qq update && apt-get {opts} -qq install -y --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold {names}",
-                    dirs = apt.dirs().join(" ")
-                ),
-            ),
-            &installed_check(&names),
-        ));
+        ops.extend(match rpm {
+            true => bundle_rpms(dir, pkgs),
+            false => bundle_debs(dir, pkgs),
+        });
         ops
     }
 }

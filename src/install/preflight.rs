@@ -257,7 +257,7 @@ fn tools(
         .copied()
         .filter(|t| !f.has_tool(t))
         .filter(|t| !(*t == "sudo" && node.become_.is_none()))
-        .filter(|t| !provided.iter().any(|p| p == t))
+        .filter(|t| !provided.iter().any(|p| brings(p, t)))
         .collect();
     if !missing.is_empty() {
         r.push(at(Diagnostic::error(
@@ -272,6 +272,13 @@ fn tools(
             ),
         )));
     }
+}
+
+/// Whether the package `p` brings the command `tool`: Debian names these
+/// packages after their commands; an RPM may be named otherwise
+/// (`conntrack-tools`), as the bundle's table says.
+fn brings(p: &str, tool: &str) -> bool {
+    p == tool || (crate::bundle::needs::PACKAGES.iter()).any(|r| r.deb == tool && r.rpm == p)
 }
 
 /// kubeadm, kubelet and kubectl come from the bundle or are on the host
@@ -633,20 +640,22 @@ mod tests {
             }
             facts.insert(n.to_string(), f);
         }
-        let provided: Vec<String> = crate::bundle::needs::PACKAGES
-            .iter()
-            .map(|p| p.deb.to_string())
-            .collect();
-        let r = check(&Input {
-            cluster: &c,
-            facts: &facts,
-            provided_tools: &provided,
-            kube_tools: &KubeTools::new(),
-            provided_binaries: &BTreeMap::new(),
-            bundle: None,
-            images: &BTreeMap::new(),
-        });
-        assert!(!r.render().contains("MissingTool"), "{}", r.render());
+        // So does a minimal RPM host, whose conntrack is `conntrack-tools`.
+        for rpm in [false, true] {
+            let provided: Vec<String> = (crate::bundle::needs::PACKAGES.iter())
+                .map(|p| if rpm { p.rpm } else { p.deb }.to_string())
+                .collect();
+            let r = check(&Input {
+                cluster: &c,
+                facts: &facts,
+                provided_tools: &provided,
+                kube_tools: &KubeTools::new(),
+                provided_binaries: &BTreeMap::new(),
+                bundle: None,
+                images: &BTreeMap::new(),
+            });
+            assert!(!r.render().contains("MissingTool"), "{}", r.render());
+        }
     }
 
     fn two_nodes() -> Cluster {

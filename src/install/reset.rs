@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use super::ops::{self, Op};
 use super::phases::HostFile;
 use super::run::{begin, facts_of_all, RunOptions};
-use crate::bundle::select::{HOST_APT_STATE_DIR, HOST_REPO_DIR};
+use crate::bundle::select::{HOST_APT_STATE_DIR, HOST_REPO_DIR, YUM_REPO_FILE};
 use crate::config::KubeVersion;
 use crate::exec::shell::sh_quote;
 use crate::model::{versions, Cluster};
@@ -127,6 +127,8 @@ const RUNTIME_DIRS: &[&str] = &[
     "/root/.kube",
     HOST_REPO_DIR,
     HOST_APT_STATE_DIR,
+    // --serve-bundle's cache and relay.
+    "/var/lib/ksinstall",
 ];
 
 /// containerd watches the CNI config directory from its start: removed
@@ -235,6 +237,9 @@ fn paths_to_remove(files: &[HostFile]) -> Vec<String> {
         .collect();
     paths.extend(RUNTIME_DIRS.iter().map(|d| d.to_string()));
     paths.extend(BINARIES.iter().map(|b| format!("/usr/local/bin/{b}")));
+    // An RPM host's repository file names the repository removed above:
+    // left behind, every later dnf call there would fail on it.
+    paths.push(YUM_REPO_FILE.to_string());
     paths.sort();
     paths.dedup();
     paths

@@ -73,6 +73,9 @@ pub struct RunOptions {
     pub add_nodes: bool,
     /// add-nodes may add masters and etcd members (`--control-plane`).
     pub add_control_plane: bool,
+    /// `--serve-bundle`: the hosts fetch the bundle over HTTP from this
+    /// machine and from each other before the phases (`distribute`).
+    pub serve_bundle: bool,
 }
 
 /// What every verb that changes hosts starts with: the installer
@@ -287,6 +290,9 @@ pub fn install(mut cluster: Cluster, opts: RunOptions) -> anyhow::Result<std::pr
         report,
     )?;
 
+    if opts.serve_bundle && !opts.conn.dry_run {
+        serve_bundle(&engine, &offline, &chosen);
+    }
     let prepared = super::files::prepare(
         &engine,
         &cluster,
@@ -341,7 +347,7 @@ fn checked_before_change(
                 true => &mut report,
                 false => &mut unused,
             };
-            super::online::load(cluster, &mirrors, scope.map(|s| &s.new), findings)?
+            super::online::load(cluster, facts, &mirrors, scope.map(|s| &s.new), findings)?
         }
     };
     // No bundle: the package sources of the hosts that lack a package must answer.
@@ -352,10 +358,11 @@ fn checked_before_change(
                 let (Some(f), Some(pkgs)) = (facts.get(name), offline.packages.get(name)) else {
                     return false;
                 };
-                pkgs.iter().any(|p| !f.debs.contains_key(p)) || offline.downloads.contains_key(name)
+                pkgs.iter().any(|p| !f.installed.contains_key(p))
+                    || offline.downloads.contains_key(name)
             })
             .collect();
-        super::online::probe(engine, cluster, &offline, &lacking, &mut report);
+        super::online::probe(engine, cluster, facts, &offline, &lacking, &mut report);
     }
     let provided: Vec<String> = offline.packages.values().flatten().cloned().collect();
     let mut binaries: BTreeMap<String, Vec<String>> = offline
@@ -601,6 +608,35 @@ impl<'a> PhaseRun<'a> {
             super::result::finish(self.inputs.cluster, engine, &self.opts.installer_dir)?;
         }
         Ok(())
+    }
+}
+
+/// `--serve-bundle`: each host's part of the bundle (what the chosen
+/// phases push) into its cache over HTTP, through the fan-out; the phases'
+/// uploads then take it from there. Whatever did not arrive is pushed over
+/// SSH as without it, so a failure here is a warning.
+fn serve_bundle(engine: &Engine, offline: &Offline, chosen: &[usize]) {
+    let packages = phases::by_name("packages").expect("a phase");
+    let runtime = phases::by_name("runtime").expect("a phase");
+    let mut wants: BTreeMap<String, Vec<crate::exec::Blob>> = BTreeMap::new();
+    let mut add = |m: &BTreeMap<String, Vec<(String, crate::exec::Blob)>>, when: usize| {
+        if !chosen.contains(&when) {
+            return;
+        }
+        for (host, files) in m {
+            let blobs = files
+                .iter()
+                .map(|(_, b)| b.clone())
+                .filter(|b| b.path().is_some());
+            wants.entry(host.clone()).or_default().extend(blobs);
+        }
+    };
+    add(&offline.repo_files, packages);
+    add(&offline.binaries, packages);
+    add(&offline.images, runtime);
+    match super::distribute::distribute(engine, &wants) {
+        Ok(f) => super::distribute::print(&f),
+        Err(e) => log::warn!("--serve-bundle: {e:#}; the phases push the bundle over SSH"),
     }
 }
 

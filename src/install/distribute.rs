@@ -78,17 +78,25 @@ pub fn distribute(engine: &Engine, wants: &BTreeMap<String, Vec<Blob>>) -> anyho
             .entry(b.sha256().to_string())
             .or_insert_with(|| b.clone());
     }
-    let server = TaskboxServer::start(&files)?;
     let relay = Blob::file(&relay_binary()?)?;
-    let board = Board::new(engine, &hosts, wants);
-    // Each host starts serving, then fetches: no host waits for the others'
-    // relays to start.
+    let mut served_files = files.clone();
+    served_files.insert(relay.sha256().to_string(), relay.clone());
+    let server = TaskboxServer::start(&served_files)?;
+    let names: Vec<String> = hosts
+        .iter()
+        .map(|&i| engine.nodes()[i].name.clone())
+        .collect();
+    let board = Board::new(&names, wants, &relay);
+    // Each host gets the relay (itself through the fan-out), starts
+    // serving, then fetches the rest: no host waits for the others.
     let step = engine.step(
         "the bundle from this machine and the hosts",
         &hosts,
         |ctx| {
-            start_relay(ctx, &relay, &board)?;
-            fetch_all(ctx, &board, &server)
+            let taskbox = taskbox_for(ctx, &server)?;
+            fetch_relay(ctx, &board, &taskbox, relay.sha256())?;
+            start_relay(ctx, relay.sha256(), &board)?;
+            fetch_all(ctx, &board, &taskbox)
         },
     );
     engine.step("stop the relays", &hosts, stop_relay);
@@ -165,6 +173,9 @@ struct HostState {
     name: String,
     /// `address:port` of its relay, once it serves.
     relay: Option<String>,
+    /// Its relay was started (or failed to): what it holds from now on
+    /// is served by it, or by no one.
+    started: bool,
     busy: usize,
 }
 
@@ -176,6 +187,9 @@ struct State {
     holders: HashMap<String, Vec<usize>>,
     /// Per digest, copies this machine is sending now.
     from_taskbox: HashMap<String, usize>,
+    /// Per digest, hosts that hold it and will serve it once their relay
+    /// runs (the relay binary itself, fetched before the relay starts).
+    arriving: HashMap<String, Vec<usize>>,
     taskbox_busy: usize,
     delivered: u64,
 }
@@ -197,19 +211,21 @@ enum Source {
 }
 
 impl Board {
-    fn new(engine: &Engine, hosts: &[usize], wants: &BTreeMap<String, Vec<Blob>>) -> Board {
-        let nodes = engine.nodes();
+    /// The hosts (by name, in the step's order), what each wants, and the
+    /// relay binary every host fetches first.
+    fn new(names: &[String], wants: &BTreeMap<String, Vec<Blob>>, relay: &Blob) -> Board {
         let mut st = State {
             hosts: Vec::new(),
             pending: Vec::new(),
             holders: HashMap::new(),
             from_taskbox: HashMap::new(),
+            arriving: HashMap::new(),
             taskbox_busy: 0,
             delivered: 0,
         };
         let (mut index, mut sizes) = (HashMap::new(), HashMap::new());
-        for (k, &i) in hosts.iter().enumerate() {
-            let name = nodes[i].name.clone();
+        for (k, name) in names.iter().enumerate() {
+            let name = name.clone();
             index.insert(name.clone(), k);
             let mut digests: Vec<String> = Vec::new();
             for b in &wants[&name] {
@@ -225,10 +241,12 @@ impl Board {
             st.hosts.push(HostState {
                 name,
                 relay: None,
+                started: false,
                 busy: 0,
             });
             st.pending.push(digests);
         }
+        sizes.insert(relay.sha256().to_string(), relay.len());
         Board {
             state: Mutex::new(st),
             changed: Condvar::new(),
@@ -256,25 +274,33 @@ impl Board {
     /// Files `k` lacks from one source with a free slot, claimed; `None`
     /// when `k` has everything. Hosts that serve them come first; this
     /// machine only while fewer than `TASKBOX_COPIES` relays hold a file.
+    /// `only`: that one file alone (the relay binary, fetched first).
     /// Waits (1 s at a time, 10 minutes at most) while every source is busy.
-    fn claim(&self, k: usize) -> Result<Option<Claim>, HostFail> {
+    fn claim(&self, k: usize, only: Option<&str>) -> Result<Option<Claim>, HostFail> {
         let mut st = self.state.lock().expect("no panic holds it");
         let t0 = Instant::now();
         loop {
-            if st.pending[k].is_empty() {
+            let list = match only {
+                Some(d) => vec![d.to_string()],
+                None => st.pending[k].clone(),
+            };
+            if list.is_empty() {
                 return Ok(None);
             }
-            if let Some((d, h)) = st.free_peer(k) {
+            let alone = only.is_some();
+            if let Some((d, h)) = st.free_peer(k, &list) {
                 st.hosts[h].busy += 1;
                 let digests = self.batch(&st, k, d, |st, x| {
-                    st.holders.get(x).is_some_and(|v| v.contains(&h))
+                    !alone && st.holders.get(x).is_some_and(|v| v.contains(&h))
                 });
                 let relay = st.hosts[h].relay.clone();
                 return Ok(Some(self.claimed(Source::Host(h), relay, digests)));
             }
-            if let Some(d) = st.taskbox_may_send(k) {
+            if let Some(d) = st.taskbox_may_send(&list) {
                 st.taskbox_busy += 1;
-                let digests = self.batch(&st, k, d, |st, x| st.taskbox_copies(x) < TASKBOX_COPIES);
+                let digests = self.batch(&st, k, d, |st, x| {
+                    !alone && st.taskbox_copies(x) < TASKBOX_COPIES
+                });
                 for x in &digests {
                     *st.from_taskbox.entry(x.clone()).or_default() += 1;
                 }
@@ -354,6 +380,8 @@ impl Board {
     fn relay_up(&self, k: usize, addr: Option<String>, held: &[String]) {
         let mut st = self.state.lock().expect("no panic holds it");
         st.hosts[k].relay = addr;
+        st.hosts[k].started = true;
+        st.arriving.values_mut().for_each(|v| v.retain(|&x| x != k));
         for d in held {
             st.held(k, d);
         }
@@ -365,18 +393,21 @@ impl State {
     /// `k` holds `d` now.
     fn held(&mut self, k: usize, d: &str) {
         self.pending[k].retain(|x| x != d);
-        if self.hosts[k].relay.is_some() {
-            let h = self.holders.entry(d.to_string()).or_default();
-            if !h.contains(&k) {
-                h.push(k);
-            }
+        let to = match (self.hosts[k].relay.is_some(), self.hosts[k].started) {
+            (true, _) => &mut self.holders,
+            (false, false) => &mut self.arriving,
+            (false, true) => return,
+        };
+        let h = to.entry(d.to_string()).or_default();
+        if !h.contains(&k) {
+            h.push(k);
         }
     }
 
     /// The first file `k` lacks that a host serves with a free slot (the
     /// least busy such host).
-    fn free_peer(&self, k: usize) -> Option<(String, usize)> {
-        self.pending[k].iter().find_map(|d| {
+    fn free_peer(&self, k: usize, lacking: &[String]) -> Option<(String, usize)> {
+        lacking.iter().find_map(|d| {
             let hs = self.holders.get(d)?;
             let h = (hs.iter().copied())
                 .filter(|&h| h != k && self.hosts[h].busy < HOST_SLOTS)
@@ -387,26 +418,25 @@ impl State {
 
     /// Relays that hold `d`, and copies of it this machine is sending.
     fn taskbox_copies(&self, d: &String) -> usize {
-        self.holders.get(d).map_or(0, Vec::len) + self.from_taskbox.get(d).copied().unwrap_or(0)
+        let n = |m: &HashMap<String, Vec<usize>>| m.get(d).map_or(0, Vec::len);
+        n(&self.holders) + n(&self.arriving) + self.from_taskbox.get(d).copied().unwrap_or(0)
     }
 
-    /// The first file `k` lacks that this machine may send now.
-    fn taskbox_may_send(&self, k: usize) -> Option<String> {
+    /// The first of `lacking` this machine may send now.
+    fn taskbox_may_send(&self, lacking: &[String]) -> Option<String> {
         if self.taskbox_busy >= TASKBOX_SLOTS {
             return None;
         }
-        let mut lacking = self.pending[k].iter();
-        lacking
-            .find(|d| self.taskbox_copies(d) < TASKBOX_COPIES)
+        let mut it = lacking.iter();
+        it.find(|d| self.taskbox_copies(d) < TASKBOX_COPIES)
             .cloned()
     }
 }
 
-/// The relay binary put on the host and started on a port the kernel
-/// picks; what the host's cache holds already (checked) counts as held.
-fn start_relay(ctx: &mut HostCtx, relay: &Blob, board: &Board) -> Result<(), HostFail> {
+/// The relay binary (in the host's cache by now) installed and started on
+/// a port the kernel picks; what the cache holds (checked) counts as held.
+fn start_relay(ctx: &mut HostCtx, relay: &str, board: &Board) -> Result<(), HostFail> {
     let k = board.index[&ctx.node().name];
-    ctx.upload_blob(relay, RELAY, Some(0o755), None)?;
     let (cas, bin, port, pid) = (
         sh_quote(CAS),
         sh_quote(RELAY),
@@ -415,7 +445,7 @@ fn start_relay(ctx: &mut HostCtx, relay: &Blob, board: &Board) -> Result<(), Hos
     );
     let stop = stop_script();
     let script = format!(
-        "mkdir -p {cas}; {stop} rm -f {port}; \
+        "mkdir -p {cas}; {stop} rm -f {port}; install -m 0755 {cas}/{relay} {bin}; \
          setsid {bin} serve {cas} {port} 600 14400 </dev/null >/dev/null 2>&1 & echo $! > {pid}; \
          for i in $(seq 50); do [ -s {port} ] && break; sleep 0.1; done; echo \"port=$(cat {port} 2>/dev/null)\"; \
          for f in {cas}/*; do [ -f \"$f\" ] && echo \"held=${{f##*/}} $(sha256sum < \"$f\" | cut -c1-64)\"; done; true"
@@ -476,20 +506,13 @@ fn fetch_script(addr: &str, digests: &[String]) -> String {
 
 /// Fetches every file the host lacks, a batch at a time, each batch from
 /// the source the board gives.
-fn fetch_all(ctx: &mut HostCtx, board: &Board, server: &TaskboxServer) -> Result<(), HostFail> {
+fn fetch_all(ctx: &mut HostCtx, board: &Board, taskbox: &str) -> Result<(), HostFail> {
     if ctx.dry_run() {
         return Ok(());
     }
     let k = board.index[&ctx.node().name];
-    let ssh = match &ctx.node().connection {
-        crate::model::Connection::Ssh(t) => t.address.clone(),
-        _ => "127.0.0.1".to_string(),
-    };
-    let taskbox = server
-        .address_for(&ssh)
-        .ok_or_else(|| HostFail::Failed(format!("no route from this machine to {ssh}")))?;
-    while let Some(c) = board.claim(k)? {
-        let addr = c.relay.clone().unwrap_or_else(|| taskbox.clone());
+    while let Some(c) = board.claim(k, None)? {
+        let addr = c.relay.clone().unwrap_or_else(|| taskbox.to_string());
         let out = ctx.perform(Action {
             describe: format!(
                 "fetch {} file(s), {} bytes, from {addr}",
@@ -531,6 +554,91 @@ fn fetch_all(ctx: &mut HostCtx, board: &Board, server: &TaskboxServer) -> Result
         }
     }
     Ok(())
+}
+
+/// This machine's server as `ctx`'s host reaches it.
+fn taskbox_for(ctx: &HostCtx, server: &TaskboxServer) -> Result<String, HostFail> {
+    let ssh = match &ctx.node().connection {
+        crate::model::Connection::Ssh(t) => t.address.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    server
+        .address_for(&ssh)
+        .ok_or_else(|| HostFail::Failed(format!("no route from this machine to {ssh}")))
+}
+
+/// The relay binary into the host's cache, unless it holds it: from a
+/// host that serves it or from here, over bash's `/dev/tcp` (the relay is
+/// what fetches everything else), checked against its digest.
+fn fetch_relay(
+    ctx: &mut HostCtx,
+    board: &Board,
+    taskbox: &str,
+    relay: &str,
+) -> Result<(), HostFail> {
+    let k = board.index[&ctx.node().name];
+    let c = sh_quote(&format!("{CAS}/{relay}"));
+    let held = ctx.perform(Action {
+        describe: "does the cache hold the relay".into(),
+        script: format!(
+            "[ -f {c} ] && [ \"$(sha256sum < {c} | cut -c1-64)\" = {relay} ] && echo held; true"
+        ),
+        stdin: None,
+        timeout: Some(Duration::from_secs(60)),
+        mutates: false,
+        sensitive: false,
+    })?;
+    if held.is_some_and(|o| o.stdout_text().trim() == "held") || ctx.dry_run() {
+        return Ok(());
+    }
+    loop {
+        let claim = board
+            .claim(k, Some(relay))?
+            .expect("one file is always claimed");
+        let addr = claim.relay.clone().unwrap_or_else(|| taskbox.to_string());
+        let out = ctx.perform(Action {
+            describe: format!("fetch the relay ({} bytes) from {addr}", claim.bytes),
+            script: format!("bash -c {}", sh_quote(&bash_fetch(&addr, relay))),
+            stdin: None,
+            timeout: Some(Duration::from_secs(120)),
+            mutates: true,
+            sensitive: false,
+        })?;
+        let rc = out.as_ref().map_or(-1, |o| o.rc);
+        // Arrived, it counts as a copy at once: served once the relay runs.
+        let arrived = [relay.to_string()];
+        let arrived = if rc == 0 { &arrived[..] } else { &[] };
+        board.finish(k, &claim, arrived, rc == SOURCE_FAILED);
+        match (rc, claim.source) {
+            (0, _) => return Ok(()),
+            (SOURCE_FAILED, Source::Host(_)) => continue,
+            _ => {
+                let why = out
+                    .map(|o| o.stderr_text().trim().to_string())
+                    .unwrap_or_default();
+                return Err(HostFail::Failed(format!(
+                    "fetching the relay from {addr}: {why}"
+                )));
+            }
+        }
+    }
+}
+
+/// One file from `addr` into the cache with nothing but bash: HTTP/1.0
+/// over `/dev/tcp`, the headers read a byte at a time (so `cat` gets the
+/// body from its first byte), the digest checked before the rename.
+fn bash_fetch(addr: &str, digest: &str) -> String {
+    let (cas, a) = (sh_quote(CAS), sh_quote(addr));
+    format!(
+        "mkdir -p {cas} && cd {cas} || exit 1; a={a}; h=${{a%:*}}; h=${{h#[}}; h=${{h%]}}; p=${{a##*:}}; t=.{digest}.part; \
+         exec 3<>\"/dev/tcp/$h/$p\" || exit {SOURCE_FAILED}; \
+         printf 'GET /cas/%s HTTP/1.0\\r\\n\\r\\n' {digest} >&3; \
+         IFS= read -r s <&3 || exit {SOURCE_FAILED}; case \"$s\" in *' 200 '*) ;; *) exit {SOURCE_FAILED};; esac; \
+         while IFS= read -r l <&3; do [ -z \"${{l%$'\\r'}}\" ] && break; done; \
+         cat <&3 > \"$t\"; exec 3<&-; \
+         if [ \"$(sha256sum < \"$t\" | cut -c1-64)\" != {digest} ]; then rm -f \"$t\"; echo \"the relay from $a does not match its sha256\" >&2; exit {SOURCE_FAILED}; fi; \
+         mv -f \"$t\" {digest}"
+    )
 }
 
 /// Stops the relay by its PID, when that PID is still the relay (a PID
@@ -621,4 +729,94 @@ pub fn stage(
         true => std::process::ExitCode::SUCCESS,
         false => std::process::ExitCode::from(1),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` hosts that all want the same `files` files of 1 KB.
+    fn board(n: usize, files: usize) -> (Board, Vec<String>) {
+        let blobs: Vec<Blob> = (0..files).map(|i| Blob::new(vec![i as u8; 1000])).collect();
+        let names: Vec<String> = (1..=n).map(|i| format!("node{i}")).collect();
+        let wants = names.iter().map(|h| (h.clone(), blobs.clone())).collect();
+        let b = Board::new(&names, &wants, &Blob::new(b"relay".to_vec()));
+        for k in 0..n {
+            b.relay_up(k, Some(format!("10.0.0.{k}:1")), &[]);
+        }
+        (b, names)
+    }
+
+    /// Every host claims in turn and each fetch succeeds at once (the
+    /// failing source in `bad`, when given, fails its first fetch).
+    fn run(b: &Board, n: usize, bad: Option<usize>) -> HashMap<String, usize> {
+        let mut from_taskbox: HashMap<String, usize> = HashMap::new();
+        let mut failed_once = false;
+        for _round in 0..1000 {
+            let mut any = false;
+            for k in 0..n {
+                let Some(c) = b.claim(k, None).unwrap() else {
+                    continue;
+                };
+                any = true;
+                let fail = bad.is_some_and(|h| c.source == Source::Host(h)) && !failed_once;
+                if fail {
+                    failed_once = true;
+                    b.finish(k, &c, &[], true);
+                    continue;
+                }
+                if c.source == Source::Taskbox {
+                    for d in &c.digests {
+                        *from_taskbox.entry(d.clone()).or_default() += 1;
+                    }
+                }
+                b.finish(k, &c, &c.digests, false);
+            }
+            if !any {
+                break;
+            }
+        }
+        from_taskbox
+    }
+
+    #[test]
+    fn each_file_leaves_this_machine_about_twice_whatever_the_hosts() {
+        let (b, _) = board(50, 40);
+        let sent = run(&b, 50, None);
+        let st = b.state.lock().unwrap();
+        assert!(
+            st.pending.iter().all(Vec::is_empty),
+            "every host has every file"
+        );
+        assert_eq!(sent.len(), 40);
+        assert!(sent.values().all(|&n| n <= TASKBOX_COPIES), "{sent:?}");
+        assert_eq!(st.delivered, 50 * 40 * 1000);
+    }
+
+    #[test]
+    fn a_source_that_fails_serves_no_one_after() {
+        let (b, _) = board(6, 3);
+        run(&b, 6, Some(0));
+        let st = b.state.lock().unwrap();
+        assert!(st.pending.iter().all(Vec::is_empty));
+        assert!(st.hosts[0].relay.is_none());
+        assert!(
+            st.holders.values().all(|h| !h.contains(&0)),
+            "{:?}",
+            st.holders
+        );
+    }
+
+    #[test]
+    fn a_batch_is_one_source_and_bounded() {
+        let (b, _) = board(2, 100);
+        let c = b.claim(0, None).unwrap().unwrap();
+        assert_eq!(c.source, Source::Taskbox);
+        assert_eq!(c.digests.len(), BATCH_FILES);
+        b.finish(0, &c, &c.digests, false);
+        // Host 2 gets those from host 1 first, the rest from here.
+        let c = b.claim(1, None).unwrap().unwrap();
+        assert_eq!(c.source, Source::Host(0));
+        assert_eq!(c.relay.as_deref(), Some("10.0.0.0:1"));
+    }
 }

@@ -8,7 +8,7 @@
 # (a re-run). Prints per run: wall time, peak RSS of ksinstall, hosts ok /
 # changed / failed (the dead two must be the only failures); the lab is
 # taken down after. Needs root. Usage: scripts/bench-scale.sh [N...]
-# (default 200 500).
+# (default 200 500); BENCH_SCALE_PLAN_ONLY=1 runs the plan alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench-scale: needs root (the lab)" >&2; exit 1; }
@@ -53,7 +53,9 @@ for n in ${sizes[*]}; do
   # memory and init are this machine's, named and ignored here.
   ignore=Reach,CPU,Memory,Disk,InitSystem,MissingTool,KubeBinaries,ImagesMissing
   run "plan --until os, $n hosts" plan --until os --ignore-errors "$ignore"
-  run "install --until os, $n hosts" install --until os --yes --ignore-errors "$ignore"
-  run "  again (re-run)" install --until os --yes --ignore-errors "$ignore"
+  [[ ${BENCH_SCALE_PLAN_ONLY:-0} == 1 ]] || {
+    run "install --until os, $n hosts" install --until os --yes --ignore-errors "$ignore"
+    run "  again (re-run)" install --until os --yes --ignore-errors "$ignore"
+  }
   scripts/lab.sh down >/dev/null
 done

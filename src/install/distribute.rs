@@ -689,6 +689,30 @@ pub fn print(f: &Figures) {
     }
 }
 
+/// Each host's bundle files: what the packages phase pushes (its
+/// repository, its binaries) and what the runtime phase imports (images),
+/// as asked. Only files of the bundle (content made here is not served).
+pub fn wants(
+    off: &super::phases::Offline,
+    packages: bool,
+    runtime: bool,
+) -> BTreeMap<String, Vec<Blob>> {
+    let mut wants: BTreeMap<String, Vec<Blob>> = BTreeMap::new();
+    let mut add = |m: &BTreeMap<String, Vec<(String, Blob)>>, yes: bool| {
+        for (host, files) in m.iter().filter(|_| yes) {
+            let blobs = files
+                .iter()
+                .map(|(_, b)| b.clone())
+                .filter(|b| b.path().is_some());
+            wants.entry(host.clone()).or_default().extend(blobs);
+        }
+    };
+    add(&off.repo_files, packages);
+    add(&off.binaries, packages);
+    add(&off.images, runtime);
+    wants
+}
+
 /// `ksinstall stage`: every host's part of the bundle (as the install
 /// would push it, every phase) into its cache; or, with `list`, the files
 /// printed per host (`host<TAB>bundle-relative path`).
@@ -702,16 +726,7 @@ pub fn stage(
     let mut report = crate::diag::Report::default();
     let facts = BTreeMap::new();
     let off = super::offline::load(&dir, &cluster, &facts, true, None, &mut report)?;
-    let mut wants: BTreeMap<String, Vec<Blob>> = BTreeMap::new();
-    for m in [&off.repo_files, &off.binaries, &off.images] {
-        for (host, files) in m {
-            let blobs = files
-                .iter()
-                .map(|(_, b)| b.clone())
-                .filter(|b| b.path().is_some());
-            wants.entry(host.clone()).or_default().extend(blobs);
-        }
-    }
+    let wants = wants(&off, true, true);
     if list {
         for (host, blobs) in &wants {
             for b in blobs {

@@ -616,24 +616,9 @@ impl<'a> PhaseRun<'a> {
 /// uploads then take it from there. Whatever did not arrive is pushed over
 /// SSH as without it, so a failure here is a warning.
 fn serve_bundle(engine: &Engine, offline: &Offline, chosen: &[usize]) {
-    let packages = phases::by_name("packages").expect("a phase");
-    let runtime = phases::by_name("runtime").expect("a phase");
-    let mut wants: BTreeMap<String, Vec<crate::exec::Blob>> = BTreeMap::new();
-    let mut add = |m: &BTreeMap<String, Vec<(String, crate::exec::Blob)>>, when: usize| {
-        if !chosen.contains(&when) {
-            return;
-        }
-        for (host, files) in m {
-            let blobs = files
-                .iter()
-                .map(|(_, b)| b.clone())
-                .filter(|b| b.path().is_some());
-            wants.entry(host.clone()).or_default().extend(blobs);
-        }
-    };
-    add(&offline.repo_files, packages);
-    add(&offline.binaries, packages);
-    add(&offline.images, runtime);
+    let packages = chosen.contains(&phases::by_name("packages").expect("a phase"));
+    let runtime = chosen.contains(&phases::by_name("runtime").expect("a phase"));
+    let wants = super::distribute::wants(offline, packages, runtime);
     match super::distribute::distribute(engine, &wants) {
         Ok(f) => super::distribute::print(&f),
         Err(e) => log::warn!("--serve-bundle: {e:#}; the phases push the bundle over SSH"),

@@ -107,6 +107,10 @@ pub struct Facts {
     pub machine_id: String,
     /// Seconds since the epoch when the facts were read.
     pub time: i64,
+    /// This machine's clock when they arrived (0 in fixtures): the host's
+    /// clock is compared through `time - seen`, so hosts read a minute
+    /// apart (a thousand of them) are not taken for skewed clocks.
+    pub seen: i64,
     /// Name of PID 1 (`systemd`, `init`, `sh`...).
     pub init: String,
     /// Root may lower a process's OOM score (false: no CAP_SYS_RESOURCE).

@@ -146,7 +146,9 @@ pub(super) fn gather_facts(
                 out.stderr_text().trim()
             )));
         }
-        let f = Facts::parse(&out.stdout_text());
+        let mut f = Facts::parse(&out.stdout_text());
+        f.seen = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH))
+            .map_or(0, |d| d.as_secs() as i64);
         facts
             .lock()
             .expect("no panics hold this lock")

@@ -128,6 +128,17 @@ pub enum Trust<'a> {
     PlainHttp,
 }
 
+impl<'a> Trust<'a> {
+    /// Plain HTTP when asked, else the given CA, else this machine's.
+    pub fn of(ca_pem: Option<&'a str>, insecure: bool) -> Trust<'a> {
+        match (ca_pem, insecure) {
+            (_, true) => Trust::PlainHttp,
+            (Some(pem), false) => Trust::Ca(pem),
+            (None, false) => Trust::System,
+        }
+    }
+}
+
 /// This machine's trusted CAs, as Debian's `ca-certificates` gathers them.
 const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -336,12 +347,7 @@ pub fn push_bundle(dir: &Path, t: &Target) -> Result<(), String> {
         Some(f) => Some(std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?),
         None => None,
     };
-    let trust = match (&ca, t.insecure) {
-        (_, true) => Trust::PlainHttp,
-        (Some(pem), false) => Trust::Ca(pem),
-        (None, false) => Trust::System,
-    };
-    let mut reg = Registry::connect(&t.endpoint, trust)?;
+    let mut reg = Registry::connect(&t.endpoint, Trust::of(ca.as_deref(), t.insecure))?;
     if let Some((user, file)) = &t.login {
         if t.insecure {
             log::warn!("the password goes to {} over plain HTTP", t.endpoint);

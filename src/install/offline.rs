@@ -121,13 +121,7 @@ pub fn load(
         ..Offline::default()
     };
     let mut cache = select::FileCache::new();
-    let storage: Vec<String> = c
-        .config
-        .storage
-        .iter()
-        .filter_map(|sc| crate::model::storage::Manifest::of(&c.config, sc.kind))
-        .flat_map(|m| m.images(&c.config).into_values())
-        .collect();
+    let storage = crate::model::storage::images_of(&c.config);
     let registry_host = c.local_registry().map(|r| r.host);
     let chosen = c
         .nodes

@@ -192,16 +192,9 @@ pub fn check_external(c: &Cluster, report: &mut Report) {
         return;
     };
     let ca = ext.ca_pem().ok().flatten();
-    let trust = match (&ca, ext.insecure) {
-        (_, true) => push::Trust::PlainHttp,
-        (Some(pem), false) => push::Trust::Ca(pem),
-        (None, false) => push::Trust::System,
-    };
-    let storage: Vec<String> = (c.config.storage.iter())
-        .filter_map(|sc| crate::model::storage::Manifest::of(&c.config, sc.kind))
-        .flat_map(|m| m.images(&c.config).into_values())
-        .collect();
+    let storage = crate::model::storage::images_of(&c.config);
     let mut missing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let trust = push::Trust::of(ca.as_deref(), ext.insecure);
     let reg = push::Registry::connect(&ext.endpoint, trust);
     let images = plan.needs.iter().filter(|n| n.kind == Kind::Image);
     for need in images {

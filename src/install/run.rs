@@ -333,11 +333,10 @@ fn checked_before_change(
     mut report: Report,
 ) -> anyhow::Result<Offline> {
     let packages_chosen = chosen.contains(&phases::by_name("packages").expect("a phase"));
+    let control_plane = phases::by_name("control-plane").expect("a phase");
+    let kubernetes = chosen.iter().any(|&i| i >= control_plane);
     let offline = match &opts.bundle {
         Some(dir) => {
-            let kubernetes = chosen
-                .iter()
-                .any(|&i| i >= phases::by_name("control-plane").expect("a phase"));
             let only = scope.map(|s| &s.new);
             super::offline::load(dir, cluster, facts, kubernetes, only, &mut report)?
         }
@@ -377,10 +376,7 @@ fn checked_before_change(
         binaries.entry(host.clone()).or_default().extend(names);
     }
     let phases: Vec<&dyn Phase> = chosen.iter().map(|&i| phases::ALL[i]).collect();
-    if chosen
-        .iter()
-        .any(|&i| i >= phases::by_name("control-plane").expect("a phase"))
-    {
+    if kubernetes {
         super::registry::check_external(cluster, &mut report);
     }
     let images = match &opts.bundle {

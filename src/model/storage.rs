@@ -175,3 +175,12 @@ fn csi_sidecars(minor: u32) -> Vec<(&'static str, &'static str)> {
         ],
     }
 }
+
+/// Every image the conf's storage classes' provisioners run (KubeSphere's
+/// storage images keep a name of their own when they are missing).
+pub fn images_of(cfg: &Config) -> Vec<String> {
+    (cfg.storage.iter())
+        .filter_map(|sc| Manifest::of(cfg, sc.kind))
+        .flat_map(|m| m.images(cfg).into_values())
+        .collect()
+}
